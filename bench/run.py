@@ -1,0 +1,669 @@
+"""vidgate benchmark (`make bench`): prints figures, asserts nothing.
+
+(a) Throughput and latency of `GET /api/auth/me` (Bearer token: JWT check plus one PostgreSQL
+    query) against a trivial FastAPI endpoint served the same way (uvicorn, one process), at 64
+    keep-alive connections for ~10 s after a 2 s warm-up. Target: me/trivial >= 0.40.
+(b) Cold start: launching `vidgate serve` until /readyz answers 200, on an empty data dir and then
+    warm (same data dir, 3 runs). Target: warm <= 5 s.
+
+The load comes from `wrk` when it is on PATH, otherwise from a raw HTTP/1.1 asyncio client in a
+separate process. Everything runs on this machine: client, server and PostgreSQL share its cores.
+
+    .venv/bin/python bench/run.py [--duration 10] [--warmup 2] [--connections 64]
+                                  [--generator auto|wrk|asyncio] [--warm-runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+VIDGATE = Path(sys.executable).with_name("vidgate")
+HOST = "127.0.0.1"
+PHONE = "86-13800138000"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+RATIO_TARGET = 0.40
+WARM_TARGET = 5.0
+
+_READY_IN = re.compile(r"ready in (\d+(?:\.\d+)?) s")
+
+WRK_SCRIPT = r"""
+local auth = os.getenv("BENCH_AUTHORIZATION")
+if auth and auth ~= "" then
+  wrk.headers["Authorization"] = auth
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %.0f, "p99_us": %.0f, '
+    .. '"non_2xx": %d, "errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def server_env(data_dir: Path | None) -> dict[str, str]:
+    """This environment without any VIDGATE_ setting (so: embedded PostgreSQL), logs at WARNING."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
+    env["VIDGATE_LOG_LEVEL"] = "WARNING"
+    if data_dir is not None:
+        env["VIDGATE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    launched: float
+    log_path: Path
+    data_dir: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def postmaster(self) -> psutil.Process | None:
+        """The embedded PostgreSQL serving this data dir, if running."""
+        if self.data_dir is None:
+            return None
+        pgdata = (self.data_dir / "pgdata").resolve()
+        try:
+            pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+            proc = psutil.Process(pid)
+            if str(pgdata) in " ".join(proc.cmdline()):
+                return proc
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        return None
+
+
+def launch(name: str, argv: list[str], env: dict[str, str], log_path: Path, port: int) -> Server:
+    log = log_path.open("wb")
+    try:
+        launched = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=BENCH_DIR.parent,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    return Server(name, proc, port, launched, log_path)
+
+
+def launch_vidgate(data_dir: Path, log_path: Path, *, worker: bool) -> Server:
+    port = free_port()
+    argv = [str(VIDGATE), "serve", "--host", HOST, "--port", str(port)]
+    if not worker:
+        argv.append("--no-worker")
+    server = launch("vidgate", argv, server_env(data_dir), log_path, port)
+    server.data_dir = data_dir
+    return server
+
+
+def launch_trivial(log_path: Path) -> Server:
+    """uvicorn with the flags `vidgate serve` uses: one process, no access log or server header."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "trivial_app:app",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--no-server-header",
+        "--proxy-headers",
+        "--log-level",
+        "warning",
+    ]
+    return launch("trivial", argv, server_env(None), log_path, port)
+
+
+def wait_http_ok(server: Server, path: str, timeout: float = READY_TIMEOUT) -> float:
+    """Poll until `path` answers 200; the seconds since the process was launched."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
+        while True:
+            try:
+                if client.get(path).status_code == 200:
+                    return time.perf_counter() - server.launched
+            except httpx.TransportError:
+                pass
+            if server.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{server.name} exited with {server.proc.returncode}:\n{server.log()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name} not ready in {timeout:.0f} s")
+            time.sleep(0.02)
+
+
+def banner_ready_seconds(server: Server) -> float | None:
+    """The "ready in X s" vidgate prints itself (a moment after it starts answering)."""
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        match = _READY_IN.search(server.log())
+        if match:
+            return float(match.group(1))
+        time.sleep(0.02)
+    return None
+
+
+def stop(server: Server) -> int | None:
+    """SIGTERM and wait; SIGKILL the process group if it hangs; stop a PostgreSQL left behind."""
+    rc: int | None = server.proc.poll()
+    if rc is None:
+        with suppress(ProcessLookupError):
+            server.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = server.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"  ! {server.name} still running {STOP_TIMEOUT:.0f} s after SIGTERM; killing it")
+            with suppress(ProcessLookupError):
+                os.killpg(server.proc.pid, signal.SIGKILL)
+            server.proc.wait(5)
+            rc = None
+    postmaster = server.postmaster()
+    if postmaster is not None:
+        print("  ! embedded PostgreSQL still running after the server stopped; stopping it")
+        with suppress(psutil.Error):
+            postmaster.send_signal(signal.SIGQUIT)
+            postmaster.wait(10)
+        with suppress(psutil.Error):
+            postmaster.kill()
+    return rc
+
+
+@contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+def cpu_by_pid(procs: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) each live process has used so far."""
+    used: dict[int, float] = {}
+    for p in procs:
+        with suppress(psutil.Error):
+            t = p.cpu_times()
+            used[p.pid] = t.user + t.system
+    return used
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two snapshots by the processes alive at the second (those that exited in
+    between, such as PostgreSQL backends of closed pool connections, are not counted)."""
+    return sum(max(0.0, used - before.get(pid, 0.0)) for pid, used in after.items())
+
+
+def server_processes(server: Server) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(the server process, the embedded PostgreSQL with its backends)."""
+    main = [psutil.Process(server.proc.pid)]
+    postmaster = server.postmaster()
+    pg = [postmaster, *postmaster.children(recursive=True)] if postmaster else []
+    return main, pg
+
+
+def event_loop_of(server: Server) -> str:
+    """Whether the server process runs uvloop or the standard asyncio loop (Linux: its mappings)."""
+    try:
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    except OSError:
+        return "event loop unknown"
+    return "uvloop" if "uvloop" in maps else "asyncio event loop"
+
+
+# --- load generation --------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    generator: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+    cpu_server: float = 0.0  # share of one core, over warm-up plus measurement
+    cpu_postgres: float = 0.0
+    cpu_client: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def _one_connection(
+    host: str,
+    port: int,
+    request: bytes,
+    warm_until: float,
+    end: float,
+    latencies: list[float],
+    counts: dict[str, int],
+) -> None:
+    """Sequential keep-alive GETs on one connection; records those inside [warm_until, end]."""
+    clock = time.perf_counter
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    while clock() < end:
+        if writer is None:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                counts["errors"] += 1
+                await asyncio.sleep(0.05)
+                continue
+        assert reader is not None
+        started = clock()
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = -1
+            close = False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            if length < 0:
+                raise ValueError("response without Content-Length")
+            await reader.readexactly(length)
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            if started >= warm_until:
+                counts["errors"] += 1
+            writer.close()
+            writer = None
+            continue
+        finished = clock()
+        if started >= warm_until and finished <= end:
+            latencies.append(finished - started)
+            if not 200 <= status < 300:
+                counts["non_2xx"] += 1
+        if close:
+            writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()
+
+
+async def _asyncio_load(
+    host: str,
+    port: int,
+    path: str,
+    headers: list[str],
+    connections: int,
+    warmup: float,
+    duration: float,
+) -> dict[str, object]:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: */*", *headers, "", ""]
+    request = "\r\n".join(lines).encode("latin-1")
+    latencies: list[float] = []
+    counts = {"errors": 0, "non_2xx": 0}
+    start = time.perf_counter()
+    warm_until = start + warmup
+    end = warm_until + duration
+    await asyncio.gather(
+        *(
+            _one_connection(host, port, request, warm_until, end, latencies, counts)
+            for _ in range(connections)
+        )
+    )
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": duration,
+        "p50_ms": _percentile(latencies, 50) * 1000,
+        "p99_ms": _percentile(latencies, 99) * 1000,
+        "non_2xx": counts["non_2xx"],
+        "errors": counts["errors"],
+    }
+
+
+def loadgen_main(argv: list[str]) -> None:
+    """`run.py _loadgen ...`: the asyncio client, in its own process; prints one JSON line."""
+    parser = argparse.ArgumentParser(prog="run.py _loadgen")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--path", required=True)
+    parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--connections", type=int, required=True)
+    parser.add_argument("--warmup", type=float, required=True)
+    parser.add_argument("--duration", type=float, required=True)
+    args = parser.parse_args(argv)
+    work = _asyncio_load(
+        HOST, args.port, args.path, args.header, args.connections, args.warmup, args.duration
+    )
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it; plain asyncio works too, a bit slower
+        result = asyncio.run(work)
+        result["loop"] = "asyncio"
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            result = runner.run(work)
+        result["loop"] = "uvloop"
+    print(json.dumps(result))
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_asyncio(
+    server: Server, path: str, headers: dict[str, str], args: argparse.Namespace
+) -> LoadResult:
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_loadgen",
+        "--port",
+        str(server.port),
+        "--path",
+        path,
+        "--connections",
+        str(args.connections),
+        "--warmup",
+        str(args.warmup),
+        "--duration",
+        str(args.duration),
+    ]
+    for name, value in headers.items():
+        argv += ["--header", f"{name}: {value}"]
+    out = subprocess.run(
+        argv, capture_output=True, text=True, timeout=args.warmup + args.duration + 60, check=True
+    )
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return LoadResult(
+        generator=f"asyncio raw HTTP/1.1 ({data['loop']}), 1 process",
+        requests=int(data["requests"]),
+        seconds=float(data["seconds"]),
+        p50_ms=float(data["p50_ms"]),
+        p99_ms=float(data["p99_ms"]),
+        non_2xx=int(data["non_2xx"]),
+        errors=int(data["errors"]),
+    )
+
+
+def run_wrk(
+    wrk: str, server: Server, path: str, headers: dict[str, str], args: argparse.Namespace
+) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+        script = f.name
+    env = dict(os.environ, BENCH_AUTHORIZATION=headers.get("Authorization", ""))
+
+    def wrk_run(seconds: float) -> str:
+        argv = [
+            wrk,
+            "-t1",
+            f"-c{args.connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script,
+            server.base_url + path,
+        ]
+        out = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=seconds + 60, check=True
+        )
+        return out.stdout
+
+    try:
+        wrk_run(args.warmup)
+        output = wrk_run(args.duration)
+    finally:
+        os.unlink(script)
+    line = next(x for x in output.splitlines() if x.startswith("BENCH_JSON "))
+    data = json.loads(line.removeprefix("BENCH_JSON "))
+    return LoadResult(
+        generator="wrk, 1 thread",
+        requests=int(data["requests"]),
+        seconds=int(data["duration_us"]) / 1e6,
+        p50_ms=float(data["p50_us"]) / 1000,
+        p99_ms=float(data["p99_us"]) / 1000,
+        non_2xx=int(data["non_2xx"]),
+        errors=int(data["errors"]),
+    )
+
+
+def load_test(
+    server: Server, path: str, headers: dict[str, str], args: argparse.Namespace
+) -> LoadResult:
+    """Drive `path` and measure the CPU the server, its PostgreSQL and the client used meanwhile."""
+    main, pg = server_processes(server)
+    before_server, before_pg, before_client = cpu_by_pid(main), cpu_by_pid(pg), _children_cpu()
+    started = time.perf_counter()
+    if args.wrk:
+        result = run_wrk(args.wrk, server, path, headers, args)
+    else:
+        result = run_asyncio(server, path, headers, args)
+    elapsed = time.perf_counter() - started
+    main_after, pg_after = server_processes(server)
+    result.cpu_server = cpu_delta(before_server, cpu_by_pid(main_after)) / elapsed
+    result.cpu_postgres = cpu_delta(before_pg, cpu_by_pid(pg_after)) / elapsed
+    result.cpu_client = (_children_cpu() - before_client) / elapsed
+    return result
+
+
+def describe(label: str, r: LoadResult) -> None:
+    print(
+        f"  {label}: {r.rps:,.0f} req/s   p50 {r.p50_ms:.2f} ms   p99 {r.p99_ms:.2f} ms   "
+        f"({r.requests:,} requests in {r.seconds:.1f} s, non-2xx {r.non_2xx}, errors {r.errors})"
+    )
+    print(
+        f"      CPU, share of one core over warm-up + run: server {r.cpu_server:.0%}, "
+        f"PostgreSQL ~{r.cpu_postgres:.0%}, load generator {r.cpu_client:.0%}"
+    )
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def sign_in(server: Server) -> str:
+    with httpx.Client(base_url=server.base_url, timeout=15) as client:
+        sent = client.post("/api/auth/sms/send", json={"phone_number": PHONE})
+        sent.raise_for_status()
+        outbox = client.get("/api/_dev/sms/outbox", params={"phone_number": PHONE})
+        outbox.raise_for_status()
+        code = outbox.json()["messages"][0]["code"]
+        login = client.post("/api/auth/sms/login", json={"phone_number": PHONE, "code": code})
+        login.raise_for_status()
+        token: str = login.json()["access_token"]
+        me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+        me.raise_for_status()
+        return token
+
+
+def cold_start(data_dir: Path, work_dir: Path, label: str) -> tuple[float, float | None]:
+    server = launch_vidgate(data_dir, work_dir / f"start-{label}.log", worker=True)
+    with running(server):
+        seconds = wait_http_ok(server, "/readyz")
+        banner = banner_ready_seconds(server)
+    rc = server.proc.returncode
+    leftover = (data_dir / "pgdata" / "postmaster.pid").exists()
+    note = "" if rc == 0 and not leftover else f"  (exit {rc}, postmaster.pid left: {leftover})"
+    shown = f"{banner:.2f} s" if banner is not None else "-"
+    print(f"  {label:>6}: {seconds:.2f} s to /readyz 200 (banner says ready in {shown}){note}")
+    return seconds, banner
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_loadgen":
+        loadgen_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--generator", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--warm-runs", type=int, default=3)
+    parser.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="skip the /healthz reference run (app stack without the database)",
+    )
+    args = parser.parse_args()
+    args.wrk = None
+    if args.generator in ("auto", "wrk"):
+        args.wrk = shutil.which("wrk")
+        if args.generator == "wrk" and not args.wrk:
+            parser.error("wrk is not on PATH")
+
+    cores = os.cpu_count() or 1
+    print("vidgate benchmark")
+    print(
+        f"  machine: {cores} CPU core{'s' if cores != 1 else ''}; the load generator, the server "
+        "and PostgreSQL all run here and compete for them,"
+    )
+    print("  so absolute figures understate a deployment where they have machines of their own.")
+    generator = "wrk (1 thread)" if args.wrk else "asyncio raw HTTP/1.1 client in its own process"
+    print(
+        f"  load: {args.connections} keep-alive connections, {args.warmup:g} s warm-up + "
+        f"{args.duration:g} s measured, generator: {generator}"
+    )
+
+    work_dir = Path(tempfile.mkdtemp(prefix="vidgate-bench-"))
+    data_dir = work_dir / "data"
+    try:
+        # (b) first: the empty data dir is only empty once.
+        print("\n(b) cold start: `vidgate serve` (with its worker) launched -> /readyz 200")
+        first, _ = cold_start(data_dir, work_dir, "empty")
+        warm = [cold_start(data_dir, work_dir, f"warm {i + 1}")[0] for i in range(args.warm_runs)]
+        warm_median = statistics.median(warm) if warm else float("nan")
+        print(f"  warm median: {warm_median:.2f} s (target <= {WARM_TARGET:g} s)")
+
+        # (a)
+        print(f"\n(a) throughput at {args.connections} connections")
+        server = launch_vidgate(data_dir, work_dir / "bench-vidgate.log", worker=False)
+        with running(server):
+            wait_http_ok(server, "/readyz")
+            token = sign_in(server)
+            vidgate_loop = event_loop_of(server)
+            me = load_test(server, "/api/auth/me", {"Authorization": f"Bearer {token}"}, args)
+            describe(f"vidgate GET /api/auth/me (--no-worker, {vidgate_loop})", me)
+            healthz = load_test(server, "/healthz", {}, args) if args.reference else None
+            if healthz is not None:
+                describe("vidgate GET /healthz (reference: no database, no token)", healthz)
+
+        trivial_server = launch_trivial(work_dir / "bench-trivial.log")
+        with running(trivial_server):
+            wait_http_ok(trivial_server, "/ping")
+            trivial_loop = event_loop_of(trivial_server)
+            trivial = load_test(trivial_server, "/ping", {}, args)
+            describe(f"trivial FastAPI GET /ping (uvicorn CLI, {trivial_loop})", trivial)
+        ratio = me.rps / trivial.rps if trivial.rps else float("nan")
+        print(f"  ratio me/trivial: {ratio:.2f} (target >= {RATIO_TARGET:.2f})")
+
+        def verdict(ok: bool) -> str:
+            return "ok" if ok else "BELOW TARGET"
+
+        def load_row(label: str, r: LoadResult) -> tuple[str, ...]:
+            return (
+                label,
+                f"{r.rps:,.0f} req/s",
+                f"p50 {r.p50_ms:.1f} ms",
+                f"p99 {r.p99_ms:.1f} ms",
+            )
+
+        rows: list[tuple[str, ...]] = [("", "result", "", "", "target")]
+        rows.append((*load_row("GET /api/auth/me", me), ""))
+        if healthz is not None:
+            rows.append((*load_row("GET /healthz (reference)", healthz), ""))
+        rows.append((*load_row("GET /ping (trivial)", trivial), ""))
+        rows += [
+            (
+                "ratio me/trivial",
+                f"{ratio:.2f}",
+                "",
+                "",
+                f">= {RATIO_TARGET:.2f}  {verdict(ratio >= RATIO_TARGET)}",
+            ),
+            ("start, empty data dir", f"{first:.2f} s", "", "", ""),
+            (
+                f"start, warm (median of {len(warm)})",
+                f"{warm_median:.2f} s",
+                "runs: " + " ".join(f"{w:.2f}" for w in warm),
+                "",
+                f"<= {WARM_TARGET:g} s  {verdict(warm_median <= WARM_TARGET)}",
+            ),
+        ]
+        print(
+            f"\nsummary: {cores} CPU cores shared by load generator, server and PostgreSQL; "
+            f"{args.connections} connections, {args.duration:g} s after {args.warmup:g} s warm-up; "
+            f"load: {me.generator}"
+        )
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for row in rows:
+            print(
+                "  "
+                + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            )
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""`/api/users/api-keys`: a user's personal keys (for calling vidgate from their own servers)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from sqlalchemy import func, select
+
+from vidgate.apikeys import service
+from vidgate.apikeys.models import ApiKey
+from vidgate.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
+from vidgate.auth.dependencies import CurrentUser
+from vidgate.auth.schemas import MessageResponse
+from vidgate.deps import DbSession
+from vidgate.errors import BadRequest, NotFound
+
+router = APIRouter(prefix="/api/users/api-keys", tags=["api keys"])
+
+MAX_ACTIVE_KEYS = 25
+
+
+def key_out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=str(key.id),
+        name=key.name,
+        prefix=key.prefix,
+        kind=key.kind,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post("", response_model=ApiKeyCreated, status_code=201)
+async def create_api_key(
+    body: ApiKeyCreate, user: CurrentUser, session: DbSession
+) -> ApiKeyCreated:
+    """Create a personal key. The `key` in the answer is shown this once and never again."""
+    active = await session.scalar(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    )
+    if (active or 0) >= MAX_ACTIVE_KEYS:
+        raise BadRequest(f"You already have {MAX_ACTIVE_KEYS} active API keys; revoke one first")
+    created = await service.create_key(session, kind="personal", name=body.name, user_id=user.id)
+    await session.commit()
+    return ApiKeyCreated(
+        id=str(created.key.id),
+        name=created.key.name,
+        key=created.secret,
+        prefix=created.key.prefix,
+        created_at=created.key.created_at,
+    )
+
+
+@router.get("", response_model=ApiKeyList)
+async def list_api_keys(user: CurrentUser, session: DbSession) -> ApiKeyList:
+    """The user's active personal keys (never their secrets)."""
+    return ApiKeyList(
+        api_keys=[key_out(k) for k in await service.list_keys(session, user_id=user.id)]
+    )
+
+
+@router.delete("/{key_id}", response_model=MessageResponse)
+async def revoke_api_key(
+    key_id: uuid.UUID, user: CurrentUser, session: DbSession
+) -> MessageResponse:
+    if not await service.revoke_key(session, key_id, user_id=user.id):
+        raise NotFound("API key not found")
+    await session.commit()
+    return MessageResponse(message="API key revoked")

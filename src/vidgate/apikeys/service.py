@@ -1,0 +1,90 @@
+"""Client and personal API keys: random `vg_` secrets shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vidgate.apikeys.models import ApiKey
+from vidgate.auth.tokens import sha256_hex
+
+KEY_PREFIX = "vg_"
+DISPLAY_PREFIX_LENGTH = 10  # "vg_" + 7 characters: enough to tell keys apart in a list
+
+KeyKind = Literal["client", "personal"]
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_key(
+    session: AsyncSession,
+    *,
+    kind: KeyKind,
+    name: str,
+    user_id: uuid.UUID | None = None,
+    secret: str | None = None,
+) -> CreatedKey:
+    """Store a new key; the secret is returned here and nowhere else, ever."""
+    secret = secret or new_secret()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        kind=kind,
+        user_id=user_id,
+        name=name,
+        prefix=secret[:DISPLAY_PREFIX_LENGTH],
+        key_hash=sha256_hex(secret),
+        created_at=datetime.now(UTC),
+    )
+    session.add(key)
+    await session.flush()
+    return CreatedKey(key, secret)
+
+
+async def ensure_client_key(session: AsyncSession, secret: str, name: str) -> bool:
+    """Make sure a client key with this secret exists (development start-up); True if created."""
+    existing = await session.scalar(select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret)))
+    if existing is not None:
+        return False
+    await create_key(session, kind="client", name=name, secret=secret)
+    return True
+
+
+async def list_keys(
+    session: AsyncSession, *, user_id: uuid.UUID | None = None, include_revoked: bool = False
+) -> list[ApiKey]:
+    """A user's personal keys, or every key when `user_id` is None (operators)."""
+    query = select(ApiKey).order_by(ApiKey.created_at.desc())
+    if user_id is not None:
+        query = query.where(ApiKey.user_id == user_id, ApiKey.kind == "personal")
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(await session.scalars(query))
+
+
+async def revoke_key(
+    session: AsyncSession, key_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> bool:
+    """Revoke a key (only the owner's own when `user_id` is given); False if there was none."""
+    query = (
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(ApiKey.id)
+    )
+    if user_id is not None:
+        query = query.where(ApiKey.user_id == user_id)
+    return (await session.execute(query)).first() is not None

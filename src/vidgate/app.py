@@ -1,0 +1,139 @@
+"""The FastAPI application: routers, error handlers, middleware and the process lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from vidgate.apikeys import endpoints as apikey_endpoints
+from vidgate.apikeys.service import ensure_client_key
+from vidgate.auth import endpoints as auth_endpoints
+from vidgate.auth.google import (
+    EMULATOR_CLIENT_ID,
+    EMULATOR_ISSUER,
+    GoogleConfig,
+    GoogleSignIn,
+    emulator_client_secret,
+)
+from vidgate.auth.principal_cache import listen_for_changes
+from vidgate.auth.sms import build_sms_sender
+from vidgate.auth.tokens import AccessTokens
+from vidgate.config import Settings
+from vidgate.db.engine import Database, libpq_url
+from vidgate.db.migrate import head_revision
+from vidgate.deps import Runtime
+from vidgate.emulators.google import GoogleEmulator
+from vidgate.errors import install_error_handlers
+from vidgate.jobs import build_job_app, worker_options
+from vidgate.media import endpoints as media_endpoints
+from vidgate.media.serving import media_router
+from vidgate.media.storage import build_storage
+from vidgate.observability import RequestContextMiddleware
+from vidgate.observability import router as ops_router
+from vidgate.providers.registry import build_providers
+from vidgate.users import endpoints as user_endpoints
+
+logger = structlog.get_logger(__name__)
+
+DEV_CLIENT_KEY_NAME = "development web client"
+
+
+def google_emulator_for(settings: Settings) -> GoogleEmulator:
+    """The emulated Google that development sign-in talks to (mounted in the app itself)."""
+    return GoogleEmulator(
+        issuer=EMULATOR_ISSUER,
+        client_id=EMULATOR_CLIENT_ID,
+        client_secret=emulator_client_secret(settings),
+    )
+
+
+def create_app(settings: Settings, database_url: str, *, run_worker: bool = False) -> FastAPI:
+    """Build the app for a migrated database; `run_worker` runs the job worker in-process."""
+    providers = build_providers(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(
+            database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        runtime = Runtime(
+            settings=settings,
+            db=db,
+            tokens=AccessTokens(settings.secret_key, settings.access_token_expires_in),
+            sms_sender=build_sms_sender(settings, db),
+            storage=build_storage(
+                backend=settings.storage_backend,
+                data_dir=settings.data_dir,
+                public_base_url=settings.public_base_url or "http://localhost:8000",
+                s3_bucket=settings.s3_bucket,
+                s3_endpoint_url=settings.s3_endpoint_url,
+                s3_region=settings.s3_region,
+                s3_access_key_id=settings.s3_access_key_id,
+                s3_secret_access_key=settings.s3_secret_access_key,
+                s3_addressing_style=settings.s3_addressing_style,
+                presign_seconds=settings.storage_presign_seconds,
+            ),
+            providers=providers,
+        )
+        google_config = GoogleConfig.from_settings(settings)
+        if google_config is not None:
+            runtime.google = GoogleSignIn(google_config)
+        app.state.runtime = runtime
+        # Uploads are received here before they are checked and stored.
+        (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        app.state.migration_head = head_revision()
+        if settings.is_development and settings.dev_client_api_key:
+            async with db.session() as session:
+                await ensure_client_key(session, settings.dev_client_api_key, DEV_CLIENT_KEY_NAME)
+                await session.commit()
+        listener = asyncio.create_task(
+            listen_for_changes(libpq_url(database_url), runtime.principals)
+        )
+        worker: asyncio.Task[None] | None = None
+        if run_worker:
+            job_app = build_job_app(database_url)
+            await job_app.open_async()
+            worker = asyncio.create_task(job_app.run_worker_async(**worker_options(db)))
+        try:
+            yield
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+                await job_app.close_async()
+            await runtime.sms_sender.aclose()
+            await providers.aclose()
+            if runtime.google is not None:
+                await runtime.google.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="vidgate",
+        version="0.1.0",
+        summary="Sign-in, credits and AI video tasks behind one HTTP API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(auth_endpoints.router)
+    app.include_router(user_endpoints.router)
+    app.include_router(apikey_endpoints.router)
+    app.include_router(media_endpoints.router)
+    app.include_router(media_router(lambda request: request.app.state.runtime.storage))
+    if settings.is_development:
+        app.include_router(auth_endpoints.dev_router)
+    if settings.google_uses_emulator:
+        app.include_router(google_emulator_for(settings).router())
+    for emulator_router in providers.emulator_routers:
+        app.include_router(emulator_router)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app

@@ -1,0 +1,185 @@
+"""Who is calling: typed dependencies for the contract's three kinds of authentication.
+
+- `CurrentUser`: a Bearer access token whose session is still live (one query, no transaction).
+- `ApiKeyAuth`: an `X-API-Key`, client or personal.
+- `UserWithKey` ("JWT + API Key" in the contract): a Bearer token plus any key, or a personal key
+  on its own (ARCHITECTURE.md §7).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import bindparam, func, or_, select, update
+
+from vidgate.apikeys.models import ApiKey
+from vidgate.auth.models import AuthSession
+from vidgate.auth.tokens import sha256_hex
+from vidgate.deps import Runtime, RuntimeDep
+from vidgate.errors import Forbidden, NotAuthenticated
+from vidgate.users.models import User
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from sign-in")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Client or personal key")
+
+_USER_COLUMNS = (
+    User.id,
+    User.phone,
+    User.email,
+    User.username,
+    User.avatar_url,
+    User.region,
+    User.credits,
+    User.credits_reserved,
+    User.created_at,
+    User.last_login_at,
+)
+
+KEY_TOUCH_INTERVAL = 60.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as read at the start of the request (a snapshot, not an ORM object)."""
+
+    id: uuid.UUID
+    phone: str | None
+    email: str | None
+    username: str
+    avatar_url: str | None
+    region: str
+    credits: int
+    credits_reserved: int
+    created_at: datetime
+    last_login_at: datetime | None
+    session_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_row(cls, row: Any, **extra: Any) -> Principal:
+        return cls(**{c.key: row._mapping[c.key] for c in _USER_COLUMNS}, **extra)
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    id: uuid.UUID
+    kind: str
+    user_id: uuid.UUID | None
+
+
+# Built once: compiling a statement per request would cost more than running it.
+_LIVE_SESSION_USER = (
+    select(*_USER_COLUMNS, AuthSession.expires_at.label("session_expires_at"))
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(
+        AuthSession.id == bindparam("session_id"),
+        User.id == bindparam("user_id"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > func.now(),
+        User.deleted_at.is_(None),
+    )
+)
+
+
+async def _user_for_access_token(runtime: Runtime, token: str) -> Principal:
+    claims = runtime.tokens.verify(token)
+    cache = runtime.principals
+    cached = cache.get(claims.session_id, datetime.now(UTC))
+    if cached is not None and cached.id == claims.user_id:
+        return cached
+    generation = cache.generation
+    async with runtime.db.autocommit_engine.connect() as conn:
+        result = await conn.execute(
+            _LIVE_SESSION_USER, {"session_id": claims.session_id, "user_id": claims.user_id}
+        )
+        row = result.first()
+    if row is None:
+        raise NotAuthenticated("Session has ended; sign in again")
+    principal = Principal.from_row(row, session_id=claims.session_id)
+    cache.put(principal, row.session_expires_at, generation)
+    return principal
+
+
+async def _touch_key(runtime: Runtime, key_id: uuid.UUID) -> None:
+    """Record use of a key, at most once a minute per key and process (not a write per call)."""
+    now = time.monotonic()
+    last = runtime.key_touches.get(str(key_id))
+    if last is not None and now - last < KEY_TOUCH_INTERVAL:
+        return
+    runtime.key_touches[str(key_id)] = now
+    async with runtime.db.autocommit_engine.connect() as conn:
+        await conn.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=func.now())
+        )
+
+
+async def _lookup_key(runtime: Runtime, secret: str) -> tuple[KeyIdentity, Principal | None]:
+    """The live key with this secret and, for a personal key, its owner."""
+    query = (
+        select(ApiKey.id.label("key_id"), ApiKey.kind, *_USER_COLUMNS)
+        .select_from(ApiKey)
+        .outerjoin(User, User.id == ApiKey.user_id)
+        .where(
+            ApiKey.key_hash == sha256_hex(secret),
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
+            or_(ApiKey.kind == "client", User.deleted_at.is_(None)),
+        )
+    )
+    async with runtime.db.autocommit_engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotAuthenticated("Invalid API key")
+    owner = None
+    if row.kind == "personal":
+        owner = Principal.from_row(row, api_key_id=row.key_id)
+    await _touch_key(runtime, row.key_id)
+    return KeyIdentity(row.key_id, row.kind, owner.id if owner else None), owner
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise NotAuthenticated("Not authenticated")
+    # The runtime straight from the app: one dependency fewer on the hottest path.
+    return await _user_for_access_token(request.app.state.runtime, credentials.credentials)
+
+
+async def api_key(
+    runtime: RuntimeDep, secret: Annotated[str | None, Depends(_api_key)]
+) -> KeyIdentity:
+    if not secret:
+        raise NotAuthenticated("Missing API key (X-API-Key header)")
+    identity, _owner = await _lookup_key(runtime, secret)
+    return identity
+
+
+async def user_with_key(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    secret: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    if not secret:
+        raise NotAuthenticated("Missing API key (X-API-Key header)")
+    key, owner = await _lookup_key(runtime, secret)
+    if credentials is None:
+        if owner is None:
+            raise NotAuthenticated("Not authenticated: a client key needs a Bearer access token")
+        return owner
+    user = await _user_for_access_token(runtime, credentials.credentials)
+    if key.user_id is not None and key.user_id != user.id:
+        raise Forbidden("This API key belongs to another user")
+    return user
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+ApiKeyAuth = Annotated[KeyIdentity, Depends(api_key)]
+UserWithKey = Annotated[Principal, Depends(user_with_key)]

@@ -1,0 +1,134 @@
+"""Signed-in users as last read, per session, kept fresh by PostgreSQL notifications.
+
+Checking the session on every request is what makes logout instant, but one query per request is
+most of what an authenticated read costs. So each API process keeps the answer per session and
+forgets it as soon as the database says the session or the user changed: triggers on
+`users` and `auth_sessions` (migration 0003) send `NOTIFY vidgate_auth_changes` in the writing
+transaction, and a listener here evicts the entry. Writes made by this process also evict directly,
+so they take effect before the next request. While the listener is not connected the cache is
+off and every request reads the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import psycopg
+import structlog
+
+if TYPE_CHECKING:
+    from vidgate.auth.dependencies import Principal
+
+logger = structlog.get_logger(__name__)
+
+CHANNEL = "vidgate_auth_changes"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    principal: Principal
+    session_expires_at: datetime
+    cached_at: float
+
+
+class PrincipalCache:
+    def __init__(self, *, ttl_seconds: float = 60.0, max_entries: int = 50_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.enabled = False
+        # Bumped by every eviction: a read that started before an eviction must not be cached.
+        self.generation = 0
+        self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
+        self._sessions_of_user: dict[uuid.UUID, set[uuid.UUID]] = {}
+
+    def get(self, session_id: uuid.UUID, now: datetime) -> Principal | None:
+        entry = self._entries.get(session_id)
+        if entry is None:
+            return None
+        if time.monotonic() - entry.cached_at > self.ttl_seconds or entry.session_expires_at <= now:
+            self._drop(session_id)
+            return None
+        return entry.principal
+
+    def put(
+        self,
+        principal: Principal,
+        session_expires_at: datetime,
+        generation_before_read: int,
+    ) -> None:
+        session_id = principal.session_id
+        if not self.enabled or session_id is None or generation_before_read != self.generation:
+            return
+        self._entries[session_id] = _Entry(principal, session_expires_at, time.monotonic())
+        self._sessions_of_user.setdefault(principal.id, set()).add(session_id)
+        while len(self._entries) > self.max_entries:
+            oldest, entry = self._entries.popitem(last=False)
+            self._unlink(entry.principal.id, oldest)
+
+    def evict_session(self, session_id: uuid.UUID) -> None:
+        self.generation += 1
+        self._drop(session_id)
+
+    def evict_user(self, user_id: uuid.UUID) -> None:
+        self.generation += 1
+        for session_id in self._sessions_of_user.pop(user_id, set()):
+            self._entries.pop(session_id, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._sessions_of_user.clear()
+
+    def _drop(self, session_id: uuid.UUID) -> None:
+        entry = self._entries.pop(session_id, None)
+        if entry is not None:
+            self._unlink(entry.principal.id, session_id)
+
+    def _unlink(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        sessions = self._sessions_of_user.get(user_id)
+        if sessions is not None:
+            sessions.discard(session_id)
+            if not sessions:
+                del self._sessions_of_user[user_id]
+
+    def apply_notification(self, payload: str) -> None:
+        """`u:<user id>` or `s:<session id>`, as the triggers send them."""
+        kind, _, value = payload.partition(":")
+        try:
+            target = uuid.UUID(value)
+        except ValueError:
+            self.clear()
+            return
+        if kind == "u":
+            self.evict_user(target)
+        else:
+            self.evict_session(target)
+
+
+async def listen_for_changes(conninfo: str, cache: PrincipalCache) -> None:
+    """Keep the cache in step with the database until cancelled; reconnect after failures."""
+    delay = 0.5
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                cache.clear()
+                cache.enabled = True
+                delay = 0.5
+                async for note in conn.notifies():
+                    cache.apply_notification(note.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lost connection: serve uncached until we are back
+            logger.warning("principal_cache.listener_lost", error=str(exc), retry_in=delay)
+        finally:
+            cache.enabled = False
+            cache.clear()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)

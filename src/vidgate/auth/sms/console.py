@@ -1,0 +1,26 @@
+"""Development sender: logs the code and keeps it in the outbox table the dev endpoint reads."""
+
+from __future__ import annotations
+
+import structlog
+
+from vidgate.auth.models import DevSmsMessage
+from vidgate.db.engine import Database
+
+logger = structlog.get_logger(__name__)
+
+
+class ConsoleSmsSender:
+    name = "console"
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def send_code(self, phone_e164: str, code: str) -> None:
+        async with self._db.session() as session:
+            session.add(DevSmsMessage(phone=phone_e164, code=code))
+            await session.commit()
+        logger.warning("sms.console", phone=phone_e164, code=code, note="development only")
+
+    async def aclose(self) -> None:
+        return None

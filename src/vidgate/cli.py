@@ -1,0 +1,437 @@
+"""The `vidgate` command: serve, worker, migrate, and operator tools for keys, credits and users."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import psutil
+import typer
+import uvicorn
+
+from vidgate.config import ConfigurationError, Settings, load_settings
+from vidgate.db.engine import Database
+from vidgate.errors import VidgateError
+from vidgate.logging import configure_logging
+
+T = TypeVar("T")
+
+cli = typer.Typer(help="vidgate: run a paid AI-video service.", no_args_is_help=True)
+apikey_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+credits_cli = typer.Typer(help="Grant credits and check the ledger.", no_args_is_help=True)
+user_cli = typer.Typer(help="Look up accounts.", no_args_is_help=True)
+cli.add_typer(apikey_cli, name="apikey")
+cli.add_typer(credits_cli, name="credits")
+cli.add_typer(user_cli, name="user")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextmanager
+def _database_url(settings: Settings) -> Iterator[tuple[str, str]]:
+    """The configured database, or the embedded one (started here, stopped on the way out)."""
+    if settings.database_url:
+        yield settings.database_url, "external PostgreSQL"
+        return
+    from vidgate.db.embedded import start_embedded_postgres, stop_embedded_postgres
+
+    url, server = start_embedded_postgres(settings.data_dir)
+    try:
+        yield url, f"embedded PostgreSQL in {settings.data_dir / 'pgdata'}"
+    finally:
+        stop_embedded_postgres(server)
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run one operator command against the migrated database."""
+    from vidgate.db.migrate import upgrade_to_head
+
+    with _database_url(settings) as (url, _):
+        upgrade_to_head(url)
+
+        async def run() -> T:
+            db = Database(url, pool_size=2, max_overflow=0)
+            try:
+                return await work(db)
+            finally:
+                await db.dispose()
+
+        return asyncio.run(run())
+
+
+def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
+    lines = [
+        "",
+        "  vidgate is running",
+        f"  URL:       {url}   (API docs: {url}/docs)",
+        f"  mode:      {settings.env}",
+        f"  database:  {database}",
+        f"  worker:    {'in this process' if worker else 'not started (run `vidgate worker`)'}",
+    ]
+    emulated = [
+        name
+        for name, key in (
+            ("DashScope", settings.dashscope_api_key),
+            ("kie.ai", settings.kie_api_key),
+        )
+        if settings.is_development and not key
+    ]
+    if emulated:
+        lines.append(f"  providers: emulated ({', '.join(emulated)}) at {url}/_emulator/…")
+    if settings.is_development:
+        lines += [
+            f"  client API key (X-API-Key): {settings.dev_client_api_key}",
+            "  SMS codes: printed in this log, and at "
+            f"{url}/api/_dev/sms/outbox?phone_number=86-13800138000",
+        ]
+    return "\n".join([*lines, ""])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after shutting down, which would kill the process before
+    the embedded database is stopped; vidgate installs its own handlers instead."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run jobs here.")] = False,
+) -> None:
+    """Run the API (and, unless --no-worker, the job worker) on one port."""
+    from vidgate.app import create_app
+    from vidgate.db.migrate import upgrade_to_head
+
+    settings = _settings()
+    base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
+    settings.public_base_url = settings.public_base_url or base_url
+    run_worker = settings.run_worker and not no_worker
+    with _database_url(settings) as (url, database):
+        upgrade_to_head(url)
+        app = create_app(settings, url, run_worker=run_worker)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            proxy_headers=True,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = _Server(config)
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, server.handle_exit, sig, None)
+            serving = asyncio.create_task(server.serve())
+            while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
+                await asyncio.sleep(0.02)
+            if server.started:
+                sys.stdout.write(_banner(settings, base_url, database, run_worker))
+                # Counted from process start, so interpreter start-up and imports are included.
+                elapsed = time.time() - psutil.Process().create_time()
+                sys.stdout.write(f"  ready in {elapsed:.2f} s\n\n")
+                sys.stdout.flush()
+            await serving
+
+        # uvloop (when installed) as the trivial uvicorn app gets it; asyncio.run would not.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(run())
+    if not server.started:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 10,
+) -> None:
+    """Run only the job worker (scale out: any number, against a shared database)."""
+    from vidgate.db.migrate import upgrade_to_head
+    from vidgate.jobs import build_job_app, worker_options
+
+    settings = _settings()
+    with _database_url(settings) as (url, database):
+        upgrade_to_head(url)
+
+        async def run() -> None:
+            db = Database(url, pool_size=max(2, concurrency), max_overflow=2)
+            job_app = build_job_app(url)
+            options = worker_options(db, concurrency=concurrency)
+            options["install_signal_handlers"] = True
+            typer.echo(f"vidgate worker on {database}, concurrency {concurrency}")
+            async with job_app.open_async():
+                await job_app.run_worker_async(**options)
+            await db.dispose()
+
+        asyncio.run(run())
+
+
+@cli.command()
+def emulate(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+) -> None:
+    """Serve the vendor emulators on their own (Google, DashScope, kie.ai), e.g. for staging.
+
+    Point vidgate at them with the printed keys and URLs (VIDGATE_GOOGLE_*, VIDGATE_DASHSCOPE_*,
+    VIDGATE_KIE_*).
+    """
+    from fastapi import FastAPI
+
+    from vidgate.app import google_emulator_for
+    from vidgate.auth.google import EMULATOR_PREFIX
+    from vidgate.emulators.dashscope import DashScopeEmulator
+    from vidgate.emulators.kie import KieEmulator
+    from vidgate.providers.registry import emulator_api_key
+
+    settings = _settings()
+    root = f"http://{host}:{port}"
+    google = google_emulator_for(settings)
+    dashscope_key = settings.dashscope_api_key or emulator_api_key(settings, "dashscope-emulator")
+    kie_key = settings.kie_api_key or emulator_api_key(settings, "kie-emulator")
+    work_dir = settings.data_dir / "emulators"
+    app = FastAPI(title="vidgate emulators")
+    app.include_router(google.router())
+    app.include_router(
+        DashScopeEmulator(
+            api_key=dashscope_key, work_dir=work_dir / "dashscope", public_base_url=root
+        ).router()
+    )
+    app.include_router(
+        KieEmulator(api_key=kie_key, work_dir=work_dir / "kie", public_base_url=root).router()
+    )
+    base = root + EMULATOR_PREFIX
+    typer.echo(
+        "vidgate emulators\n"
+        f"  Google client id:     {google.client_id}\n"
+        f"  Google client secret: {google.client_secret}\n"
+        f"  authorize URL:        {base}/o/oauth2/v2/auth\n"
+        f"  token URL:            {base}/token\n"
+        f"  JWKS URL:             {base}/oauth2/v3/certs\n"
+        f"  DashScope base URL:   {root}/_emulator/dashscope   key: {dashscope_key}\n"
+        f"  kie.ai base URL:      {root}/_emulator/kie   key: {kie_key}"
+    )
+    uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from vidgate.db.migrate import head_revision, upgrade_to_head
+
+    settings = _settings()
+    with _database_url(settings) as (url, database):
+        upgrade_to_head(url)
+    typer.echo(f"{database}: schema at revision {head_revision()}")
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+@apikey_cli.command("create")
+def apikey_create(
+    client: Annotated[str | None, typer.Option("--client", help="Name of an application.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="User id for a personal key.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of a personal key.")] = None,
+) -> None:
+    """Create a client key (--client NAME) or a personal key (--user USER_ID); prints it once."""
+    from vidgate.apikeys.service import create_key
+
+    if (client is None) == (user is None):
+        typer.echo("Give exactly one of --client NAME or --user USER_ID", err=True)
+        raise typer.Exit(2)
+
+    async def work(db: Database) -> Any:
+        async with db.session() as session:
+            if client is not None:
+                created = await create_key(session, kind="client", name=client)
+            else:
+                from vidgate.users.models import User
+
+                owner = await session.get(User, _parse_uuid(user or ""))
+                if owner is None or owner.deleted_at is not None:
+                    typer.echo(f"No active user {user}", err=True)
+                    raise typer.Exit(1)
+                created = await create_key(
+                    session, kind="personal", name=name or "cli", user_id=owner.id
+                )
+            await session.commit()
+            return created
+
+    created = _with_db(_settings(), work)
+    typer.echo(f"id:     {created.key.id}\nkind:   {created.key.kind}\nkey:    {created.secret}")
+    typer.echo("The key is shown only now; vidgate keeps just its hash.")
+
+
+@apikey_cli.command("list")
+def apikey_list(
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """Every key: id, kind, owner, name, prefix, last use."""
+    from vidgate.apikeys.service import list_keys
+
+    async def work(db: Database) -> list[Any]:
+        async with db.session() as session:
+            return await list_keys(session, include_revoked=all_keys)
+
+    keys = _with_db(_settings(), work)
+    typer.echo(f"{'id':36}  {'kind':8}  {'prefix':10}  {'owner':36}  {'last used':25}  name")
+    for k in keys:
+        state = " (revoked)" if k.revoked_at else ""
+        typer.echo(
+            f"{k.id!s:36}  {k.kind:8}  {k.prefix:10}  {k.user_id or '-'!s:36}  "
+            f"{k.last_used_at.isoformat() if k.last_used_at else 'never':25}  {k.name}{state}"
+        )
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke a key by id; it stops working at once."""
+    from vidgate.apikeys.service import revoke_key
+
+    async def work(db: Database) -> bool:
+        async with db.session() as session:
+            done = await revoke_key(session, _parse_uuid(key_id))
+            await session.commit()
+            return done
+
+    if not _with_db(_settings(), work):
+        typer.echo(f"No active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Revoked {key_id}")
+
+
+# --- credits ----------------------------------------------------------------------------------
+
+
+@credits_cli.command("grant")
+def credits_grant(
+    user_id: str,
+    amount: int,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")],
+    key: Annotated[
+        str | None, typer.Option(help="Idempotency key; the same key never grants twice.")
+    ] = None,
+) -> None:
+    """Add AMOUNT credits to a user as an `adjustment` ledger row."""
+    from vidgate.credits import service as ledger
+
+    if amount <= 0:
+        typer.echo("AMOUNT must be a positive number of credits", err=True)
+        raise typer.Exit(2)
+    uid = _parse_uuid(user_id)
+    # A key names one grant to one user: the same --key for another user is another grant.
+    ledger_key = f"cli-grant:{uid}:{key}" if key else f"cli-grant:{uuid.uuid4()}"
+
+    async def work(db: Database) -> tuple[bool, int]:
+        from vidgate.users.models import User
+
+        async with db.session() as session:
+            result = await ledger.grant(session, uid, amount, key=ledger_key, note=reason)
+            await session.commit()
+            return result.applied, (await session.get_one(User, uid)).credits
+
+    try:
+        applied, balance_now = _with_db(_settings(), work)
+    except VidgateError as exc:  # an unknown user
+        typer.echo(f"Not granted: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    verb = "Granted" if applied else "Already granted (same key)"
+    typer.echo(f"{verb} {amount} credits; balance now {balance_now}")
+
+
+@credits_cli.command("verify")
+def credits_verify() -> None:
+    """Recompute every balance from the ledger; exit 1 if any account has drifted."""
+    from vidgate.credits.service import find_drift
+
+    async def work(db: Database) -> list[Any]:
+        async with db.session() as session:
+            return await find_drift(session)
+
+    drift = _with_db(_settings(), work)
+    if not drift:
+        typer.echo("Ledger consistent: every balance equals the sum of its ledger rows.")
+        return
+    for d in drift:
+        typer.echo(
+            f"DRIFT user {d.user_id}: credits {d.credits} vs ledger {d.ledger_sum}; "
+            f"reserved {d.credits_reserved} vs ledger {d.ledger_reserved_sum}"
+        )
+    raise typer.Exit(1)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+@user_cli.command("show")
+def user_show(phone_or_id: str) -> None:
+    """Show an account by phone number (any accepted form) or id."""
+    from vidgate.auth.phones import InvalidPhoneNumber
+    from vidgate.credits.service import balance
+    from vidgate.users.service import find_user
+
+    async def work(db: Database) -> tuple[Any, Any] | None:
+        async with db.session() as session:
+            user = await find_user(session, phone_or_id)
+            if user is None:
+                return None
+            return user, await balance(session, user)
+
+    try:
+        found = _with_db(_settings(), work)
+    except InvalidPhoneNumber as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if found is None:
+        typer.echo(f"No user {phone_or_id}", err=True)
+        raise typer.Exit(1)
+    user, summary = found
+    for label, value in (
+        ("id", user.id),
+        ("phone", user.phone),
+        ("email", user.email),
+        ("username", user.username),
+        ("region", user.region),
+        ("credits", user.credits),
+        ("reserved", user.credits_reserved),
+        ("earned", summary.total_earned),
+        ("spent", summary.total_spent),
+        ("created", user.created_at),
+        ("last login", user.last_login_at),
+        ("deleted", user.deleted_at),
+        ("purge after", user.purge_after),
+        ("anonymized", user.anonymized_at),
+    ):
+        typer.echo(f"{label:12} {value if value is not None else '-'}")
+
+
+def _parse_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        typer.echo(f"Not an id: {value}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,268 @@
+"""All of vidgate's settings: one class, environment variables prefixed `VIDGATE_`.
+
+Development mode (the default) fills in whatever secret is missing with a generated value kept in
+the data dir, so a laptop needs no configuration. Production mode refuses to start until every
+secret and external service is configured explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SmsProviderName = Literal["console", "aliyun", "tencent", "twilio"]
+
+# Values that look like secrets but are not: rejected in production.
+_WEAK_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development", "test"}
+_MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(Exception):
+    """Settings that cannot run in the chosen mode; the message names every problem."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDGATE_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".vidgate")
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset means an embedded server under the data dir.",
+    )
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_max_overflow: int = Field(default=10, ge=0, le=500)
+    public_base_url: str | None = Field(
+        default=None,
+        description="Absolute base of URLs vidgate hands out; default: listen address.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    access_log: bool = Field(default=False, description="Log every request (errors always are).")
+    run_worker: bool = Field(default=True, description="Run the job worker inside `vidgate serve`.")
+
+    # Tokens and sessions
+    secret_key: str = Field(default="", description="Signs access tokens and hashes SMS codes.")
+    access_token_expires_in: int = Field(default=86400, ge=60)
+    session_lifetime_days: int = Field(default=30, ge=1)
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
+
+    # Credits
+    signup_bonus_credits: int = Field(default=100, ge=0)
+    account_purge_days: int = Field(default=30, ge=1)
+
+    # SMS sign-in
+    sms_provider: SmsProviderName = "console"
+    sms_code_ttl_seconds: int = Field(default=300, ge=60, le=600)
+    sms_max_attempts: int = Field(default=5, ge=1, le=20)
+    sms_per_phone_per_hour: int = Field(default=5, ge=1)
+    sms_resend_interval_seconds: int = Field(default=60, ge=0)
+    sms_send_per_ip_per_hour: int | None = Field(
+        default=None, ge=1, description="Default: 20 in production, 10000 in development."
+    )
+    sms_verify_per_ip_per_5min: int | None = Field(
+        default=None, ge=1, description="Default: 30 in production, 10000 in development."
+    )
+    sms_allowed_country_codes: list[int] = Field(
+        default_factory=list, description="Empty: any country; e.g. [86] to send to China only."
+    )
+    aliyun_sms_access_key_id: str = ""
+    aliyun_sms_access_key_secret: str = ""
+    aliyun_sms_sign_name: str = ""
+    aliyun_sms_template_code: str = ""
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com"
+    tencent_sms_secret_id: str = ""
+    tencent_sms_secret_key: str = ""
+    tencent_sms_sdk_app_id: str = ""
+    tencent_sms_sign_name: str = ""
+    tencent_sms_template_id: str = ""
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+
+    # Google sign-in. Unset client id: the built-in emulator in development, 501 in production.
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_redirect_uri: str = Field(
+        default="", description="redirect_uri used when a login request names none"
+    )
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    google_issuers: list[str] = Field(
+        default_factory=lambda: ["https://accounts.google.com", "accounts.google.com"]
+    )
+    google_default_region: Literal["CN", "US", "EU", "ASIA"] = "US"
+
+    # Upstream video providers. A provider without a key uses its built-in emulator in
+    # development; production refuses to start without both keys.
+    dashscope_api_key: str = ""
+    dashscope_base_url: str = Field(
+        default="https://dashscope.aliyuncs.com",
+        description="Beijing; https://dashscope-intl.aliyuncs.com for Singapore (regional keys)",
+    )
+    kie_api_key: str = ""
+    kie_base_url: str = "https://api.kie.ai"
+    provider_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    provider_max_concurrency: int = Field(default=8, ge=1, le=256)
+
+    # Media storage
+    storage_backend: Literal["local", "s3"] = "local"
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    s3_bucket: str = ""
+    s3_endpoint_url: str = Field(default="", description="Empty for AWS; OSS/MinIO/R2 endpoint")
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    storage_presign_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
+    # API keys
+    dev_client_api_key: str = Field(
+        default="", description="Client key created on first development start (generated)."
+    )
+
+    @model_validator(mode="after")
+    def _mode_defaults(self) -> Settings:
+        dev = self.env == "development"
+        if self.sms_send_per_ip_per_hour is None:
+            self.sms_send_per_ip_per_hour = 10000 if dev else 20
+        if self.sms_verify_per_ip_per_5min is None:
+            self.sms_verify_per_ip_per_5min = 10000 if dev else 30
+        return self
+
+    @property
+    def google_uses_emulator(self) -> bool:
+        """Development without Google credentials signs in through the built-in emulator."""
+        return self.is_development and not self.google_client_id
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def send_limit_per_ip(self) -> int:
+        assert self.sms_send_per_ip_per_hour is not None
+        return self.sms_send_per_ip_per_hour
+
+    @property
+    def verify_limit_per_ip(self) -> int:
+        assert self.sms_verify_per_ip_per_5min is not None
+        return self.sms_verify_per_ip_per_5min
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.data_dir / "secrets.json"
+
+    def production_problems(self) -> list[str]:
+        """Every reason these settings cannot run in production (empty when they can)."""
+        problems: list[str] = []
+        key = self.secret_key
+        if key.lower() in _WEAK_SECRETS or len(key) < _MIN_SECRET_LENGTH:
+            problems.append(
+                f"VIDGATE_SECRET_KEY is missing or weak (use at least {_MIN_SECRET_LENGTH} random"
+                " characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if not self.database_url:
+            problems.append(
+                "VIDGATE_DATABASE_URL is not set (production needs an external PostgreSQL)"
+            )
+        if not self.public_base_url:
+            problems.append(
+                "VIDGATE_PUBLIC_BASE_URL is not set (the address users and vendors reach)"
+            )
+        if self.sms_provider == "console":
+            problems.append("VIDGATE_SMS_PROVIDER is 'console' (choose aliyun, tencent or twilio)")
+        required = {
+            "aliyun": [
+                "aliyun_sms_access_key_id",
+                "aliyun_sms_access_key_secret",
+                "aliyun_sms_sign_name",
+                "aliyun_sms_template_code",
+            ],
+            "tencent": [
+                "tencent_sms_secret_id",
+                "tencent_sms_secret_key",
+                "tencent_sms_sdk_app_id",
+                "tencent_sms_sign_name",
+                "tencent_sms_template_id",
+            ],
+            "twilio": ["twilio_account_sid", "twilio_auth_token"],
+        }.get(self.sms_provider, [])
+        for name in required:
+            if not getattr(self, name):
+                problems.append(
+                    f"VIDGATE_{name.upper()} is not set"
+                    f" (needed by the {self.sms_provider} SMS sender)"
+                )
+        for name, provider in (("dashscope_api_key", "DashScope"), ("kie_api_key", "kie.ai")):
+            if not getattr(self, name):
+                problems.append(f"VIDGATE_{name.upper()} is not set (the {provider} provider)")
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            problems.append("VIDGATE_S3_BUCKET is not set (needed by the s3 storage backend)")
+        if self.sms_provider == "twilio" and not (
+            self.twilio_from_number or self.twilio_messaging_service_sid
+        ):
+            problems.append(
+                "VIDGATE_TWILIO_FROM_NUMBER or VIDGATE_TWILIO_MESSAGING_SERVICE_SID must be set"
+            )
+        return problems
+
+
+def _load_generated_secrets(settings: Settings) -> dict[str, str]:
+    path = settings.secrets_file
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    return {}
+
+
+def fill_development_secrets(settings: Settings) -> Settings:
+    """Generate missing secrets once and keep them in the data dir (restarts keep sessions)."""
+    stored = _load_generated_secrets(settings)
+    changed = False
+    generated: dict[str, Callable[[], str]] = {
+        "secret_key": lambda: secrets.token_urlsafe(48),
+        "dev_client_api_key": lambda: "vg_" + secrets.token_urlsafe(32),
+    }
+    for name, make in generated.items():
+        if getattr(settings, name):
+            continue
+        if name not in stored:
+            stored[name] = make()
+            changed = True
+        setattr(settings, name, stored[name])
+    if changed:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = settings.secrets_file.with_suffix(".tmp")
+        # Created private from the start: the file holds signing keys.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stored, f, indent=2)
+        tmp.replace(settings.secrets_file)
+    return settings
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment and make them ready for their mode, or raise."""
+    settings = Settings()
+    settings.data_dir = settings.data_dir.expanduser().resolve()
+    if settings.is_development:
+        return fill_development_secrets(settings)
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigurationError(
+            "vidgate will not start in production mode:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    return settings

@@ -1,0 +1,23 @@
+"""Imports every table so the metadata is complete (for Alembic and the test schema)."""
+
+from vidgate.apikeys.models import ApiKey
+from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshToken, SmsCode
+from vidgate.credits.models import LedgerEntry
+from vidgate.db.base import Base
+from vidgate.media.models import Upload
+from vidgate.ratelimit import RateLimitCounter
+from vidgate.users.models import User
+
+__all__ = [
+    "ApiKey",
+    "AuthSession",
+    "Base",
+    "DevSmsMessage",
+    "LedgerEntry",
+    "OAuthState",
+    "RateLimitCounter",
+    "RefreshToken",
+    "SmsCode",
+    "Upload",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Local emulators of the vendors vidgate talks to, so development needs no internet."""

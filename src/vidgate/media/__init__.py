@@ -1,0 +1,1 @@
+"""Media: storage backends, the media route and uploads."""

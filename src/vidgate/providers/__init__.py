@@ -1,0 +1,1 @@
+"""Upstream video providers behind one protocol."""

@@ -1,0 +1,80 @@
+"""Builds the provider adapters from settings: the vendors when keyed, else the emulators."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+
+from vidgate.auth.tokens import derive_key
+from vidgate.config import Settings
+from vidgate.providers.base import VideoProvider
+
+if TYPE_CHECKING:
+    from vidgate.emulators.dashscope import DashScopeEmulator
+    from vidgate.emulators.kie import KieEmulator
+
+
+def emulator_api_key(settings: Settings, vendor: str) -> str:
+    """The key a development server and its emulator share, derived so nothing is stored."""
+    return "emu-" + base64.urlsafe_b64encode(derive_key(settings.secret_key, vendor)).decode()[:32]
+
+
+@dataclass
+class Providers:
+    """The adapter for each kind of task, and the emulator routers to mount (development)."""
+
+    dashscope: VideoProvider
+    kie: VideoProvider
+    emulators: list[DashScopeEmulator | KieEmulator] = field(default_factory=list)
+
+    @property
+    def emulator_routers(self) -> list[APIRouter]:
+        return [emulator.router() for emulator in self.emulators]
+
+    async def aclose(self) -> None:
+        await self.dashscope.aclose()
+        await self.kie.aclose()
+        for emulator in self.emulators:
+            await emulator.aclose()
+
+
+def build_providers(settings: Settings) -> Providers:
+    from vidgate.emulators.dashscope import DashScopeEmulator
+    from vidgate.emulators.kie import KieEmulator
+    from vidgate.providers.dashscope import DashScopeAdapter
+    from vidgate.providers.kie import KieSoraAdapter
+
+    base = (settings.public_base_url or "http://localhost:8000").rstrip("/")
+    work_dir = Path(settings.data_dir) / "emulators"
+    emulators: list[DashScopeEmulator | KieEmulator] = []
+    timeout, concurrency = settings.provider_timeout_seconds, settings.provider_max_concurrency
+
+    dashscope_key, dashscope_url = settings.dashscope_api_key, settings.dashscope_base_url
+    if not dashscope_key and settings.is_development:
+        dashscope_key = emulator_api_key(settings, "dashscope-emulator")
+        dashscope_url = f"{base}/_emulator/dashscope"
+        emulators.append(
+            DashScopeEmulator(
+                api_key=dashscope_key, work_dir=work_dir / "dashscope", public_base_url=base
+            )
+        )
+
+    kie_key, kie_url = settings.kie_api_key, settings.kie_base_url
+    if not kie_key and settings.is_development:
+        kie_key = emulator_api_key(settings, "kie-emulator")
+        kie_url = f"{base}/_emulator/kie"
+        emulators.append(
+            KieEmulator(api_key=kie_key, work_dir=work_dir / "kie", public_base_url=base)
+        )
+
+    return Providers(
+        dashscope=DashScopeAdapter(
+            dashscope_key, dashscope_url, timeout=timeout, max_concurrency=concurrency
+        ),
+        kie=KieSoraAdapter(kie_key, kie_url, timeout=timeout, max_concurrency=concurrency),
+        emulators=emulators,
+    )

@@ -1,0 +1,25 @@
+"""Periodic account maintenance."""
+
+from __future__ import annotations
+
+import structlog
+from procrastinate import Blueprint, JobContext
+
+from vidgate.jobs import database_of
+from vidgate.users import service
+
+logger = structlog.get_logger(__name__)
+
+blueprint = Blueprint()
+
+
+@blueprint.periodic(cron="17 * * * *")
+@blueprint.task(name="anonymize_deleted_accounts", pass_context=True, queueing_lock="anonymize")
+async def anonymize_deleted_accounts(context: JobContext, timestamp: int) -> int:
+    """Hourly: strip personal data from accounts deleted more than the grace period ago."""
+    async with database_of(context).session() as session:
+        count = await service.anonymize_due_accounts(session)
+        await session.commit()
+    if count:
+        logger.info("accounts.anonymized", count=count)
+    return count

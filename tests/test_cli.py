@@ -1,0 +1,287 @@
+"""The `vidgate` console script, run as a real subprocess against the test database."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from vidgate.apikeys.models import ApiKey
+from vidgate.db.engine import Database
+from vidgate.db.migrate import head_revision
+
+from .helpers import SignedIn, e164, sign_in
+
+VIDGATE = Path(sys.executable).with_name("vidgate")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
+    env.update(
+        VIDGATE_DATABASE_URL=database_url,
+        VIDGATE_DATA_DIR=str(tmp_path),
+        VIDGATE_SECRET_KEY=secrets.token_urlsafe(48),
+        VIDGATE_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+async def vidgate(env: dict[str, str], *args: str) -> Run:
+    proc = await asyncio.create_subprocess_exec(
+        str(VIDGATE),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def user_id(client: httpx.AsyncClient, user: SignedIn) -> str:
+    r = await client.get("/api/users/profile", headers=user.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def field(output: str, name: str) -> str:
+    match = re.search(rf"^{name}:?\s+(\S+)", output, re.MULTILINE)
+    assert match, output
+    return match.group(1)
+
+
+def test_console_script_exists() -> None:
+    assert VIDGATE.exists(), VIDGATE
+
+
+async def test_migrate_reports_the_revision(cli_env: dict[str, str]) -> None:
+    run = await vidgate(cli_env, "migrate")
+    assert run.code == 0, run.text
+    assert head_revision() in run.out
+    assert "external PostgreSQL" in run.out
+
+
+async def test_client_key_create_list_revoke(cli_env: dict[str, str], db: Database) -> None:
+    created = await vidgate(cli_env, "apikey", "create", "--client", "web")
+    assert created.code == 0, created.text
+    key = field(created.out, "key")
+    key_id = field(created.out, "id")
+    assert key.startswith("vg_")
+    assert field(created.out, "kind") == "client"
+    async with db.session() as s:
+        row = await s.get_one(ApiKey, uuid.UUID(key_id))
+        assert (row.kind, row.name, row.user_id) == ("client", "web", None)
+        assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
+
+    listed = await vidgate(cli_env, "apikey", "list")
+    assert listed.code == 0, listed.text
+    line = next(line for line in listed.out.splitlines() if key_id in line)
+    assert key[:10] in line and "client" in line and line.rstrip().endswith("web")
+    assert key not in listed.out
+
+    revoked = await vidgate(cli_env, "apikey", "revoke", key_id)
+    assert revoked.code == 0, revoked.text
+    again, listed, listed_all = await asyncio.gather(
+        vidgate(cli_env, "apikey", "revoke", key_id),
+        vidgate(cli_env, "apikey", "list"),
+        vidgate(cli_env, "apikey", "list", "--all"),
+    )
+    assert again.code == 1, again.text
+    assert key_id in again.err
+    assert key_id not in listed.out
+    assert re.search(rf"^{key_id}\s.*\(revoked\)$", listed_all.out, re.MULTILINE), listed_all.out
+    async with db.session() as s:
+        assert (await s.get_one(ApiKey, uuid.UUID(key_id))).revoked_at is not None
+
+
+async def test_personal_key_for_a_user(
+    cli_env: dict[str, str], client: httpx.AsyncClient, db: Database
+) -> None:
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+    created, unknown, neither, both, not_an_id = await asyncio.gather(
+        vidgate(cli_env, "apikey", "create", "--user", uid, "--name", "from cli"),
+        vidgate(cli_env, "apikey", "create", "--user", str(uuid.uuid4())),
+        vidgate(cli_env, "apikey", "create"),
+        vidgate(cli_env, "apikey", "create", "--client", "x", "--user", uid),
+        vidgate(cli_env, "apikey", "create", "--user", "nobody"),
+    )
+    assert created.code == 0, created.text
+    assert field(created.out, "kind") == "personal"
+    key = field(created.out, "key")
+    assert key.startswith("vg_")
+    listed = (await client.get("/api/users/api-keys", headers=user.headers)).json()["api_keys"]
+    assert [(k["id"], k["name"], k["prefix"]) for k in listed] == [
+        (field(created.out, "id"), "from cli", key[:10])
+    ]
+    assert unknown.code == 1, unknown.text
+    assert (neither.code, both.code, not_an_id.code) == (2, 2, 2)
+    async with db.session() as s:
+        owned = (await s.scalars(select(ApiKey).where(ApiKey.user_id == uuid.UUID(uid)))).all()
+    assert len(owned) == 1
+
+
+async def test_credits_grant(cli_env: dict[str, str], client: httpx.AsyncClient) -> None:
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+
+    granted = await vidgate(cli_env, "credits", "grant", uid, "50", "--reason", "support")
+    assert granted.code == 0, granted.text
+    assert "Granted 50 credits; balance now 150" in granted.out
+    credits = (await client.get("/api/users/credits", headers=user.headers)).json()
+    assert (credits["credits"], credits["total_earned"], credits["total_spent"]) == (150, 150, 0)
+    newest = (await client.get("/api/users/credits/transactions", headers=user.headers)).json()
+    entry = newest["transactions"][0]
+    assert (entry["kind"], entry["delta"], entry["note"]) == ("adjustment", 50, "support")
+
+    key = f"ticket-{uuid.uuid4()}"
+    first = await vidgate(cli_env, "credits", "grant", uid, "10", "--reason", "t", "--key", key)
+    assert first.code == 0, first.text
+    assert "Granted 10 credits; balance now 160" in first.out
+    second = await vidgate(cli_env, "credits", "grant", uid, "10", "--reason", "t", "--key", key)
+    assert second.code == 0, second.text
+    assert "already granted" in second.out.lower()
+    credits = (await client.get("/api/users/credits", headers=user.headers)).json()
+    assert credits["credits"] == 160
+    history = (await client.get("/api/users/credits/transactions", headers=user.headers)).json()
+    assert [(t["delta"], t["note"]) for t in history["transactions"]] == [
+        (10, "t"),
+        (50, "support"),
+        (100, "Welcome credits"),
+    ]
+
+    unknown, zero, negative, no_reason = await asyncio.gather(
+        vidgate(cli_env, "credits", "grant", str(uuid.uuid4()), "5", "--reason", "x"),
+        vidgate(cli_env, "credits", "grant", uid, "0", "--reason", "x"),
+        vidgate(cli_env, "credits", "grant", uid, "--reason", "x", "--", "-5"),
+        vidgate(cli_env, "credits", "grant", uid, "5"),
+    )
+    assert unknown.code == 1, unknown.text
+    assert "not found" in unknown.err.lower()
+    assert zero.code == 2 and negative.code == 2 and no_reason.code == 2
+    credits = (await client.get("/api/users/credits", headers=user.headers)).json()
+    assert credits["credits"] == 160
+
+
+async def test_credits_grant_to_a_malformed_id_is_a_usage_error(cli_env: dict[str, str]) -> None:
+    # Exit 2 with "Not an id", like `apikey revoke nope`; not exit 1 with "Not granted: 2".
+    run = await vidgate(cli_env, "credits", "grant", "someone", "5", "--reason", "x")
+    assert "Not an id: someone" in run.err
+    assert run.code == 2, run.text
+    assert "Not granted" not in run.err
+
+
+async def test_credits_grant_replay_reports_the_real_balance(
+    cli_env: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+    key = f"ticket-{uuid.uuid4()}"
+    first = await vidgate(cli_env, "credits", "grant", uid, "10", "--reason", "t", "--key", key)
+    assert "balance now 110" in first.out, first.text
+    other = await vidgate(cli_env, "credits", "grant", uid, "5", "--reason", "other")
+    assert "balance now 115" in other.out, other.text
+    replay = await vidgate(cli_env, "credits", "grant", uid, "10", "--reason", "t", "--key", key)
+    assert replay.code == 0, replay.text
+    assert "already granted" in replay.out.lower()
+    credits = (await client.get("/api/users/credits", headers=user.headers)).json()
+    assert credits["credits"] == 115
+    # What the operator is told the balance is "now" must be the balance now.
+    assert "balance now 115" in replay.out, replay.out
+
+
+async def test_credits_grant_key_of_another_user_is_not_already_granted(
+    cli_env: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    alice, bob = await sign_in(client), await sign_in(client)
+    alice_id, bob_id = await user_id(client, alice), await user_id(client, bob)
+    key = f"ticket-{uuid.uuid4()}"
+    to_alice = await vidgate(
+        cli_env, "credits", "grant", alice_id, "10", "--reason", "t", "--key", key
+    )
+    assert to_alice.code == 0, to_alice.text
+    to_bob = await vidgate(cli_env, "credits", "grant", bob_id, "10", "--reason", "t", "--key", key)
+    bob_credits = (await client.get("/api/users/credits", headers=bob.headers)).json()["credits"]
+    # Bob never got these credits: the CLI must either grant them or refuse (non-zero exit),
+    # not report success with "already granted".
+    assert to_bob.code != 0 or bob_credits == 110, (to_bob.text, bob_credits)
+
+
+async def test_credits_verify_names_a_drifted_user(
+    cli_env: dict[str, str], client: httpx.AsyncClient, db: Database
+) -> None:
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+
+    def drift_lines(run: Run) -> list[str]:
+        return [line for line in run.out.splitlines() if line.startswith("DRIFT")]
+
+    before = await vidgate(cli_env, "credits", "verify")
+    # Other users in this database are not ours to judge; the exit code follows the drift lines.
+    assert before.code == (1 if drift_lines(before) else 0), before.text
+    assert uid not in before.out
+    if before.code == 0:
+        assert "consistent" in before.out
+
+    async with db.session() as s:
+        await s.execute(text("UPDATE users SET credits = credits + 1 WHERE id = :id"), {"id": uid})
+        await s.commit()
+    try:
+        during = await vidgate(cli_env, "credits", "verify")
+        assert during.code == 1, during.text
+        mine = [line for line in drift_lines(during) if uid in line]
+        assert mine == [f"DRIFT user {uid}: credits 101 vs ledger 100; reserved 0 vs ledger 0"]
+    finally:
+        async with db.session() as s:
+            await s.execute(
+                text("UPDATE users SET credits = credits - 1 WHERE id = :id"), {"id": uid}
+            )
+            await s.commit()
+    after = await vidgate(cli_env, "credits", "verify")
+    assert uid not in after.out
+    assert after.code == (1 if drift_lines(after) else 0), after.text
+
+
+async def test_user_show(cli_env: dict[str, str], client: httpx.AsyncClient) -> None:
+    user = await sign_in(client, username="shown")
+    uid = await user_id(client, user)
+    by_phone, by_e164, by_id, bad_phone, unknown = await asyncio.gather(
+        vidgate(cli_env, "user", "show", user.phone),
+        vidgate(cli_env, "user", "show", e164(user.phone)),
+        vidgate(cli_env, "user", "show", uid),
+        vidgate(cli_env, "user", "show", "86-123"),
+        vidgate(cli_env, "user", "show", str(uuid.uuid4())),
+    )
+    for run in (by_phone, by_e164, by_id):
+        assert run.code == 0, run.text
+        assert field(run.out, "id") == uid
+        assert field(run.out, "phone") == e164(user.phone)
+        assert field(run.out, "username") == "shown"
+        assert field(run.out, "credits") == "100"
+        assert field(run.out, "earned") == "100"
+    assert bad_phone.code == 2, bad_phone.text
+    assert unknown.code == 1, unknown.text
+    assert "No user" in unknown.err

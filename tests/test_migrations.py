@@ -1,0 +1,43 @@
+"""Migrations run from an empty database, twice without harm, and match the models."""
+
+from __future__ import annotations
+
+import secrets
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from vidgate.db.engine import libpq_url, sqlalchemy_url
+from vidgate.db.migrate import head_revision, include_name, upgrade_to_head
+from vidgate.db.models import Base
+
+
+def test_migrations_from_empty_reach_head_and_match_models(database_url: str) -> None:
+    name = f"vidgate_migrate_{secrets.token_hex(4)}"
+    admin = libpq_url(database_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_to_head(url)
+        upgrade_to_head(url)  # a second run is a no-op
+        engine = create_engine(sqlalchemy_url(url))
+        with engine.connect() as conn:
+            version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            context = MigrationContext.configure(
+                conn, opts={"include_name": include_name, "compare_type": True}
+            )
+            diff = compare_metadata(context, Base.metadata)
+            jobs_table = conn.exec_driver_sql(
+                "SELECT to_regclass('procrastinate_jobs') IS NOT NULL"
+            ).scalar()
+        engine.dispose()
+        assert version == head_revision()
+        assert diff == []
+        assert jobs_table
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

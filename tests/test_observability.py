@@ -1,0 +1,53 @@
+"""Health, readiness, metrics, request ids and the OpenAPI document."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready"
+    assert body["migration"] == body["migration_head"]
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    mine = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert mine.headers["X-Request-ID"] == "abc-123"
+    generated = await client.get("/healthz")
+    assert len(generated.headers["X-Request-ID"]) == 32
+    hostile = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert hostile.headers["X-Request-ID"] != "bad id\twith spaces"
+
+
+async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> None:
+    await client.get("/api/auth/me")
+    text = (await client.get("/metrics")).text
+    assert 'vidgate_http_requests_total{method="GET",route="/api/auth/me",status="401"}' in text
+    assert "vidgate_http_request_duration_seconds_bucket" in text
+
+
+async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path in (
+        "/api/auth/sms/send",
+        "/api/auth/sms/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/auth/me",
+        "/api/users/profile",
+        "/api/users/credits",
+        "/api/users/account",
+        "/api/users/api-keys",
+    ):
+        assert path in spec["paths"], path
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_unknown_route_is_404_with_detail(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/nothing-here")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not Found"}
