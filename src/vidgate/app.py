@@ -29,13 +29,16 @@ from vidgate.db.migrate import head_revision
 from vidgate.deps import Runtime
 from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
-from vidgate.jobs import build_job_app, worker_options
+from vidgate.jobs import WorkerDeps, build_job_app, worker_options
 from vidgate.media import endpoints as media_endpoints
 from vidgate.media.serving import media_router
-from vidgate.media.storage import build_storage
+from vidgate.media.storage import storage_from_settings
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
+from vidgate.outbound import build_outbound_client
 from vidgate.providers.registry import build_providers
+from vidgate.tasks import endpoints as task_endpoints
+from vidgate.tasks.inputs import MediaResolver
 from vidgate.users import endpoints as user_endpoints
 
 logger = structlog.get_logger(__name__)
@@ -61,24 +64,26 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         db = Database(
             database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
+        storage = storage_from_settings(settings)
+        outbound = build_outbound_client(settings)
+        job_app = build_job_app(database_url)
+        await job_app.open_async()
         runtime = Runtime(
             settings=settings,
             db=db,
             tokens=AccessTokens(settings.secret_key, settings.access_token_expires_in),
             sms_sender=build_sms_sender(settings, db),
-            storage=build_storage(
-                backend=settings.storage_backend,
-                data_dir=settings.data_dir,
-                public_base_url=settings.public_base_url or "http://localhost:8000",
-                s3_bucket=settings.s3_bucket,
-                s3_endpoint_url=settings.s3_endpoint_url,
-                s3_region=settings.s3_region,
-                s3_access_key_id=settings.s3_access_key_id,
-                s3_secret_access_key=settings.s3_secret_access_key,
-                s3_addressing_style=settings.s3_addressing_style,
-                presign_seconds=settings.storage_presign_seconds,
-            ),
+            storage=storage,
             providers=providers,
+            outbound=outbound,
+            media_resolver=MediaResolver(
+                storage=storage,
+                public_base_url=settings.public_base_url or "http://localhost:8000",
+                client=outbound,
+                tmp_dir=settings.data_dir / "tmp",
+                timeout=settings.remote_media_timeout_seconds,
+            ),
+            jobs=job_app,
         )
         google_config = GoogleConfig.from_settings(settings)
         if google_config is not None:
@@ -96,9 +101,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         )
         worker: asyncio.Task[None] | None = None
         if run_worker:
-            job_app = build_job_app(database_url)
-            await job_app.open_async()
-            worker = asyncio.create_task(job_app.run_worker_async(**worker_options(db)))
+            deps = WorkerDeps(settings, db, storage, providers, outbound)
+            worker = asyncio.create_task(job_app.run_worker_async(**worker_options(deps)))
         try:
             yield
         finally:
@@ -109,7 +113,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-                await job_app.close_async()
+            await job_app.close_async()
+            await outbound.aclose()
             await runtime.sms_sender.aclose()
             await providers.aclose()
             if runtime.google is not None:
@@ -128,6 +133,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(user_endpoints.router)
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
+    app.include_router(task_endpoints.videos)
+    app.include_router(task_endpoints.tasks)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:
         app.include_router(auth_endpoints.dev_router)

@@ -166,21 +166,32 @@ def worker(
 ) -> None:
     """Run only the job worker (scale out: any number, against a shared database)."""
     from vidgate.db.migrate import upgrade_to_head
-    from vidgate.jobs import build_job_app, worker_options
+    from vidgate.jobs import WorkerDeps, build_job_app, worker_options
 
     settings = _settings()
     with _database_url(settings) as (url, database):
         upgrade_to_head(url)
 
         async def run() -> None:
+            from vidgate.media.storage import storage_from_settings
+            from vidgate.outbound import build_outbound_client
+            from vidgate.providers.registry import build_providers
+
             db = Database(url, pool_size=max(2, concurrency), max_overflow=2)
+            providers = build_providers(settings)
+            outbound = build_outbound_client(settings)
+            deps = WorkerDeps(settings, db, storage_from_settings(settings), providers, outbound)
             job_app = build_job_app(url)
-            options = worker_options(db, concurrency=concurrency)
+            options = worker_options(deps, concurrency=concurrency)
             options["install_signal_handlers"] = True
             typer.echo(f"vidgate worker on {database}, concurrency {concurrency}")
-            async with job_app.open_async():
-                await job_app.run_worker_async(**options)
-            await db.dispose()
+            try:
+                async with job_app.open_async():
+                    await job_app.run_worker_async(**options)
+            finally:
+                await providers.aclose()
+                await outbound.aclose()
+                await db.dispose()
 
         asyncio.run(run())
 

@@ -117,6 +117,37 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     provider_max_concurrency: int = Field(default=8, ge=1, le=256)
 
+    # Video tasks
+    max_active_tasks_per_user: int = Field(
+        default=5, ge=1, description="PENDING or RUNNING tasks a user may have at once (429)."
+    )
+    task_timeout_animate_seconds: int = Field(default=7200, ge=10)
+    task_timeout_sora_seconds: int = Field(default=3600, ge=10)
+    task_poll_initial_seconds: float = Field(default=3.0, ge=0, le=300)
+    task_poll_max_seconds: float = Field(default=30.0, ge=0, le=600)
+    task_stall_seconds: int = Field(
+        default=60, ge=5, description="A worker silent this long has its jobs run again."
+    )
+    max_result_bytes: int = Field(default=2 * 1024**3, ge=1)
+    idempotency_key_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Remote media URLs (anything not uploaded to vidgate) are fetched to check them.
+    remote_media_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    outbound_allow_private: bool | None = Field(
+        default=None,
+        description="Let outbound requests reach private and loopback addresses. Default: on in"
+        " development, off in production.",
+    )
+    outbound_allowed_networks: list[str] = Field(
+        default_factory=list, description='CIDRs reachable even so, e.g. ["10.8.0.0/16"].'
+    )
+    # Emulated providers (development): how long a task queues and runs, and the render size.
+    emulator_queue_seconds: float = Field(default=1.0, ge=0)
+    emulator_run_seconds: float = Field(default=3.0, ge=0)
+    emulator_render_height: int = Field(default=360, ge=64, le=1080)
+    emulator_sora_seconds: float | None = Field(
+        default=None, gt=0, le=30, description="Render this long instead of the requested length."
+    )
+
     # Media storage
     storage_backend: Literal["local", "s3"] = "local"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
@@ -140,6 +171,8 @@ class Settings(BaseSettings):
             self.sms_send_per_ip_per_hour = 10000 if dev else 20
         if self.sms_verify_per_ip_per_5min is None:
             self.sms_verify_per_ip_per_5min = 10000 if dev else 30
+        if self.outbound_allow_private is None:
+            self.outbound_allow_private = dev
         return self
 
     @property

@@ -15,10 +15,14 @@ from vidgate.config import Settings
 from vidgate.db.engine import Database
 
 if TYPE_CHECKING:
+    from procrastinate import App
+
     from vidgate.auth.google import GoogleSignIn
     from vidgate.auth.sms.base import SmsSender
     from vidgate.media.storage import Storage
+    from vidgate.net.safe_http import SafeHttpClient
     from vidgate.providers.registry import Providers
+    from vidgate.tasks.inputs import MediaResolver
 
 
 @dataclass
@@ -31,6 +35,9 @@ class Runtime:
     sms_sender: SmsSender
     storage: Storage
     providers: Providers
+    outbound: SafeHttpClient
+    media_resolver: MediaResolver
+    jobs: App | None = None  # defers jobs; None only in tests that run without a queue
     google: GoogleSignIn | None = None  # None: Google sign-in not configured
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)

@@ -2,33 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from procrastinate import App, JobContext, PsycopgConnector
 
 from vidgate.db.engine import Database, libpq_url
 
+if TYPE_CHECKING:
+    from vidgate.config import Settings
+    from vidgate.media.storage import Storage
+    from vidgate.net.safe_http import SafeHttpClient
+    from vidgate.providers.registry import Providers
+
+
+@dataclass
+class WorkerDeps:
+    """What jobs use, built once per worker process (or shared with the API's runtime)."""
+
+    settings: Settings
+    db: Database
+    storage: Storage
+    providers: Providers
+    client: SafeHttpClient  # outbound HTTP to URLs vidgate does not control
+
+
+def deps_of(context: JobContext) -> WorkerDeps:
+    deps: WorkerDeps = context.additional_context["deps"]
+    return deps
+
 
 def database_of(context: JobContext) -> Database:
     """The worker's Database, handed to every job through the worker's context."""
-    db: Database = context.additional_context["db"]
-    return db
+    return deps_of(context).db
 
 
 def build_job_app(database_url: str) -> App:
     from vidgate.auth.jobs import blueprint as auth_jobs
+    from vidgate.tasks.jobs import blueprint as task_jobs
     from vidgate.users.jobs import blueprint as user_jobs
 
     app = App(connector=PsycopgConnector(conninfo=libpq_url(database_url)))
     app.add_tasks_from(user_jobs, namespace="users")
     app.add_tasks_from(auth_jobs, namespace="auth")
+    app.add_tasks_from(task_jobs, namespace="tasks")
     return app
 
 
-def worker_options(db: Database, *, concurrency: int = 10) -> dict[str, Any]:
+def worker_options(deps: WorkerDeps, *, concurrency: int = 10) -> dict[str, Any]:
+    stall = deps.settings.task_stall_seconds
     return {
         "concurrency": concurrency,
-        "additional_context": {"db": db},
+        "additional_context": {"deps": deps},
         "install_signal_handlers": False,
         "delete_jobs": "successful",
+        # Heartbeats often enough that a worker silent for `stall` seconds is surely gone.
+        "update_heartbeat_interval": max(1.0, stall / 4),
+        "stalled_worker_timeout": stall,
     }

@@ -180,6 +180,15 @@ async def user_with_key(
     return user
 
 
+async def optional_bearer(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> HTTPAuthorizationCredentials | None:
+    """The Bearer credentials if sent (endpoints where a token narrows what a key may see)."""
+    return credentials
+
+
+user_for_access_token = _user_for_access_token
+
 CurrentUser = Annotated[Principal, Depends(current_user)]
 ApiKeyAuth = Annotated[KeyIdentity, Depends(api_key)]
 UserWithKey = Annotated[Principal, Depends(user_with_key)]

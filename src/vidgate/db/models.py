@@ -6,6 +6,7 @@ from vidgate.credits.models import LedgerEntry
 from vidgate.db.base import Base
 from vidgate.media.models import Upload
 from vidgate.ratelimit import RateLimitCounter
+from vidgate.tasks.models import IdempotencyKey, Task
 from vidgate.users.models import User
 
 __all__ = [
@@ -13,11 +14,13 @@ __all__ = [
     "AuthSession",
     "Base",
     "DevSmsMessage",
+    "IdempotencyKey",
     "LedgerEntry",
     "OAuthState",
     "RateLimitCounter",
     "RefreshToken",
     "SmsCode",
+    "Task",
     "Upload",
     "User",
 ]

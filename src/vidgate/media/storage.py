@@ -8,9 +8,12 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import anyio.to_thread
+
+if TYPE_CHECKING:
+    from vidgate.config import Settings
 
 # Chunk size for reading files and objects back out: big enough to keep thread hops rare, small
 # enough that a video never sits in memory whole.
@@ -88,6 +91,29 @@ class Storage(Protocol):
     def public_url(self, key: str) -> str:
         """The absolute, stable vidgate URL of the object."""
         ...
+
+
+def storage_from_settings(settings: Settings) -> Storage:
+    """The storage backend the settings configure."""
+    return build_storage(
+        backend=settings.storage_backend,
+        data_dir=settings.data_dir,
+        public_base_url=settings.public_base_url or "http://localhost:8000",
+        s3_bucket=settings.s3_bucket,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_region=settings.s3_region,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=settings.s3_secret_access_key,
+        s3_addressing_style=settings.s3_addressing_style,
+        presign_seconds=settings.storage_presign_seconds,
+    )
+
+
+def fetchable_url(storage: Storage, key: str) -> str:
+    """A URL a third party (an upstream vendor) can GET the object from without following
+    vidgate's redirect: presigned on S3, the public vidgate URL for local files."""
+    presign = getattr(storage, "presigned_get_url", None)
+    return str(presign(key)) if presign is not None else storage.public_url(key)
 
 
 def validate_key(key: str) -> str:

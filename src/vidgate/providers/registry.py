@@ -59,7 +59,12 @@ def build_providers(settings: Settings) -> Providers:
         dashscope_url = f"{base}/_emulator/dashscope"
         emulators.append(
             DashScopeEmulator(
-                api_key=dashscope_key, work_dir=work_dir / "dashscope", public_base_url=base
+                api_key=dashscope_key,
+                work_dir=work_dir / "dashscope",
+                public_base_url=base,
+                queue_seconds=settings.emulator_queue_seconds,
+                run_seconds=settings.emulator_run_seconds,
+                render_height=settings.emulator_render_height,
             )
         )
 
@@ -68,7 +73,15 @@ def build_providers(settings: Settings) -> Providers:
         kie_key = emulator_api_key(settings, "kie-emulator")
         kie_url = f"{base}/_emulator/kie"
         emulators.append(
-            KieEmulator(api_key=kie_key, work_dir=work_dir / "kie", public_base_url=base)
+            KieEmulator(
+                api_key=kie_key,
+                work_dir=work_dir / "kie",
+                public_base_url=base,
+                queue_seconds=settings.emulator_queue_seconds,
+                run_seconds=settings.emulator_run_seconds,
+                render_height=settings.emulator_render_height,
+                seconds=settings.emulator_sora_seconds,
+            )
         )
 
     return Providers(

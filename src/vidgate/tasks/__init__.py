@@ -1,0 +1,1 @@
+"""Video tasks: creation and billing, the worker lifecycle, status, history, cancel and retry."""

@@ -1,0 +1,292 @@
+"""Create, follow, list, cancel and retry video tasks (contract §2.1–2.4, 2.6 and 3)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import ORJSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy import func, select
+
+from vidgate.auth.dependencies import (
+    ApiKeyAuth,
+    CurrentUser,
+    Principal,
+    UserWithKey,
+    optional_bearer,
+    user_for_access_token,
+)
+from vidgate.credits.pricing import TaskKind, price_of
+from vidgate.deps import DbSession, Runtime, RuntimeDep
+from vidgate.errors import BadRequest, NotFound, Unprocessable
+from vidgate.tasks import idempotency, service
+from vidgate.tasks.jobs import schedule_advance
+from vidgate.tasks.models import RETRYABLE_STATUSES, Task, TaskStatus
+from vidgate.tasks.schemas import (
+    AnimateRequest,
+    CancelResponse,
+    CreateTaskResponse,
+    ImageToVideoRequest,
+    RetryResponse,
+    TaskList,
+    TaskView,
+    TextToVideoRequest,
+)
+
+logger = structlog.get_logger(__name__)
+
+videos = APIRouter(prefix="/api/videos", tags=["videos"])
+tasks = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="Repeat a create safely: the same key and body return the first response.",
+    ),
+]
+_BODIES: dict[TaskKind, type[service.CreateBody]] = {
+    "animate-move": AnimateRequest,
+    "animate-mix": AnimateRequest,
+    "text-to-video": TextToVideoRequest,
+    "image-to-video": ImageToVideoRequest,
+}
+_CREATED_MESSAGE: dict[TaskKind, str] = {
+    "text-to-video": "Text-to-video task created successfully. Credits deducted.",
+    "image-to-video": "Image-to-video task created successfully. Credits deducted.",
+}
+
+
+def _created_message(kind: TaskKind, task: Task) -> str:
+    if kind in _CREATED_MESSAGE:
+        return _CREATED_MESSAGE[kind]
+    return (
+        f"{kind.capitalize()} task created successfully. {task.credits_reserved} credits reserved;"
+        f" the charge is {task.unit_price} credits per second of output, taken when it finishes."
+    )
+
+
+async def _start(runtime: Runtime, task_id: uuid.UUID) -> None:
+    """Queue the first step; if that fails the sweeper picks the task up within seconds."""
+    if runtime.jobs is None:
+        return
+    try:
+        await schedule_advance(runtime.jobs, task_id)
+    except Exception:
+        logger.exception("tasks.defer_failed", task_id=str(task_id))
+
+
+async def _create(
+    request: Request,
+    runtime: Runtime,
+    session: DbSession,
+    user: Principal,
+    kind: TaskKind,
+    body: service.CreateBody,
+    key: str | None,
+    *,
+    retry_of: Task | None = None,
+) -> Any:
+    webhook = body.webhook_url
+    if webhook and not runtime.settings.is_development and not webhook.startswith("https://"):
+        raise Unprocessable("webhook_url must be an https URL")
+    if key is not None:
+        key = idempotency.validate_key(key)
+        print_ = idempotency.fingerprint(
+            request.method, request.url.path, body.model_dump(mode="json")
+        )
+        replay = await idempotency.claim(
+            runtime.db,
+            user.id,
+            key,
+            print_,
+            keep_hours=runtime.settings.idempotency_key_hours,
+        )
+        if replay is not None:
+            return ORJSONResponse(
+                replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"}
+            )
+    try:
+        prepared = await service.prepare(session, runtime.media_resolver, kind, body)
+        task = await service.create(
+            session,
+            runtime.settings,
+            user.id,
+            prepared,
+            retry_of=retry_of.id if retry_of else None,
+            idempotency_key=key,
+        )
+        if retry_of is not None:
+            response: CreateTaskResponse | RetryResponse = RetryResponse(
+                new_task_id=str(task.id), credits_estimated=task.credits_estimated
+            )
+        else:
+            response = CreateTaskResponse(
+                task_id=str(task.id),
+                message=_created_message(kind, task),
+                credits_estimated=task.credits_estimated,
+                estimated_time=task.estimated_seconds,
+                status=task.status,
+                billing_mode="metered" if task.billing_mode == "metered" else "prepaid",
+            )
+        if key is not None:
+            await idempotency.record(session, user.id, key, 200, response.model_dump(mode="json"))
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        if key is not None:
+            await idempotency.release(runtime.db, user.id, key)
+        raise
+    await _start(runtime, task.id)
+    return response
+
+
+def _create_route(kind: TaskKind, body_type: type[service.CreateBody], summary: str) -> None:
+    price_note = ", ".join(
+        f"{tier}: {price_of(kind, tier).credits}"
+        for tier in (("wan-std", "wan-pro") if body_type is AnimateRequest else ("standard", "hd"))
+    )
+
+    async def create(
+        request: Request,
+        body: service.CreateBody,
+        user: UserWithKey,
+        runtime: RuntimeDep,
+        session: DbSession,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Any:
+        return await _create(request, runtime, session, user, kind, body, idempotency_key)
+
+    # Each route validates its own body type (annotations are strings under `from __future__`).
+    create.__annotations__["body"] = body_type
+    unit = "credits per second" if body_type is AnimateRequest else "credits"
+    create.__doc__ = f"{summary} Price ({unit}): {price_note}."
+    videos.add_api_route(
+        f"/{kind}",
+        create,
+        methods=["POST"],
+        response_model=CreateTaskResponse,
+        name=f"create_{kind.replace('-', '_')}",
+        summary=summary,
+        responses={
+            402: {"description": "Insufficient credits"},
+            409: {"description": "Same Idempotency-Key still in flight"},
+            429: {"description": "Too many active tasks"},
+        },
+    )
+
+
+_create_route("animate-move", AnimateRequest, "Animate a character image with a video's motion.")
+_create_route("animate-mix", AnimateRequest, "Put the character of an image into a video.")
+_create_route("text-to-video", TextToVideoRequest, "Generate a video from a prompt (Sora 2).")
+_create_route("image-to-video", ImageToVideoRequest, "Animate images from a prompt (Sora 2).")
+
+
+async def _task_for_key(
+    runtime: Runtime,
+    key: ApiKeyAuth,
+    credentials: HTTPAuthorizationCredentials | None,
+    task_id: str,
+) -> TaskView:
+    """A personal key sees its owner's tasks; a client key any task by its unguessable id, and
+    only the signed-in user's when a Bearer token comes along."""
+    parsed = service.parse_task_id(task_id)
+    owner = key.user_id
+    if credentials is not None:
+        user = await user_for_access_token(runtime, credentials.credentials)
+        if owner is not None and owner != user.id:
+            raise NotFound("Task not found")
+        owner = user.id
+    if parsed is None:
+        raise NotFound("Task not found")
+    async with runtime.db.autocommit_engine.connect() as conn:
+        row = (await conn.execute(select(Task.__table__).where(Task.id == parsed))).first()
+    if row is None or (owner is not None and row.user_id != owner):
+        raise NotFound("Task not found")
+    return service.view(row, runtime.storage)  # type: ignore[arg-type]
+
+
+@videos.get("/tasks/{task_id}", response_model=TaskView)
+async def video_task_status(
+    task_id: str,
+    key: ApiKeyAuth,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer)],
+) -> TaskView:
+    """A task's status and progress, its result URL once it succeeded (contract §2.6)."""
+    return await _task_for_key(runtime, key, credentials, task_id)
+
+
+@tasks.get("/user/tasks", response_model=TaskList)
+async def list_tasks(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    session: DbSession,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+    status: TaskStatus | None = None,
+) -> TaskList:
+    """The signed-in user's tasks, newest first; `total` counts the filtered set."""
+    where = [Task.user_id == user.id]
+    if status is not None:
+        where.append(Task.status == status)
+    total = await session.scalar(select(func.count()).select_from(Task).where(*where))
+    rows = await session.scalars(
+        select(Task)
+        .where(*where)
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return TaskList(
+        tasks=[service.view(t, runtime.storage) for t in rows],
+        total=total or 0,
+        page=page,
+        page_size=page_size,
+    )
+
+
+@tasks.get("/{task_id}", response_model=TaskView)
+async def task_detail(
+    task_id: str,
+    key: ApiKeyAuth,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer)],
+) -> TaskView:
+    """Task details (contract §3.1), with credits charged and refunded and the inputs."""
+    return await _task_for_key(runtime, key, credentials, task_id)
+
+
+@tasks.delete("/{task_id}", response_model=CancelResponse)
+async def cancel_task(
+    task_id: str, user: CurrentUser, runtime: RuntimeDep, session: DbSession
+) -> CancelResponse:
+    """Cancel a pending or running task; its credits come back (400 once it has finished)."""
+    task, pending = await service.request_cancel(session, task_id, user.id)
+    await session.commit()
+    if pending:
+        await _start(runtime, task.id)
+    return CancelResponse(status=task.status)
+
+
+@tasks.post("/{task_id}/retry", response_model=RetryResponse)
+async def retry_task(
+    request: Request,
+    task_id: str,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    session: DbSession,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    """Run a failed, timed-out or canceled task again as a new task, charged again."""
+    old = await service.owned_task(session, task_id, user.id)
+    if old.status not in RETRYABLE_STATUSES:
+        raise BadRequest(
+            f"Task is {old.status}; only FAILED, TIMEOUT or CANCELED tasks can be retried"
+        )
+    kind: TaskKind = old.kind  # type: ignore[assignment]
+    body = _BODIES[kind].model_validate({**old.params, "webhook_url": old.webhook_url})
+    return await _create(request, runtime, session, user, kind, body, idempotency_key, retry_of=old)

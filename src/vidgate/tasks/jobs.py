@@ -1,0 +1,83 @@
+"""Worker jobs for tasks: `advance_task` (one lifecycle step, re-queued until the task ends) and
+the `sweep_tasks` safety net that gives every open task a job again after a crash or lost defer."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from procrastinate import App, Blueprint, JobContext
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import text
+
+from vidgate.jobs import deps_of
+from vidgate.tasks import lifecycle
+
+logger = structlog.get_logger(__name__)
+
+blueprint = Blueprint()
+
+ADVANCE = "tasks:advance_task"
+
+
+def queueing_lock(task_id: uuid.UUID | str) -> str:
+    return f"task:{task_id}"
+
+
+async def schedule_advance(app: App, task_id: uuid.UUID | str, delay: float = 0.0) -> bool:
+    """Queue the task's next step; False when a step is already queued (that one will do)."""
+    schedule_in = {"seconds": delay} if delay > 0 else None
+    deferrer = app.configure_task(
+        ADVANCE, queueing_lock=queueing_lock(task_id), schedule_in=schedule_in
+    )
+    try:
+        await deferrer.defer_async(task_id=str(task_id))
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+@blueprint.task(name="advance_task", pass_context=True)
+async def advance_task(context: JobContext, task_id: str) -> None:
+    step = await lifecycle.advance(deps_of(context), uuid.UUID(task_id))
+    if step.again_in is not None:
+        await schedule_advance(context.app, task_id, step.again_in)
+
+
+# Open tasks with no live job: none queued, and none running on a worker still sending heartbeats.
+_ORPHANS = text(
+    """
+    SELECT t.id FROM tasks t
+    WHERE t.status IN ('PENDING', 'RUNNING')
+      AND NOT EXISTS (
+        SELECT 1 FROM procrastinate_jobs j
+        WHERE j.queueing_lock = 'task:' || t.id::text
+          AND (j.status = 'todo'
+               OR (j.status = 'doing' AND EXISTS (
+                     SELECT 1 FROM procrastinate_workers w
+                     WHERE w.id = j.worker_id
+                       AND w.last_heartbeat > now() - make_interval(secs => :stall)))))
+    """
+)
+
+
+@blueprint.periodic(cron="*/15 * * * * *")
+@blueprint.task(name="sweep_tasks", pass_context=True, queueing_lock="sweep_tasks")
+async def sweep_tasks(context: JobContext, timestamp: int) -> int:
+    """Every 15 s: requeue jobs of dead workers; give open tasks without a live job a new one."""
+    deps = deps_of(context)
+    stall = deps.settings.task_stall_seconds
+    manager = context.app.job_manager
+    for job in await manager.get_stalled_jobs(task_name=ADVANCE, seconds_since_heartbeat=stall):
+        try:
+            await manager.retry_job(job)
+        except Exception as exc:  # e.g. a queued job for the same task exists: that one runs
+            logger.info("tasks.stalled_job_not_retried", job_id=job.id, error=str(exc))
+    async with deps.db.session() as session:
+        orphans = (await session.scalars(_ORPHANS, {"stall": stall})).all()
+    count = 0
+    for task_id in orphans:
+        count += await schedule_advance(context.app, task_id)
+    if count:
+        logger.warning("tasks.requeued", count=count)
+    return count

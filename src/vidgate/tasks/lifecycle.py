@@ -1,0 +1,338 @@
+"""What a worker does with an open task, one step per job run (ARCHITECTURE.md §6).
+
+`advance` looks at the task once, takes the one step its state calls for (submit, poll, collect
+the result, cancel, time out) and says when to look again, or that the task is finished. Calls to
+the vendor happen outside any transaction; what they lead to is written by the guarded changes
+in `service`, so two workers advancing one task still settle it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import update
+
+from vidgate.media.probe import MediaRejected, probe
+from vidgate.media.storage import new_object_key
+from vidgate.net.safe_http import FetchFailed, UnsafeUrl
+from vidgate.providers.base import (
+    Ambiguous,
+    NotSent,
+    ProviderError,
+    Rejected,
+    TaskState,
+    Throttled,
+    UpstreamStatus,
+    VideoProvider,
+    VideoRequest,
+)
+from vidgate.tasks import service
+from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
+
+if TYPE_CHECKING:
+    from vidgate.jobs import WorkerDeps
+
+logger = structlog.get_logger(__name__)
+
+SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Step:
+    """When to look at the task again (seconds), or None: it is finished."""
+
+    again_in: float | None
+
+
+DONE = Step(None)
+
+
+def _provider(deps: WorkerDeps, task: Task) -> VideoProvider:
+    return deps.providers.dashscope if task.provider == "dashscope" else deps.providers.kie
+
+
+def _backoff(deps: WorkerDeps, attempts: int, hint: float | None = None) -> Step:
+    settings = deps.settings
+    delay = min(
+        settings.task_poll_max_seconds,
+        settings.task_poll_initial_seconds * 1.5 ** max(0, attempts - 1),
+    )
+    if hint is not None:
+        delay = max(delay, min(hint, settings.task_poll_max_seconds))
+    return Step(delay)
+
+
+async def advance(deps: WorkerDeps, task_id: uuid.UUID) -> Step:
+    async with deps.db.session() as session:
+        task = await session.get(Task, task_id)
+    if task is None or task.status not in OPEN_STATUSES:
+        return DONE
+    if task.cancel_requested_at is not None:
+        return await _cancel(deps, task)
+    if datetime.now(UTC) >= task.deadline_at:
+        return await _time_out(deps, task)
+    if task.status == TaskStatus.PENDING:
+        return await _submit(deps, task)
+    return await _poll(deps, task)
+
+
+async def _close(deps: WorkerDeps, task: Task, status: TaskStatus, code: str, message: str) -> Step:
+    async with deps.db.session() as session:
+        closed = await service.close(
+            session, task.id, status, error_code=code, error_message=message
+        )
+        await session.commit()
+    if closed is not None:
+        logger.info("tasks.closed", task_id=str(task.id), status=status.value, code=code)
+    return DONE
+
+
+async def _cancel_upstream(deps: WorkerDeps, task: Task) -> None:
+    if task.upstream_id is None:
+        return
+    try:
+        await _provider(deps, task).cancel(task.upstream_id)
+    except ProviderError as exc:
+        logger.info("tasks.upstream_cancel_failed", task_id=str(task.id), error=str(exc))
+
+
+async def _cancel(deps: WorkerDeps, task: Task) -> Step:
+    if task.status == TaskStatus.PENDING and task.upstream_id is None and _submitting(deps, task):
+        return Step(1.0)  # a submission is in flight: cancel what it creates once it returns
+    await _cancel_upstream(deps, task)
+    return await _close(deps, task, TaskStatus.CANCELED, "canceled", "Canceled by the user")
+
+
+async def _time_out(deps: WorkerDeps, task: Task) -> Step:
+    await _cancel_upstream(deps, task)
+    minutes = max(1, round((task.deadline_at - task.created_at).total_seconds() / 60))
+    return await _close(
+        deps,
+        task,
+        TaskStatus.TIMEOUT,
+        "timeout",
+        f"The task did not finish within {minutes} minutes; its credits were returned",
+    )
+
+
+def _submitting(deps: WorkerDeps, task: Task) -> bool:
+    """Whether a submission started recently enough that it may still be in flight."""
+    if task.submit_started_at is None:
+        return False
+    age = (datetime.now(UTC) - task.submit_started_at).total_seconds()
+    return age < deps.settings.provider_timeout_seconds * 2 + 30
+
+
+async def _submit(deps: WorkerDeps, task: Task) -> Step:
+    async with deps.db.session() as session:
+        claimed = await session.scalar(
+            update(Task)
+            .where(
+                Task.id == task.id,
+                Task.status == TaskStatus.PENDING,
+                Task.submit_started_at.is_(None),
+            )
+            .values(submit_started_at=datetime.now(UTC), attempts=Task.attempts + 1)
+            .returning(Task.attempts)
+        )
+        await session.commit()
+    if claimed is None:
+        if task.submit_started_at is not None and not _submitting(deps, task):
+            logger.error("tasks.submit_outcome_unknown", task_id=str(task.id))
+            return await _close(
+                deps,
+                task,
+                TaskStatus.FAILED,
+                "submit_unknown",
+                "The task could not be confirmed by the provider; its credits were returned",
+            )
+        return _backoff(deps, 1)
+    provider = _provider(deps, task)
+    stored = task.upstream_request
+    request = VideoRequest(**{**stored, "image_urls": tuple(stored.get("image_urls", ()))})
+    try:
+        submitted = await provider.submit(request)
+    except (NotSent, Throttled) as exc:
+        # Nothing was accepted upstream: free the claim so the next run sends it again.
+        async with deps.db.session() as session:
+            await session.execute(
+                update(Task)
+                .where(Task.id == task.id, Task.upstream_id.is_(None))
+                .values(submit_started_at=None)
+            )
+            await session.commit()
+        hint = exc.retry_after if isinstance(exc, Throttled) else None
+        logger.info("tasks.submit_retry", task_id=str(task.id), error=str(exc))
+        return _backoff(deps, claimed, hint)
+    except Rejected as exc:
+        return await _close(
+            deps, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
+        )
+    except Ambiguous as exc:
+        # Resending could create (and bill) a second upstream task: never done automatically.
+        logger.error("tasks.submit_ambiguous", task_id=str(task.id), error=str(exc))
+        return await _close(
+            deps,
+            task,
+            TaskStatus.FAILED,
+            "submit_unknown",
+            "The provider did not confirm the task in time; its credits were returned",
+        )
+    async with deps.db.session() as session:
+        started = await session.scalar(
+            update(Task)
+            .where(Task.id == task.id, Task.status == TaskStatus.PENDING)
+            .values(
+                upstream_id=submitted.upstream_id,
+                status=TaskStatus.RUNNING,
+                upstream_status=UpstreamStatus.PENDING.value,
+                started_at=datetime.now(UTC),
+                progress=5,
+                attempts=0,
+            )
+            .returning(Task.id)
+        )
+        if started is None:  # canceled meanwhile: keep the upstream id so it can be canceled
+            await session.execute(
+                update(Task)
+                .where(Task.id == task.id, Task.upstream_id.is_(None))
+                .values(upstream_id=submitted.upstream_id)
+            )
+        await session.commit()
+    if started is None:
+        task.upstream_id = submitted.upstream_id
+        await _cancel_upstream(deps, task)
+        return DONE
+    logger.info("tasks.submitted", task_id=str(task.id), upstream_id=submitted.upstream_id)
+    return _backoff(deps, 1)
+
+
+def _upstream_message(exc: ProviderError) -> str:
+    text = str(exc).strip() or "The provider refused the task"
+    return text[:1000]
+
+
+def _progress(task: Task, state: TaskState) -> int:
+    """Never backwards, never 100 before the result is stored; estimated when the vendor is mute."""
+    if state.progress is not None:
+        guess = 5 + int(state.progress * 0.9)
+    elif state.status == UpstreamStatus.PENDING or task.started_at is None:
+        guess = 5
+    else:
+        elapsed = (datetime.now(UTC) - task.started_at).total_seconds()
+        guess = 10 + int(85 * min(1.0, elapsed / max(1, task.estimated_seconds)))
+    return max(task.progress, min(95, guess))
+
+
+async def _poll(deps: WorkerDeps, task: Task) -> Step:
+    assert task.upstream_id is not None
+    try:
+        state = await _provider(deps, task).fetch(task.upstream_id)
+    except (NotSent, Throttled, Ambiguous) as exc:
+        hint = exc.retry_after if isinstance(exc, Throttled) else None
+        return _backoff(deps, task.attempts + 1, hint)
+    except Rejected as exc:
+        return await _close(
+            deps, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
+        )
+    if state.status == UpstreamStatus.SUCCEEDED:
+        return await _collect(deps, task, state)
+    if state.status == UpstreamStatus.FAILED:
+        message = state.error_message or "The provider could not make the video"
+        return await _close(
+            deps, task, TaskStatus.FAILED, state.error_code or "upstream_failed", message
+        )
+    if state.status == UpstreamStatus.CANCELED:
+        return await _close(
+            deps, task, TaskStatus.CANCELED, "upstream_canceled", "The provider canceled the task"
+        )
+    if state.status == UpstreamStatus.UNKNOWN:
+        return await _close(
+            deps,
+            task,
+            TaskStatus.FAILED,
+            "upstream_unknown",
+            "The provider no longer knows this task; its credits were returned",
+        )
+    async with deps.db.session() as session:
+        await session.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.status == TaskStatus.RUNNING)
+            .values(
+                progress=_progress(task, state),
+                upstream_status=state.status.value,
+                attempts=Task.attempts + 1,
+            )
+        )
+        await session.commit()
+    return _backoff(deps, task.attempts + 1)
+
+
+async def _collect(deps: WorkerDeps, task: Task, state: TaskState) -> Step:
+    """Copy the result into vidgate storage (vendor URLs expire), probe it, then settle."""
+    if not state.result_url:
+        return await _close(
+            deps, task, TaskStatus.FAILED, "no_result", "The provider finished without a video"
+        )
+    tmp_dir = deps.settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=tmp_dir, prefix="result-", suffix=".part")
+    path = Path(name)
+    try:
+        os.close(handle)
+        try:
+            download = await deps.client.download(
+                state.result_url, path, max_bytes=deps.settings.max_result_bytes
+            )
+        except (FetchFailed, UnsafeUrl) as exc:
+            # Transient or not, the deadline ends the retries (vendor URLs live for hours).
+            logger.warning("tasks.result_download_failed", task_id=str(task.id), error=str(exc))
+            return _backoff(deps, task.attempts + 1)
+        try:
+            head = await asyncio.to_thread(_read_head, path)
+            info = await asyncio.to_thread(probe, path, head, "video")
+        except MediaRejected as exc:
+            return await _close(
+                deps,
+                task,
+                TaskStatus.FAILED,
+                "bad_result",
+                f"The provider's video is unusable: {exc}",
+            )
+        key = new_object_key("results", info.extension)
+        stored = await deps.storage.put_file(key, path, content_type=info.content_type)
+    finally:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    async with deps.db.session() as session:
+        done = await service.succeed(
+            session,
+            task.id,
+            result_key=stored.key,
+            result_size=download.size,
+            duration_seconds=info.duration_seconds,
+            billed_seconds=state.billed_seconds,
+        )
+        await session.commit()
+    if done is None:  # another worker (or a cancel) got there first
+        await deps.storage.delete(stored.key)
+        return DONE
+    logger.info(
+        "tasks.succeeded",
+        task_id=str(task.id),
+        seconds=info.duration_seconds,
+        charged=done.credits_charged,
+    )
+    return DONE
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(SNIFF_BYTES)

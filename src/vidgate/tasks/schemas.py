@@ -1,0 +1,121 @@
+"""Request and response bodies of the video and task endpoints (contract §2.1–2.4, 2.6, 3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+
+from vidgate.validation import NoNul
+
+MAX_URL_LENGTH = 2048
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL with a host and no credentials (reachability is checked later)."""
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"URL longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http or https URL")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("URL must not contain a user name or password")
+    if port == 0:
+        raise ValueError("URL port must be 1-65535")
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError("URL must not contain spaces or control characters")
+    return value
+
+
+HttpUrlStr = Annotated[
+    str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_http_url)
+]
+Mode = Literal["wan-std", "wan-pro"]
+AspectRatio = Literal["landscape", "portrait"]
+Quality = Literal["standard", "hd"]
+Prompt = Annotated[str, Field(min_length=1, max_length=5000), NoNul]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AnimateRequest(_Body):
+    image_url: HttpUrlStr
+    video_url: HttpUrlStr
+    check_image: StrictBool = True
+    mode: Mode = "wan-std"
+    webhook_url: HttpUrlStr | None = None
+
+
+class TextToVideoRequest(_Body):
+    prompt: Prompt
+    aspect_ratio: AspectRatio = "landscape"
+    quality: Quality = "standard"
+    webhook_url: HttpUrlStr | None = None
+
+
+class ImageToVideoRequest(TextToVideoRequest):
+    image_urls: Annotated[list[HttpUrlStr], Field(min_length=1, max_length=10)]
+
+
+class CreateTaskResponse(BaseModel):
+    success: bool = True
+    task_id: str
+    message: str
+    credits_estimated: int
+    estimated_time: int | None = None
+    # Additions to the contract:
+    status: str
+    billing_mode: Literal["metered", "prepaid"]
+
+
+class TaskView(BaseModel):
+    task_id: str
+    user_id: str
+    task_type: str
+    status: str
+    progress: int
+    result_url: str | None = None
+    error_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    # Additions to the contract:
+    error_code: str | None = None
+    billing_mode: Literal["metered", "prepaid"]
+    credits_estimated: int
+    credits_reserved: int
+    credits_charged: int
+    credits_refunded: int
+    estimated_time: int
+    result_duration_seconds: float | None = None
+    inputs: dict[str, Any]
+    retry_of: str | None = None
+    cancel_requested: bool = False
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+    total: int
+    page: int
+    page_size: int
+
+
+class CancelResponse(BaseModel):
+    message: str = "Task cancellation requested"
+    status: str
+
+
+class RetryResponse(BaseModel):
+    message: str = "Task retry initiated"
+    new_task_id: str
+    credits_estimated: int

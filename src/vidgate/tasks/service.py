@@ -1,0 +1,393 @@
+"""Tasks and their money: creation with its charge or hold, and every guarded state change.
+
+A state change and its ledger movement happen in one transaction, on the task's row lock, and only
+from the states the change allows; ledger keys are derived from the task id, so a settlement or a
+refund happens at most once however many workers or requests race for it. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vidgate.config import Settings
+from vidgate.credits import service as ledger
+from vidgate.credits.pricing import TaskKind, price_of
+from vidgate.errors import BadRequest, NotFound, TooManyRequests
+from vidgate.media.storage import Storage
+from vidgate.providers.base import VideoRequest
+from vidgate.tasks.inputs import (
+    ANIMATE_IMAGE,
+    ANIMATE_VIDEO,
+    SORA_IMAGE,
+    MediaResolver,
+)
+from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
+from vidgate.tasks.schemas import (
+    AnimateRequest,
+    ImageToVideoRequest,
+    TaskView,
+    TextToVideoRequest,
+)
+from vidgate.users.models import User
+
+logger = structlog.get_logger(__name__)
+
+ProviderName = Literal["dashscope", "kie"]
+PROVIDER_OF: dict[TaskKind, ProviderName] = {
+    "animate-move": "dashscope",
+    "animate-mix": "dashscope",
+    "text-to-video": "kie",
+    "image-to-video": "kie",
+}
+SORA_ESTIMATED_SECONDS = 180  # the contract's "预计 180 秒"
+CreateBody = AnimateRequest | TextToVideoRequest | ImageToVideoRequest
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A create request checked and resolved, ready to be priced and stored."""
+
+    kind: TaskKind
+    params: dict[str, Any]
+    request: VideoRequest
+    tier: str
+    reference_seconds: float | None
+    webhook_url: str | None
+
+    @property
+    def estimated_seconds(self) -> int:
+        if self.reference_seconds is None:
+            return SORA_ESTIMATED_SECONDS
+        # Wan2.2-Animate renders at roughly 20-30 s per output second, after a short queue.
+        return 60 + math.ceil(25 * self.reference_seconds)
+
+    @property
+    def estimate(self) -> int:
+        price = price_of(self.kind, self.tier)
+        if price.mode == "metered":
+            assert self.reference_seconds is not None
+            return price.for_seconds(self.reference_seconds)
+        return price.credits
+
+
+async def prepare(
+    session: AsyncSession, resolver: MediaResolver, kind: TaskKind, body: CreateBody
+) -> Prepared:
+    """Check inputs against the vendor's limits (fetching remote URLs) before money moves."""
+    params = body.model_dump(exclude={"webhook_url"})
+    if isinstance(body, AnimateRequest):
+        image = await resolver.resolve(
+            session, body.image_url, field="image_url", file_type="image", limits=ANIMATE_IMAGE
+        )
+        video = await resolver.resolve(
+            session, body.video_url, field="video_url", file_type="video", limits=ANIMATE_VIDEO
+        )
+        request = VideoRequest(
+            kind=kind,
+            image_url=image.upstream_url,
+            video_url=video.upstream_url,
+            mode=body.mode,
+            check_image=body.check_image,
+        )
+        return Prepared(
+            kind, params, request, body.mode, video.info.duration_seconds, body.webhook_url
+        )
+    image_urls: tuple[str, ...] = ()
+    if isinstance(body, ImageToVideoRequest):
+        resolved = [
+            await resolver.resolve(
+                session, url, field=f"image_urls[{i}]", file_type="image", limits=SORA_IMAGE
+            )
+            for i, url in enumerate(body.image_urls)
+        ]
+        image_urls = tuple(r.upstream_url for r in resolved)
+    request = VideoRequest(
+        kind=kind,
+        prompt=body.prompt,
+        image_urls=image_urls,
+        aspect_ratio=body.aspect_ratio,
+        quality=body.quality,
+    )
+    return Prepared(kind, params, request, body.quality, None, body.webhook_url)
+
+
+def ledger_key(task_id: uuid.UUID, movement: str) -> str:
+    """The one ledger key of each movement a task can make (charge, reserve, settle, ...)."""
+    return f"task:{task_id}:{movement}"
+
+
+async def create(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    prepared: Prepared,
+    *,
+    retry_of: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+) -> Task:
+    """Insert the task and take its price (prepaid) or hold its estimate (metered).
+
+    The user's row is locked first, so the active-task cap and the credit check see every other
+    create of the same user that commits before this one.
+    """
+    user = await session.scalar(
+        select(User)
+        .where(User.id == user_id, User.deleted_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if user is None:
+        raise NotFound("User not found")
+    active = await session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(Task.user_id == user_id, Task.status.in_(OPEN_STATUSES))
+    )
+    if (active or 0) >= settings.max_active_tasks_per_user:
+        raise TooManyRequests(
+            f"Too many active tasks: at most {settings.max_active_tasks_per_user} may be pending"
+            " or running at once. Wait for one to finish or cancel one.",
+            retry_after=30,
+        )
+    price = price_of(prepared.kind, prepared.tier)
+    estimate = prepared.estimate
+    task_id = uuid.uuid4()
+    timeout = (
+        settings.task_timeout_animate_seconds
+        if price.mode == "metered"
+        else settings.task_timeout_sora_seconds
+    )
+    task = Task(
+        id=task_id,
+        user_id=user_id,
+        kind=prepared.kind,
+        provider=PROVIDER_OF[prepared.kind],
+        params=prepared.params,
+        upstream_request=asdict(prepared.request),
+        status=TaskStatus.PENDING,
+        progress=0,
+        billing_mode=price.mode,
+        unit_price=price.credits,
+        reference_seconds=prepared.reference_seconds,
+        credits_estimated=estimate,
+        credits_reserved=0,
+        credits_charged=0,
+        credits_refunded=0,
+        estimated_seconds=prepared.estimated_seconds,
+        webhook_url=prepared.webhook_url,
+        retry_of=retry_of,
+        idempotency_key=idempotency_key,
+        attempts=0,
+        deadline_at=datetime.now(UTC) + timedelta(seconds=timeout),
+    )
+    session.add(task)
+    await session.flush()
+    what = f"{prepared.kind} ({prepared.tier})"
+    if price.mode == "metered":
+        await ledger.reserve(
+            session,
+            user_id,
+            estimate,
+            key=ledger_key(task_id, "reserve"),
+            reference=str(task_id),
+            what=what,
+        )
+        task.credits_reserved = estimate
+    else:
+        await ledger.charge(
+            session,
+            user_id,
+            estimate,
+            key=ledger_key(task_id, "charge"),
+            reference=str(task_id),
+            note=what,
+            what=what,
+        )
+        task.credits_charged = estimate
+    await session.flush()
+    return task
+
+
+async def lock_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
+    return await session.scalar(
+        select(Task)
+        .where(Task.id == task_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _give_back(session: AsyncSession, task: Task, why: str) -> None:
+    """Release the hold (metered) or refund what was charged (prepaid); once per task."""
+    if task.credits_reserved:
+        await ledger.release(
+            session,
+            task.user_id,
+            task.credits_reserved,
+            key=ledger_key(task.id, "release"),
+            reference=str(task.id),
+            note=why,
+        )
+        task.credits_reserved = 0
+    refundable = task.credits_charged - task.credits_refunded
+    if refundable > 0:
+        await ledger.refund(
+            session,
+            task.user_id,
+            refundable,
+            key=ledger_key(task.id, "refund"),
+            reference=str(task.id),
+            note=why,
+        )
+        task.credits_refunded += refundable
+
+
+async def close(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    status: TaskStatus,
+    *,
+    expected: Collection[TaskStatus] = OPEN_STATUSES,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> Task | None:
+    """End a task without a result (FAILED, TIMEOUT, CANCELED) and give its credits back.
+
+    None when the task is not in an `expected` state: someone else already moved it.
+    """
+    assert status in (TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELED)
+    task = await lock_task(session, task_id)
+    if task is None or task.status not in expected:
+        return None
+    await _give_back(session, task, f"{status.lower()}: {error_code or 'no result'}")
+    task.status = status
+    task.error_code = error_code
+    task.error_message = error_message
+    task.completed_at = datetime.now(UTC)
+    await session.flush()
+    return task
+
+
+async def succeed(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    *,
+    result_key: str,
+    result_size: int,
+    duration_seconds: float | None,
+    billed_seconds: float | None,
+) -> Task | None:
+    """RUNNING → SUCCEEDED with the stored result; a metered task is charged its real length."""
+    task = await lock_task(session, task_id)
+    if task is None or task.status != TaskStatus.RUNNING:
+        return None
+    if task.billing_mode == "metered":
+        seconds = billed_seconds if billed_seconds is not None else duration_seconds or 0.0
+        actual = math.ceil(round(seconds * task.unit_price, 6))
+        result = await ledger.settle(
+            session,
+            task.user_id,
+            reserved=task.credits_reserved,
+            actual=actual,
+            key=ledger_key(task.id, "settle"),
+            reference=str(task.id),
+            note=f"{task.kind}: {seconds:g} s at {task.unit_price} credits/s",
+        )
+        task.credits_charged = -result.entry.delta
+        task.credits_reserved = 0
+        if actual > task.credits_charged:
+            logger.warning(
+                "tasks.charge_capped",
+                task_id=str(task.id),
+                actual=actual,
+                charged=-result.entry.delta,
+            )
+    task.status = TaskStatus.SUCCEEDED
+    task.progress = 100
+    task.result_key = result_key
+    task.result_size = result_size
+    task.result_duration_seconds = duration_seconds
+    task.completed_at = datetime.now(UTC)
+    await session.flush()
+    return task
+
+
+async def owned_task(session: AsyncSession, task_id: str, user_id: uuid.UUID) -> Task:
+    """The user's task, or 404 (also for another user's task: ids are not confirmed to others)."""
+    parsed = parse_task_id(task_id)
+    task = await session.get(Task, parsed) if parsed else None
+    if task is None or task.user_id != user_id:
+        raise NotFound("Task not found")
+    return task
+
+
+def parse_task_id(task_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(task_id)
+    except ValueError:
+        return None
+
+
+async def request_cancel(
+    session: AsyncSession, task_id: str, user_id: uuid.UUID
+) -> tuple[Task, bool]:
+    """Cancel now if nothing was sent upstream yet; otherwise mark it for the worker.
+
+    Returns the task and whether the worker still has to finish the cancellation.
+    """
+    task = await owned_task(session, task_id, user_id)
+    task = await lock_task(session, task.id) or task
+    if task.status not in OPEN_STATUSES:
+        raise BadRequest(
+            f"Task is already {task.status}; only pending or running tasks can be canceled"
+        )
+    if task.status == TaskStatus.PENDING and task.submit_started_at is None:
+        closed = await close(
+            session,
+            task.id,
+            TaskStatus.CANCELED,
+            expected=(TaskStatus.PENDING,),
+            error_code="canceled",
+            error_message="Canceled by the user",
+        )
+        assert closed is not None
+        return closed, False
+    if task.cancel_requested_at is None:
+        task.cancel_requested_at = datetime.now(UTC)
+        await session.flush()
+    return task, True
+
+
+def view(task: Task, storage: Storage) -> TaskView:
+    return TaskView(
+        task_id=str(task.id),
+        user_id=str(task.user_id),
+        task_type=task.kind,
+        status=task.status,
+        progress=task.progress,
+        result_url=storage.public_url(task.result_key) if task.result_key else None,
+        error_message=task.error_message,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        completed_at=task.completed_at,
+        error_code=task.error_code,
+        billing_mode="metered" if task.billing_mode == "metered" else "prepaid",
+        credits_estimated=task.credits_estimated,
+        credits_reserved=task.credits_reserved,
+        credits_charged=task.credits_charged,
+        credits_refunded=task.credits_refunded,
+        estimated_time=task.estimated_seconds,
+        result_duration_seconds=task.result_duration_seconds,
+        inputs=task.params,
+        retry_of=str(task.retry_of) if task.retry_of else None,
+        cancel_requested=task.cancel_requested_at is not None and task.status in OPEN_STATUSES,
+    )
