@@ -147,6 +147,12 @@ async def create(
     )
     if user is None:
         raise NotFound("User not found")
+    price = price_of(prepared.kind, prepared.tier)
+    estimate = prepared.estimate
+    what = f"{prepared.kind} {prepared.tier}"
+    available = user.credits - user.credits_reserved
+    if estimate > available:  # before the cap: topping up is what this caller needs to hear
+        raise ledger.InsufficientCredits(estimate, available, what)
     active = await session.scalar(
         select(func.count())
         .select_from(Task)
@@ -158,8 +164,6 @@ async def create(
             " or running at once. Wait for one to finish or cancel one.",
             retry_after=30,
         )
-    price = price_of(prepared.kind, prepared.tier)
-    estimate = prepared.estimate
     task_id = uuid.uuid4()
     timeout = (
         settings.task_timeout_animate_seconds
@@ -191,7 +195,6 @@ async def create(
     )
     session.add(task)
     await session.flush()
-    what = f"{prepared.kind} ({prepared.tier})"
     if price.mode == "metered":
         await ledger.reserve(
             session,
