@@ -10,8 +10,8 @@ import av
 import httpx
 import pytest
 
+from ..conftest import Live
 from ..samples import png_bytes
-from .conftest import Live
 from .support import account, animate_inputs, new_caller, upload, wait_for
 
 

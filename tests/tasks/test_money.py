@@ -15,7 +15,7 @@ from vidgate.tasks import lifecycle, service
 from vidgate.tasks.models import Task, TaskStatus
 from vidgate.tasks.schemas import TextToVideoRequest
 
-from .conftest import Live
+from ..conftest import Live
 from .support import account, new_caller, wait_for
 
 

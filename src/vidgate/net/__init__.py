@@ -1,0 +1,1 @@
+"""Outbound networking: the SSRF-safe HTTP client for user-supplied URLs and webhooks."""
