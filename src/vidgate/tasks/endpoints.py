@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import func, select
 
@@ -106,7 +106,7 @@ async def _create(
             keep_hours=runtime.settings.idempotency_key_hours,
         )
         if replay is not None:
-            return ORJSONResponse(
+            return JSONResponse(
                 replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"}
             )
     try:

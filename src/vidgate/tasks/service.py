@@ -71,6 +71,16 @@ class Prepared:
         return 60 + math.ceil(25 * self.reference_seconds)
 
     @property
+    def price_note(self) -> str:
+        """What the 402 detail names after the amount, as the contract words it for Sora:
+        `20 credits (standard quality)`; for animate, the seconds and the rate."""
+        price = price_of(self.kind, self.tier)
+        if price.mode == "metered":
+            assert self.reference_seconds is not None
+            return f"{self.reference_seconds:.1f} s at {price.credits} credits/s, {self.tier}"
+        return f"{self.tier} quality"
+
+    @property
     def estimate(self) -> int:
         price = price_of(self.kind, self.tier)
         if price.mode == "metered":
@@ -149,7 +159,7 @@ async def create(
         raise NotFound("User not found")
     price = price_of(prepared.kind, prepared.tier)
     estimate = prepared.estimate
-    what = f"{prepared.kind} {prepared.tier}"
+    what = prepared.price_note
     available = user.credits - user.credits_reserved
     if estimate > available:  # before the cap: topping up is what this caller needs to hear
         raise ledger.InsufficientCredits(estimate, available, what)

@@ -1,0 +1,132 @@
+"""A `vidgate worker` process killed (SIGKILL) in the middle of a task: a second worker finishes
+the task and it is charged exactly once.
+
+The worker runs against a database of its own, holding one user and one task created the way the
+API creates them; its emulated providers are the ones the live test app serves on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from vidgate.credits import service as ledger
+from vidgate.credits.models import LedgerEntry
+from vidgate.db.engine import Database, libpq_url
+from vidgate.db.migrate import upgrade_to_head
+from vidgate.tasks import service
+from vidgate.tasks.models import Task
+from vidgate.tasks.schemas import TextToVideoRequest
+from vidgate.users import service as users
+
+from ..conftest import Live
+
+pytestmark = pytest.mark.e2e
+
+VIDGATE = Path(sys.executable).with_name("vidgate")
+
+
+@pytest.fixture
+async def own_database(database_url: str) -> AsyncIterator[str]:
+    name = f"vidgate_crash_{uuid.uuid4().hex[:8]}"
+    admin = libpq_url(database_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade_to_head, url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _start_worker(live: Live, url: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
+    env.update(
+        VIDGATE_ENV="development",
+        VIDGATE_DATABASE_URL=url,
+        VIDGATE_DATA_DIR=str(data_dir),
+        VIDGATE_SECRET_KEY=live.settings.secret_key,  # the emulators' keys derive from it
+        VIDGATE_PUBLIC_BASE_URL=live.url,
+        VIDGATE_TASK_STALL_SECONDS="5",
+        VIDGATE_TASK_POLL_INITIAL_SECONDS="0.3",
+        VIDGATE_TASK_POLL_MAX_SECONDS="0.5",
+    )
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(VIDGATE), "worker", "--concurrency", "2"], env=env, stdout=out, stderr=out
+        )
+
+
+async def _status(db: Database, task_id: uuid.UUID) -> str:
+    async with db.session() as session:
+        return (await session.get_one(Task, task_id)).status
+
+
+async def test_killed_worker_task_finishes_once(
+    live: Live, own_database: str, tmp_path: Path
+) -> None:
+    db = Database(own_database, pool_size=2, max_overflow=0)
+    try:
+        async with db.session() as session:
+            user, _ = await users.sign_in_by_phone(
+                session, "+8613800000000", username="crash", region="CN", signup_bonus=100
+            )
+            prepared = await service.prepare(
+                session,
+                live.runtime.media_resolver,
+                "text-to-video",
+                TextToVideoRequest(prompt="survives a crash"),
+            )
+            task = await service.create(session, live.settings, user.id, prepared)
+            await session.commit()
+            user_id, task_id = user.id, task.id
+
+        log = tmp_path / "worker.log"
+        first = _start_worker(live, own_database, tmp_path / "data", log)
+        try:
+            # The first worker picks the task up through the sweeper (no job was queued), sends it
+            # upstream, and is killed while the task runs.
+            async with asyncio.timeout(60):
+                while await _status(db, task_id) != "RUNNING":  # noqa: ASYNC110 (polls a database)
+                    await asyncio.sleep(0.02)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        assert await _status(db, task_id) == "RUNNING"
+
+        second = _start_worker(live, own_database, tmp_path / "data", log)
+        try:
+            async with asyncio.timeout(90):
+                while await _status(db, task_id) in ("PENDING", "RUNNING"):  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+        async with db.session() as session:
+            task = await session.get_one(Task, task_id)
+            rows = (
+                await session.execute(
+                    select(LedgerEntry.kind, LedgerEntry.delta)
+                    .where(LedgerEntry.user_id == user_id)
+                    .order_by(LedgerEntry.id)
+                )
+            ).all()
+            drift = await ledger.find_drift(session)
+        assert task.status == "SUCCEEDED", log.read_text()[-3000:]
+        assert [(k, d) for k, d in rows] == [("signup_bonus", 100), ("charge", -20)]
+        assert drift == []
+        assert task.result_key is not None
+        assert (tmp_path / "data" / "media" / task.result_key).is_file()
+    finally:
+        await db.dispose()
