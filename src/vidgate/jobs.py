@@ -43,9 +43,11 @@ def build_job_app(database_url: str) -> App:
     from vidgate.users.jobs import blueprint as user_jobs
 
     app = App(connector=PsycopgConnector(conninfo=libpq_url(database_url)))
-    app.add_tasks_from(user_jobs, namespace="users")
-    app.add_tasks_from(auth_jobs, namespace="auth")
-    app.add_tasks_from(task_jobs, namespace="tasks")
+    # Blueprints are built per app: procrastinate renames a blueprint's tasks when an app adopts
+    # it, so one shared between two apps (API and tests, several databases) would break both.
+    app.add_tasks_from(user_jobs(), namespace="users")
+    app.add_tasks_from(auth_jobs(), namespace="auth")
+    app.add_tasks_from(task_jobs(), namespace="tasks")
     return app
 
 

@@ -11,13 +11,9 @@ from vidgate.auth.models import DevSmsMessage, SmsCode
 from vidgate.jobs import database_of
 from vidgate.ratelimit import purge_expired
 
-blueprint = Blueprint()
-
 KEEP_SMS_CODES = timedelta(days=1)  # longer than any send-limit window
 
 
-@blueprint.periodic(cron="*/10 * * * *")
-@blueprint.task(name="purge_sign_in_records", pass_context=True, queueing_lock="purge_sign_in")
 async def purge_sign_in_records(context: JobContext, timestamp: int) -> None:
     """Every 10 minutes: drop ended rate-limit windows and codes too old to matter."""
     cutoff = datetime.now(UTC) - KEEP_SMS_CODES
@@ -26,3 +22,14 @@ async def purge_sign_in_records(context: JobContext, timestamp: int) -> None:
         await session.execute(delete(SmsCode).where(SmsCode.created_at < cutoff))
         await session.execute(delete(DevSmsMessage).where(DevSmsMessage.sent_at < cutoff))
         await session.commit()
+
+
+def blueprint() -> Blueprint:
+    """This module's jobs on a new blueprint (one per job app: adopting one renames its tasks)."""
+    jobs = Blueprint()
+    jobs.periodic(cron="*/10 * * * *")(
+        jobs.task(name="purge_sign_in_records", pass_context=True, queueing_lock="purge_sign_in")(
+            purge_sign_in_records
+        )
+    )
+    return jobs

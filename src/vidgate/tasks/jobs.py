@@ -15,8 +15,6 @@ from vidgate.tasks import lifecycle
 
 logger = structlog.get_logger(__name__)
 
-blueprint = Blueprint()
-
 ADVANCE = "tasks:advance_task"
 
 
@@ -37,7 +35,6 @@ async def schedule_advance(app: App, task_id: uuid.UUID | str, delay: float = 0.
     return True
 
 
-@blueprint.task(name="advance_task", pass_context=True)
 async def advance_task(context: JobContext, task_id: str) -> None:
     step = await lifecycle.advance(deps_of(context), uuid.UUID(task_id))
     if step.again_in is not None:
@@ -61,8 +58,6 @@ _ORPHANS = text(
 )
 
 
-@blueprint.periodic(cron="*/15 * * * * *")
-@blueprint.task(name="sweep_tasks", pass_context=True, queueing_lock="sweep_tasks")
 async def sweep_tasks(context: JobContext, timestamp: int) -> int:
     """Every 15 s: requeue jobs of dead workers; give open tasks without a live job a new one."""
     deps = deps_of(context)
@@ -81,3 +76,13 @@ async def sweep_tasks(context: JobContext, timestamp: int) -> int:
     if count:
         logger.warning("tasks.requeued", count=count)
     return count
+
+
+def blueprint() -> Blueprint:
+    """This module's jobs on a new blueprint (one per job app: adopting one renames its tasks)."""
+    jobs = Blueprint()
+    jobs.task(name="advance_task", pass_context=True)(advance_task)
+    jobs.periodic(cron="*/15 * * * * *")(
+        jobs.task(name="sweep_tasks", pass_context=True, queueing_lock="sweep_tasks")(sweep_tasks)
+    )
+    return jobs
