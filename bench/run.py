@@ -1,8 +1,9 @@
 """vidgate benchmark (`make bench`): prints figures, asserts nothing.
 
 (a) Throughput and latency of `GET /api/auth/me` (Bearer token: JWT check plus one PostgreSQL
-    query) against a trivial FastAPI endpoint served the same way (uvicorn, one process), at 64
-    keep-alive connections for ~10 s after a 2 s warm-up. Target: me/trivial >= 0.40.
+    query) and of `GET /api/videos/tasks/{id}` (X-API-Key: key lookup plus the task row) against
+    a trivial FastAPI endpoint served the same way (uvicorn, one process), at 64 keep-alive
+    connections for ~10 s after a 2 s warm-up. Target for each: ratio to trivial >= 0.40.
 (b) Cold start: launching `vidgate serve` until /readyz answers 200, on an empty data dir and then
     warm (same data dir, 3 runs). Target: warm <= 5 s.
 
@@ -52,6 +53,10 @@ WRK_SCRIPT = r"""
 local auth = os.getenv("BENCH_AUTHORIZATION")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
+end
+local key = os.getenv("BENCH_API_KEY")
+if key and key ~= "" then
+  wrk.headers["X-API-Key"] = key
 end
 
 done = function(summary, latency, requests)
@@ -451,7 +456,11 @@ def run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
         script = f.name
-    env = dict(os.environ, BENCH_AUTHORIZATION=headers.get("Authorization", ""))
+    env = dict(
+        os.environ,
+        BENCH_AUTHORIZATION=headers.get("Authorization", ""),
+        BENCH_API_KEY=headers.get("X-API-Key", ""),
+    )
 
     def wrk_run(seconds: float) -> str:
         argv = [
@@ -536,6 +545,28 @@ def sign_in(server: Server) -> str:
         return token
 
 
+def client_key(server: Server) -> str:
+    """The development client key the server generated into its data dir."""
+    assert server.data_dir is not None
+    key: str = json.loads((server.data_dir / "secrets.json").read_text())["dev_client_api_key"]
+    return key
+
+
+def create_text_to_video(server: Server, token: str, key: str) -> str:
+    """One text-to-video task (it stays PENDING under --no-worker); its id."""
+    with httpx.Client(base_url=server.base_url, timeout=15) as client:
+        r = client.post(
+            "/api/videos/text-to-video",
+            headers={"Authorization": f"Bearer {token}", "X-API-Key": key},
+            json={"prompt": "a lighthouse in a storm, benchmark"},
+        )
+        r.raise_for_status()
+        task_id: str = r.json()["task_id"]
+        seen = client.get(f"/api/videos/tasks/{task_id}", headers={"X-API-Key": key})
+        seen.raise_for_status()
+        return task_id
+
+
 def cold_start(data_dir: Path, work_dir: Path, label: str) -> tuple[float, float | None]:
     server = launch_vidgate(data_dir, work_dir / f"start-{label}.log", worker=True)
     with running(server):
@@ -604,6 +635,10 @@ def main() -> None:
             vidgate_loop = event_loop_of(server)
             me = load_test(server, "/api/auth/me", {"Authorization": f"Bearer {token}"}, args)
             describe(f"vidgate GET /api/auth/me (--no-worker, {vidgate_loop})", me)
+            key = client_key(server)
+            task_id = create_text_to_video(server, token, key)
+            status = load_test(server, f"/api/videos/tasks/{task_id}", {"X-API-Key": key}, args)
+            describe("vidgate GET /api/videos/tasks/{id} (X-API-Key, client key)", status)
             healthz = load_test(server, "/healthz", {}, args) if args.reference else None
             if healthz is not None:
                 describe("vidgate GET /healthz (reference: no database, no token)", healthz)
@@ -615,7 +650,9 @@ def main() -> None:
             trivial = load_test(trivial_server, "/ping", {}, args)
             describe(f"trivial FastAPI GET /ping (uvicorn CLI, {trivial_loop})", trivial)
         ratio = me.rps / trivial.rps if trivial.rps else float("nan")
+        status_ratio = status.rps / trivial.rps if trivial.rps else float("nan")
         print(f"  ratio me/trivial: {ratio:.2f} (target >= {RATIO_TARGET:.2f})")
+        print(f"  ratio task status/trivial: {status_ratio:.2f} (target >= {RATIO_TARGET:.2f})")
 
         def verdict(ok: bool) -> str:
             return "ok" if ok else "BELOW TARGET"
@@ -630,6 +667,7 @@ def main() -> None:
 
         rows: list[tuple[str, ...]] = [("", "result", "", "", "target")]
         rows.append((*load_row("GET /api/auth/me", me), ""))
+        rows.append((*load_row("GET /api/videos/tasks/{id}", status), ""))
         if healthz is not None:
             rows.append((*load_row("GET /healthz (reference)", healthz), ""))
         rows.append((*load_row("GET /ping (trivial)", trivial), ""))
@@ -640,6 +678,13 @@ def main() -> None:
                 "",
                 "",
                 f">= {RATIO_TARGET:.2f}  {verdict(ratio >= RATIO_TARGET)}",
+            ),
+            (
+                "ratio task status/trivial",
+                f"{status_ratio:.2f}",
+                "",
+                "",
+                f">= {RATIO_TARGET:.2f}  {verdict(status_ratio >= RATIO_TARGET)}",
             ),
             ("start, empty data dir", f"{first:.2f} s", "", "", ""),
             (

@@ -143,6 +143,7 @@ async def live(
             "emulator_render_height": 144,
             "emulator_sora_seconds": 2.0,
             "task_stall_seconds": 5,
+            "provider_timeout_seconds": 4.0,  # the ambiguous-submit test outwaits it
         }
     )
     (live_settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)

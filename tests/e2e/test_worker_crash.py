@@ -97,9 +97,12 @@ async def test_killed_worker_task_finishes_once(
         try:
             # The first worker picks the task up through the sweeper (no job was queued), sends it
             # upstream, and is killed while the task runs.
-            async with asyncio.timeout(60):
-                while await _status(db, task_id) != "RUNNING":  # noqa: ASYNC110 (polls a database)
-                    await asyncio.sleep(0.02)
+            try:
+                async with asyncio.timeout(60):
+                    while await _status(db, task_id) != "RUNNING":  # noqa: ASYNC110 (polls)
+                        await asyncio.sleep(0.02)
+            except TimeoutError:
+                pytest.fail("never RUNNING; worker log:\n" + log.read_text()[-4000:])
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
@@ -107,9 +110,12 @@ async def test_killed_worker_task_finishes_once(
 
         second = _start_worker(live, own_database, tmp_path / "data", log)
         try:
-            async with asyncio.timeout(90):
-                while await _status(db, task_id) in ("PENDING", "RUNNING"):  # noqa: ASYNC110
-                    await asyncio.sleep(0.1)
+            try:
+                async with asyncio.timeout(90):
+                    while await _status(db, task_id) in ("PENDING", "RUNNING"):  # noqa: ASYNC110
+                        await asyncio.sleep(0.1)
+            except TimeoutError:
+                pytest.fail("never finished; worker log:\n" + log.read_text()[-4000:])
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=30)

@@ -3,12 +3,16 @@ sees, the video that comes out, and the ledger rows the money leaves behind."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
+import uuid
 
 import av
 import httpx
 import pytest
+
+from vidgate.emulators.kie import KieEmulator
 
 from ..conftest import Live
 from ..samples import png_bytes
@@ -184,3 +188,44 @@ async def test_dashscope_moderation_releases_the_hold(live: Live, http: httpx.As
     credits, reserved, rows = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)
     assert rows == [("signup_bonus", 100, 0), ("reserve", 0, 25), ("release", 0, -25)]
+
+
+async def test_ambiguous_submit_fails_refunds_and_is_never_resent(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """The vendor accepts the task but answers after the client gave up: vidgate cannot know
+    whether a task exists upstream, so it does not send a second one (that one would be billed
+    too); the task fails with its credits returned."""
+    emulator = next(e for e in live.runtime.providers.emulators if isinstance(e, KieEmulator))
+    slow_before = emulator.slow_seconds
+    emulator.slow_seconds = live.settings.provider_timeout_seconds + 2
+    prompt = f"answers too late {uuid.uuid4().hex} [fault:slow]"
+    try:
+        caller = await new_caller(http)
+        created = await http.post(
+            "/api/videos/text-to-video", headers=caller.headers, json={"prompt": prompt}
+        )
+        assert created.status_code == 200, created.text
+        task = await wait_for(http, caller, created.json()["task_id"], within=30)
+    finally:
+        emulator.slow_seconds = slow_before
+    assert task["status"] == "FAILED", task
+    assert task["error_message"] == (
+        "The provider did not confirm the task in time; its credits were returned"
+    )
+    assert (task["credits_charged"], task["credits_refunded"]) == (20, 20)
+
+    def sent() -> list[dict[str, object]]:
+        return [
+            r
+            for r in emulator.requests
+            if str(r["path"]).endswith("/createTask") and prompt in str(r["body"])
+        ]
+
+    async with asyncio.timeout(15):  # the emulator logs the request once it has answered
+        while not sent():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert len(sent()) == 1, sent()
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (100, 0)
+    assert rows == [("signup_bonus", 100, 0), ("charge", -20, 0), ("refund", 20, 0)]
