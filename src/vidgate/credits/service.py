@@ -92,31 +92,35 @@ async def _apply(
     note: str | None = None,
     required_available: int = 0,
     what: str | None = None,
+    locked_user: User | None = None,
 ) -> LedgerResult:
     """Lock the user's row, check, then write the ledger row and the new counters together.
 
-    The row lock serialises movements of one user, so a duplicate key is seen by the second caller
-    before it writes, and concurrent charges cannot both spend the same credits.
+    The row lock serialises movements of one user, so concurrent charges cannot both spend the
+    same credits, and a key used before is found by the insert (unique index) rather than by a
+    read first: the common case costs one statement, not three. A caller that holds the user's
+    row locked in this transaction already passes it as `locked_user`.
     """
-    existing = await _earlier_use(session, user_id, key)
-    if existing is not None:
-        return existing
-    user = await _lock_user(session, user_id)
-    existing = await _earlier_use(session, user_id, key)
-    if existing is not None:
-        return existing
+    user = locked_user if locked_user is not None else await _lock_user(session, user_id)
     available = user.credits - user.credits_reserved
-    if required_available > available:
-        raise InsufficientCredits(required_available, available, what)
     credits_after = user.credits + delta
     reserved_after = user.credits_reserved + reserved_delta
-    if reserved_after < 0:
-        raise LedgerError(
+    refusal: Exception | None = None
+    if required_available > available:
+        refusal = InsufficientCredits(required_available, available, what)
+    elif reserved_after < 0:
+        refusal = LedgerError(
             f"cannot release {-reserved_delta}: only {user.credits_reserved} reserved"
         )
-    if credits_after < 0 or reserved_after > credits_after:
-        raise InsufficientCredits(-delta if delta < 0 else reserved_delta, available, what)
-    row_id = await session.scalar(
+    elif credits_after < 0 or reserved_after > credits_after:
+        refusal = InsufficientCredits(-delta if delta < 0 else reserved_delta, available, what)
+    if refusal is not None:
+        # A repeat of a movement already made is not refused: it is answered with that movement.
+        existing = await _earlier_use(session, user_id, key)
+        if existing is not None:
+            return existing
+        raise refusal
+    entry = await session.scalar(
         insert(LedgerEntry)
         .values(
             user_id=user_id,
@@ -130,16 +134,15 @@ async def _apply(
             note=note,
         )
         .on_conflict_do_nothing(index_elements=[LedgerEntry.idempotency_key])
-        .returning(LedgerEntry.id)
+        .returning(LedgerEntry)
     )
-    if row_id is None:  # another transaction wrote the key after our check and committed
+    if entry is None:  # the key was used before (perhaps by a transaction that just committed)
         existing = await _earlier_use(session, user_id, key)
         assert existing is not None
         return existing
     user.credits = credits_after
     user.credits_reserved = reserved_after
     await session.flush()
-    entry = await session.get_one(LedgerEntry, row_id)
     return LedgerResult(entry, applied=True)
 
 
@@ -180,6 +183,7 @@ async def charge(
     reference: str | None = None,
     note: str | None = None,
     what: str | None = None,
+    locked_user: User | None = None,
 ) -> LedgerResult:
     """Take a prepaid price now; InsufficientCredits if the available credits do not cover it."""
     _positive(amount)
@@ -193,6 +197,7 @@ async def charge(
         note=note,
         required_available=amount,
         what=what,
+        locked_user=locked_user,
     )
 
 
@@ -225,6 +230,7 @@ async def reserve(
     key: str,
     reference: str | None = None,
     what: str | None = None,
+    locked_user: User | None = None,
 ) -> LedgerResult:
     """Hold credits for a metered job: they stay in the balance but are no longer available."""
     _positive(amount)
@@ -238,6 +244,7 @@ async def reserve(
         reference=reference,
         required_available=amount,
         what=what,
+        locked_user=locked_user,
     )
 
 

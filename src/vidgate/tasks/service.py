@@ -193,8 +193,8 @@ async def create(
         unit_price=price.credits,
         reference_seconds=prepared.reference_seconds,
         credits_estimated=estimate,
-        credits_reserved=0,
-        credits_charged=0,
+        credits_reserved=estimate if price.mode == "metered" else 0,
+        credits_charged=0 if price.mode == "metered" else estimate,
         credits_refunded=0,
         estimated_seconds=prepared.estimated_seconds,
         webhook_url=prepared.webhook_url,
@@ -203,8 +203,7 @@ async def create(
         attempts=0,
         deadline_at=datetime.now(UTC) + timedelta(seconds=timeout),
     )
-    session.add(task)
-    await session.flush()
+    session.add(task)  # inserted by the ledger's flush, with the user's new balance
     if price.mode == "metered":
         await ledger.reserve(
             session,
@@ -213,8 +212,8 @@ async def create(
             key=ledger_key(task_id, "reserve"),
             reference=str(task_id),
             what=what,
+            locked_user=user,
         )
-        task.credits_reserved = estimate
     else:
         await ledger.charge(
             session,
@@ -224,9 +223,8 @@ async def create(
             reference=str(task_id),
             note=what,
             what=what,
+            locked_user=user,
         )
-        task.credits_charged = estimate
-    await session.flush()
     return task
 
 
