@@ -39,6 +39,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/tasks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
