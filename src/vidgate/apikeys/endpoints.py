@@ -12,7 +12,7 @@ from vidgate.apikeys.models import ApiKey
 from vidgate.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.auth.schemas import MessageResponse
-from vidgate.deps import DbSession
+from vidgate.deps import DbSession, RuntimeDep
 from vidgate.errors import BadRequest, NotFound
 
 router = APIRouter(prefix="/api/users/api-keys", tags=["api keys"])
@@ -65,9 +65,10 @@ async def list_api_keys(user: CurrentUser, session: DbSession) -> ApiKeyList:
 
 @router.delete("/{key_id}", response_model=MessageResponse)
 async def revoke_api_key(
-    key_id: uuid.UUID, user: CurrentUser, session: DbSession
+    key_id: uuid.UUID, user: CurrentUser, session: DbSession, runtime: RuntimeDep
 ) -> MessageResponse:
     if not await service.revoke_key(session, key_id, user_id=user.id):
         raise NotFound("API key not found")
     await session.commit()
+    runtime.principals.evict_key(key_id)  # other processes hear of it from the database
     return MessageResponse(message="API key revoked")

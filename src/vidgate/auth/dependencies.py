@@ -119,28 +119,44 @@ async def _touch_key(runtime: Runtime, key_id: uuid.UUID) -> None:
         )
 
 
-async def _lookup_key(runtime: Runtime, secret: str) -> tuple[KeyIdentity, Principal | None]:
-    """The live key with this secret and, for a personal key, its owner."""
-    query = (
-        select(ApiKey.id.label("key_id"), ApiKey.kind, *_USER_COLUMNS)
-        .select_from(ApiKey)
-        .outerjoin(User, User.id == ApiKey.user_id)
-        .where(
-            ApiKey.key_hash == sha256_hex(secret),
-            ApiKey.revoked_at.is_(None),
-            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
-            or_(ApiKey.kind == "client", User.deleted_at.is_(None)),
-        )
+# Built once, like the session query: the key's hash is the only parameter.
+_LIVE_KEY = (
+    select(ApiKey.id.label("key_id"), ApiKey.kind, ApiKey.expires_at, *_USER_COLUMNS)
+    .select_from(ApiKey)
+    .outerjoin(User, User.id == ApiKey.user_id)
+    .where(
+        ApiKey.key_hash == bindparam("key_hash"),
+        ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
+        or_(ApiKey.kind == "client", User.deleted_at.is_(None)),
     )
+)
+
+
+async def _lookup_key(runtime: Runtime, secret: str) -> tuple[KeyIdentity, Principal | None]:
+    """The live key with this secret and, for a personal key, its owner.
+
+    Remembered per process like sessions are: revoking a key, or any change to a personal key's
+    owner, evicts it everywhere through the same notifications.
+    """
+    key_hash = sha256_hex(secret)
+    cache = runtime.principals
+    cached = cache.get_key(key_hash, datetime.now(UTC))
+    if cached is not None:
+        await _touch_key(runtime, cached[0].id)
+        return cached
+    generation = cache.generation
     async with runtime.db.autocommit_engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+        row = (await conn.execute(_LIVE_KEY, {"key_hash": key_hash})).first()
     if row is None:
         raise NotAuthenticated("Invalid API key")
     owner = None
     if row.kind == "personal":
         owner = Principal.from_row(row, api_key_id=row.key_id)
+    identity = KeyIdentity(row.key_id, row.kind, owner.id if owner else None)
+    cache.put_key(key_hash, identity, owner, row.expires_at, generation)
     await _touch_key(runtime, row.key_id)
-    return KeyIdentity(row.key_id, row.kind, owner.id if owner else None), owner
+    return identity, owner
 
 
 async def current_user(

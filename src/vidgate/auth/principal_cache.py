@@ -1,12 +1,14 @@
-"""Signed-in users as last read, per session, kept fresh by PostgreSQL notifications.
+"""Signed-in users as last read, per session, and API keys as last read, per key, kept fresh by
+PostgreSQL notifications.
 
 Checking the session on every request is what makes logout instant, but one query per request is
-most of what an authenticated read costs. So each API process keeps the answer per session and
-forgets it as soon as the database says the session or the user changed: triggers on
-`users` and `auth_sessions` (migration 0003) send `NOTIFY vidgate_auth_changes` in the writing
-transaction, and a listener here evicts the entry. Writes made by this process also evict directly,
-so they take effect before the next request. While the listener is not connected the cache is
-off and every request reads the database.
+most of what an authenticated read costs. So each API process keeps the answer per session (and
+per API key) and forgets it as soon as the database says the session, the key or the user
+changed: triggers on `users` and `auth_sessions` (migration 0003) and on `api_keys` (migration
+0007) send `NOTIFY vidgate_auth_changes` in the writing transaction, and a listener here evicts
+the entry. Writes made by this process also evict directly, so they take effect before the next
+request. While the listener is not connected the cache is off and every request reads the
+database.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import psycopg
 import structlog
 
 if TYPE_CHECKING:
-    from vidgate.auth.dependencies import Principal
+    from vidgate.auth.dependencies import KeyIdentity, Principal
 
 logger = structlog.get_logger(__name__)
 
@@ -37,6 +39,14 @@ class _Entry:
     cached_at: float
 
 
+@dataclass(frozen=True)
+class _KeyEntry:
+    identity: KeyIdentity
+    owner: Principal | None  # a personal key's user; None for a client key
+    expires_at: datetime | None
+    cached_at: float
+
+
 class PrincipalCache:
     def __init__(self, *, ttl_seconds: float = 60.0, max_entries: int = 50_000) -> None:
         self.ttl_seconds = ttl_seconds
@@ -46,6 +56,8 @@ class PrincipalCache:
         self.generation = 0
         self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
         self._sessions_of_user: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self._keys: OrderedDict[str, _KeyEntry] = OrderedDict()  # by the key's sha256
+        self._hash_of_key: dict[uuid.UUID, str] = {}
 
     def get(self, session_id: uuid.UUID, now: datetime) -> Principal | None:
         entry = self._entries.get(session_id)
@@ -71,6 +83,41 @@ class PrincipalCache:
             oldest, entry = self._entries.popitem(last=False)
             self._unlink(entry.principal.id, oldest)
 
+    def get_key(self, key_hash: str, now: datetime) -> tuple[KeyIdentity, Principal | None] | None:
+        entry = self._keys.get(key_hash)
+        if entry is None:
+            return None
+        expired = entry.expires_at is not None and entry.expires_at <= now
+        if expired or time.monotonic() - entry.cached_at > self.ttl_seconds:
+            self._drop_key(entry.identity.id)
+            return None
+        return entry.identity, entry.owner
+
+    def put_key(
+        self,
+        key_hash: str,
+        identity: KeyIdentity,
+        owner: Principal | None,
+        expires_at: datetime | None,
+        generation_before_read: int,
+    ) -> None:
+        if not self.enabled or generation_before_read != self.generation:
+            return
+        self._keys[key_hash] = _KeyEntry(identity, owner, expires_at, time.monotonic())
+        self._hash_of_key[identity.id] = key_hash
+        while len(self._keys) > self.max_entries:
+            _, entry = self._keys.popitem(last=False)
+            self._hash_of_key.pop(entry.identity.id, None)
+
+    def evict_key(self, key_id: uuid.UUID) -> None:
+        self.generation += 1
+        self._drop_key(key_id)
+
+    def _drop_key(self, key_id: uuid.UUID) -> None:
+        key_hash = self._hash_of_key.pop(key_id, None)
+        if key_hash is not None:
+            self._keys.pop(key_hash, None)
+
     def evict_session(self, session_id: uuid.UUID) -> None:
         self.generation += 1
         self._drop(session_id)
@@ -79,11 +126,16 @@ class PrincipalCache:
         self.generation += 1
         for session_id in self._sessions_of_user.pop(user_id, set()):
             self._entries.pop(session_id, None)
+        owned = [e.identity.id for e in self._keys.values() if e.identity.user_id == user_id]
+        for key_id in owned:  # personal keys carry their owner's row (credits, deletion)
+            self._drop_key(key_id)
 
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
         self._sessions_of_user.clear()
+        self._keys.clear()
+        self._hash_of_key.clear()
 
     def _drop(self, session_id: uuid.UUID) -> None:
         entry = self._entries.pop(session_id, None)
@@ -98,7 +150,7 @@ class PrincipalCache:
                 del self._sessions_of_user[user_id]
 
     def apply_notification(self, payload: str) -> None:
-        """`u:<user id>` or `s:<session id>`, as the triggers send them."""
+        """`u:<user id>`, `s:<session id>` or `k:<api key id>`, as the triggers send them."""
         kind, _, value = payload.partition(":")
         try:
             target = uuid.UUID(value)
@@ -107,6 +159,8 @@ class PrincipalCache:
             return
         if kind == "u":
             self.evict_user(target)
+        elif kind == "k":
+            self.evict_key(target)
         else:
             self.evict_session(target)
 
