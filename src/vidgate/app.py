@@ -20,10 +20,10 @@ from vidgate.auth.google import (
     GoogleSignIn,
     emulator_client_secret,
 )
-from vidgate.auth.principal_cache import listen_for_changes
 from vidgate.auth.sms import build_sms_sender
 from vidgate.auth.tokens import AccessTokens
 from vidgate.config import Settings
+from vidgate.db.changes import listen_for_changes
 from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import head_revision
 from vidgate.deps import Runtime
@@ -97,7 +97,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
                 await ensure_client_key(session, settings.dev_client_api_key, DEV_CLIENT_KEY_NAME)
                 await session.commit()
         listener = asyncio.create_task(
-            listen_for_changes(libpq_url(database_url), runtime.principals)
+            listen_for_changes(libpq_url(database_url), [runtime.principals, runtime.task_views])
         )
         worker: asyncio.Task[None] | None = None
         if run_worker:

@@ -13,6 +13,7 @@ from vidgate.auth.principal_cache import PrincipalCache
 from vidgate.auth.tokens import AccessTokens
 from vidgate.config import Settings
 from vidgate.db.engine import Database
+from vidgate.tasks.cache import TaskCache
 
 if TYPE_CHECKING:
     from procrastinate import App
@@ -40,6 +41,7 @@ class Runtime:
     jobs: App | None = None  # defers jobs; None only in tests that run without a queue
     google: GoogleSignIn | None = None  # None: Google sign-in not configured
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    task_views: TaskCache = field(default_factory=TaskCache)
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)
     key_touches: dict[str, float] = field(default_factory=dict)
 

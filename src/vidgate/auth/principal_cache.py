@@ -13,7 +13,6 @@ database.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import OrderedDict
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import psycopg
 import structlog
 
 if TYPE_CHECKING:
@@ -48,6 +46,8 @@ class _KeyEntry:
 
 
 class PrincipalCache:
+    channel = CHANNEL
+
     def __init__(self, *, ttl_seconds: float = 60.0, max_entries: int = 50_000) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
@@ -163,26 +163,3 @@ class PrincipalCache:
             self.evict_key(target)
         else:
             self.evict_session(target)
-
-
-async def listen_for_changes(conninfo: str, cache: PrincipalCache) -> None:
-    """Keep the cache in step with the database until cancelled; reconnect after failures."""
-    delay = 0.5
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                cache.clear()
-                cache.enabled = True
-                delay = 0.5
-                async for note in conn.notifies():
-                    cache.apply_notification(note.payload)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a lost connection: serve uncached until we are back
-            logger.warning("principal_cache.listener_lost", error=str(exc), retry_in=delay)
-        finally:
-            cache.enabled = False
-            cache.clear()
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 10.0)

@@ -42,11 +42,13 @@ class Database:
             pool_pre_ping=False,
             pool_recycle=1800,
         )
-        # Its own small pool: connections stay in autocommit, so a checkout costs no round trip.
+        # Its own pool: connections stay in autocommit, so a checkout costs no round trip. No
+        # overflow: under load an overflow connection is opened and closed per request (a new
+        # PostgreSQL backend each time), far dearer than waiting a moment for a pooled one.
         self.autocommit_engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url),
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+            pool_size=pool_size + max_overflow,
+            max_overflow=0,
             pool_recycle=1800,
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,

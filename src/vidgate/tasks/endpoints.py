@@ -9,7 +9,7 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from vidgate.auth.dependencies import (
     ApiKeyAuth,
@@ -185,6 +185,9 @@ _create_route("text-to-video", TextToVideoRequest, "Generate a video from a prom
 _create_route("image-to-video", ImageToVideoRequest, "Animate images from a prompt (Sora 2).")
 
 
+_TASK_BY_ID = select(Task.__table__).where(Task.id == bindparam("task_id"))  # built once
+
+
 async def _task_for_key(
     runtime: Runtime,
     key: ApiKeyAuth,
@@ -202,11 +205,20 @@ async def _task_for_key(
         owner = user.id
     if parsed is None:
         raise NotFound("Task not found")
-    async with runtime.db.autocommit_engine.connect() as conn:
-        row = (await conn.execute(select(Task.__table__).where(Task.id == parsed))).first()
-    if row is None or (owner is not None and row.user_id != owner):
+    cache = runtime.task_views
+    cached = cache.get(parsed)
+    if cached is None:
+        generation = cache.generation
+        async with runtime.db.autocommit_engine.connect() as conn:
+            row = (await conn.execute(_TASK_BY_ID, {"task_id": parsed})).first()
+        if row is None:
+            raise NotFound("Task not found")
+        cached = row.user_id, service.view(row, runtime.storage)  # type: ignore[arg-type]
+        cache.put(parsed, *cached, generation)
+    task_owner, view = cached
+    if owner is not None and task_owner != owner:
         raise NotFound("Task not found")
-    return service.view(row, runtime.storage)  # type: ignore[arg-type]
+    return view
 
 
 @videos.get("/tasks/{task_id}", response_model=TaskView)
