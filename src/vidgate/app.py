@@ -128,13 +128,14 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(ops_router)
+    # Routes are matched in this order: the ones clients poll come first.
+    app.include_router(task_endpoints.videos)
+    app.include_router(task_endpoints.tasks)
     app.include_router(auth_endpoints.router)
+    app.include_router(ops_router)
     app.include_router(user_endpoints.router)
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
-    app.include_router(task_endpoints.videos)
-    app.include_router(task_endpoints.tasks)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:
         app.include_router(auth_endpoints.dev_router)

@@ -170,11 +170,12 @@ async def current_user(
 
 
 async def api_key(
-    runtime: RuntimeDep, secret: Annotated[str | None, Depends(_api_key)]
+    request: Request, secret: Annotated[str | None, Depends(_api_key)]
 ) -> KeyIdentity:
     if not secret:
         raise NotAuthenticated("Missing API key (X-API-Key header)")
-    identity, _owner = await _lookup_key(runtime, secret)
+    # The runtime straight from the app, as in current_user: task status is polled hard.
+    identity, _owner = await _lookup_key(request.app.state.runtime, secret)
     return identity
 
 
@@ -196,15 +197,10 @@ async def user_with_key(
     return user
 
 
-async def optional_bearer(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> HTTPAuthorizationCredentials | None:
-    """The Bearer credentials if sent (endpoints where a token narrows what a key may see)."""
-    return credentials
-
-
 user_for_access_token = _user_for_access_token
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 ApiKeyAuth = Annotated[KeyIdentity, Depends(api_key)]
 UserWithKey = Annotated[Principal, Depends(user_with_key)]
+# The Bearer credentials if sent (endpoints where a token narrows what a key may see).
+OptionalBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import bindparam, func, select
@@ -14,9 +14,9 @@ from sqlalchemy import bindparam, func, select
 from vidgate.auth.dependencies import (
     ApiKeyAuth,
     CurrentUser,
+    OptionalBearer,
     Principal,
     UserWithKey,
-    optional_bearer,
     user_for_access_token,
 )
 from vidgate.credits.pricing import TaskKind, price_of
@@ -225,11 +225,11 @@ async def _task_for_key(
 async def video_task_status(
     task_id: str,
     key: ApiKeyAuth,
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer)],
+    request: Request,
+    credentials: OptionalBearer,
 ) -> TaskView:
     """A task's status and progress, its result URL once it succeeded (contract §2.6)."""
-    return await _task_for_key(runtime, key, credentials, task_id)
+    return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
 
 
 @tasks.get("/user/tasks", response_model=TaskList)
@@ -265,11 +265,11 @@ async def list_tasks(
 async def task_detail(
     task_id: str,
     key: ApiKeyAuth,
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer)],
+    request: Request,
+    credentials: OptionalBearer,
 ) -> TaskView:
     """Task details (contract §3.1), with credits charged and refunded and the inputs."""
-    return await _task_for_key(runtime, key, credentials, task_id)
+    return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
 
 
 @tasks.delete("/{task_id}", response_model=CancelResponse)
