@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import croniter
+
 from vidgate.jobs import build_job_app
 
 JOBS = {
     "auth:purge_sign_in_records",
     "tasks:advance_task",
+    "tasks:purge_idempotency_keys",
     "tasks:sweep_tasks",
     "users:anonymize_deleted_accounts",
 }
-PERIODIC = {"auth:purge_sign_in_records", "tasks:sweep_tasks", "users:anonymize_deleted_accounts"}
+PERIODIC = JOBS - {"tasks:advance_task"}
 
 
 def test_each_job_app_has_every_job_under_its_own_name() -> None:
@@ -24,3 +29,20 @@ def test_each_job_app_has_every_job_under_its_own_name() -> None:
         assert all(task.blueprint is app for task in ours.values())
         periodic = {p.task.name for p in app.periodic_registry.periodic_tasks.values()}
         assert periodic == PERIODIC
+
+
+def test_periodic_jobs_run_when_they_say() -> None:
+    """Every 15 s for the sweeper (croniter reads seconds from a sixth field at the end: a
+    leading `*/15` would mean minutes 0, 15, 30, 45 — every second of them, then nothing)."""
+    app = build_job_app("postgresql://localhost/one")
+    crons = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+    start = datetime(2026, 12, 2, 12, 11, 29)
+
+    def next_runs(name: str, count: int) -> list[str]:
+        it = croniter.croniter(crons[name], start)
+        return [it.get_next(datetime).strftime("%H:%M:%S") for _ in range(count)]
+
+    assert next_runs("tasks:sweep_tasks", 4) == ["12:11:30", "12:11:45", "12:12:00", "12:12:15"]
+    assert next_runs("auth:purge_sign_in_records", 2) == ["12:20:00", "12:30:00"]
+    assert next_runs("tasks:purge_idempotency_keys", 2) == ["12:41:00", "13:41:00"]
+    assert next_runs("users:anonymize_deleted_accounts", 2) == ["12:17:00", "13:17:00"]

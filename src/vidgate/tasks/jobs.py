@@ -11,7 +11,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
 
 from vidgate.jobs import deps_of
-from vidgate.tasks import lifecycle
+from vidgate.tasks import idempotency, lifecycle
 
 logger = structlog.get_logger(__name__)
 
@@ -78,11 +78,28 @@ async def sweep_tasks(context: JobContext, timestamp: int) -> int:
     return count
 
 
+async def purge_idempotency_keys(context: JobContext, timestamp: int) -> int:
+    """Hourly: forget Idempotency-Keys older than they are kept (claims ignore them already)."""
+    deps = deps_of(context)
+    async with deps.db.session() as session:
+        count = await idempotency.purge(session, keep_hours=deps.settings.idempotency_key_hours)
+        await session.commit()
+    if count:
+        logger.info("tasks.idempotency_keys_purged", count=count)
+    return count
+
+
 def blueprint() -> Blueprint:
     """This module's jobs on a new blueprint (one per job app: adopting one renames its tasks)."""
     jobs = Blueprint()
     jobs.task(name="advance_task", pass_context=True)(advance_task)
-    jobs.periodic(cron="*/15 * * * * *")(
+    # Every 15 s: croniter reads seconds from a sixth field at the end.
+    jobs.periodic(cron="* * * * * */15")(
         jobs.task(name="sweep_tasks", pass_context=True, queueing_lock="sweep_tasks")(sweep_tasks)
+    )
+    jobs.periodic(cron="41 * * * *")(
+        jobs.task(name="purge_idempotency_keys", pass_context=True, queueing_lock="purge_keys")(
+            purge_idempotency_keys
+        )
     )
     return jobs
