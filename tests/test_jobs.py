@@ -14,8 +14,10 @@ JOBS = {
     "tasks:purge_idempotency_keys",
     "tasks:sweep_tasks",
     "users:anonymize_deleted_accounts",
+    "webhooks:deliver_webhook",
+    "webhooks:sweep_webhooks",
 }
-PERIODIC = JOBS - {"tasks:advance_task"}
+PERIODIC = JOBS - {"tasks:advance_task", "webhooks:deliver_webhook"}
 
 
 def test_each_job_app_has_every_job_under_its_own_name() -> None:
@@ -46,3 +48,4 @@ def test_periodic_jobs_run_when_they_say() -> None:
     assert next_runs("auth:purge_sign_in_records", 2) == ["12:20:00", "12:30:00"]
     assert next_runs("tasks:purge_idempotency_keys", 2) == ["12:41:00", "13:41:00"]
     assert next_runs("users:anonymize_deleted_accounts", 2) == ["12:17:00", "13:17:00"]
+    assert next_runs("webhooks:sweep_webhooks", 2) == ["12:12:00", "12:13:00"]

@@ -35,11 +35,12 @@ from vidgate.media.serving import media_router
 from vidgate.media.storage import storage_from_settings
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
-from vidgate.outbound import build_outbound_client
+from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.providers.registry import build_providers
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks.inputs import MediaResolver
 from vidgate.users import endpoints as user_endpoints
+from vidgate.webhooks import endpoints as webhook_endpoints
 
 logger = structlog.get_logger(__name__)
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         )
         storage = storage_from_settings(settings)
         outbound = build_outbound_client(settings)
+        webhook_client = build_webhook_client(settings)
         job_app = build_job_app(database_url)
         await job_app.open_async()
         runtime = Runtime(
@@ -101,7 +103,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         )
         worker: asyncio.Task[None] | None = None
         if run_worker:
-            deps = WorkerDeps(settings, db, storage, providers, outbound)
+            deps = WorkerDeps(settings, db, storage, providers, outbound, webhook_client)
             worker = asyncio.create_task(job_app.run_worker_async(**worker_options(deps)))
         try:
             yield
@@ -115,6 +117,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
                     await worker
             await job_app.close_async()
             await outbound.aclose()
+            await webhook_client.aclose()
             await runtime.sms_sender.aclose()
             await providers.aclose()
             if runtime.google is not None:
@@ -131,6 +134,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     # Routes are matched in this order: the ones clients poll come first.
     app.include_router(task_endpoints.videos)
     app.include_router(task_endpoints.tasks)
+    app.include_router(webhook_endpoints.deliveries)
+    app.include_router(webhook_endpoints.secrets)
     app.include_router(auth_endpoints.router)
     app.include_router(ops_router)
     app.include_router(user_endpoints.router)

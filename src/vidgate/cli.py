@@ -174,13 +174,15 @@ def worker(
 
         async def run() -> None:
             from vidgate.media.storage import storage_from_settings
-            from vidgate.outbound import build_outbound_client
+            from vidgate.outbound import build_outbound_client, build_webhook_client
             from vidgate.providers.registry import build_providers
 
             db = Database(url, pool_size=max(2, concurrency), max_overflow=2)
             providers = build_providers(settings)
             outbound = build_outbound_client(settings)
-            deps = WorkerDeps(settings, db, storage_from_settings(settings), providers, outbound)
+            webhook_client = build_webhook_client(settings)
+            storage = storage_from_settings(settings)
+            deps = WorkerDeps(settings, db, storage, providers, outbound, webhook_client)
             job_app = build_job_app(url)
             options = worker_options(deps, concurrency=concurrency)
             options["install_signal_handlers"] = True
@@ -191,6 +193,7 @@ def worker(
             finally:
                 await providers.aclose()
                 await outbound.aclose()
+                await webhook_client.aclose()
                 await db.dispose()
 
         asyncio.run(run())

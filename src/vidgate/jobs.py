@@ -25,6 +25,7 @@ class WorkerDeps:
     storage: Storage
     providers: Providers
     client: SafeHttpClient  # outbound HTTP to URLs vidgate does not control
+    webhook_client: SafeHttpClient  # the same for webhooks: no private targets in production
 
 
 def deps_of(context: JobContext) -> WorkerDeps:
@@ -41,6 +42,7 @@ def build_job_app(database_url: str) -> App:
     from vidgate.auth.jobs import blueprint as auth_jobs
     from vidgate.tasks.jobs import blueprint as task_jobs
     from vidgate.users.jobs import blueprint as user_jobs
+    from vidgate.webhooks.jobs import blueprint as webhook_jobs
 
     app = App(connector=PsycopgConnector(conninfo=libpq_url(database_url)))
     # Blueprints are built per app: procrastinate renames a blueprint's tasks when an app adopts
@@ -48,6 +50,7 @@ def build_job_app(database_url: str) -> App:
     app.add_tasks_from(user_jobs(), namespace="users")
     app.add_tasks_from(auth_jobs(), namespace="auth")
     app.add_tasks_from(task_jobs(), namespace="tasks")
+    app.add_tasks_from(webhook_jobs(), namespace="webhooks")
     return app
 
 

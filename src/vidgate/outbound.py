@@ -14,6 +14,15 @@ def outbound_policy(settings: Settings) -> UrlPolicy:
     )
 
 
+def build_webhook_client(settings: Settings) -> SafeHttpClient:
+    """Webhooks go to addresses users choose: private and loopback targets are reachable only in
+    development (a receiver on the same laptop), never in production, whatever else is set."""
+    policy = outbound_policy(settings)
+    if not settings.is_development:
+        policy = UrlPolicy(allow_private=False, allowed_networks=(), https_only=True)
+    return SafeHttpClient(policy, timeout=15.0, max_redirects=0, user_agent="vidgate-webhooks")
+
+
 def build_outbound_client(settings: Settings) -> SafeHttpClient:
     return SafeHttpClient(
         outbound_policy(settings),

@@ -63,7 +63,12 @@ async def test_fifty_concurrent_creates_with_credits_for_five(
 def _deps(live: Live) -> WorkerDeps:
     runtime = live.runtime
     return WorkerDeps(
-        live.settings, runtime.db, runtime.storage, runtime.providers, runtime.outbound
+        live.settings,
+        runtime.db,
+        runtime.storage,
+        runtime.providers,
+        runtime.outbound,
+        runtime.outbound,  # no webhooks in these tests
     )
 
 
@@ -114,7 +119,9 @@ async def test_cancel_racing_failure_refunds_once(live: Live, http: httpx.AsyncC
 
     async def close(status: TaskStatus) -> bool:
         async with db.session() as session:
-            closed = await service.close(session, task_id, status, error_code=status.lower())
+            closed = await service.close(
+                session, task_id, status, live.runtime.storage, error_code=status.lower()
+            )
             await session.commit()
             return closed is not None
 

@@ -8,6 +8,7 @@ from vidgate.media.models import Upload
 from vidgate.ratelimit import RateLimitCounter
 from vidgate.tasks.models import IdempotencyKey, Task
 from vidgate.users.models import User
+from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 __all__ = [
     "ApiKey",
@@ -23,4 +24,7 @@ __all__ = [
     "Task",
     "Upload",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSecret",
 ]

@@ -277,7 +277,7 @@ async def cancel_task(
     task_id: str, user: CurrentUser, runtime: RuntimeDep, session: DbSession
 ) -> CancelResponse:
     """Cancel a pending or running task; its credits come back (400 once it has finished)."""
-    task, pending = await service.request_cancel(session, task_id, user.id)
+    task, pending = await service.request_cancel(session, task_id, user.id, runtime.storage)
     await session.commit()
     if pending:
         await _start(runtime, task.id)

@@ -36,6 +36,7 @@ from vidgate.providers.base import (
 )
 from vidgate.tasks import service
 from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
+from vidgate.webhooks import service as webhooks
 
 if TYPE_CHECKING:
     from vidgate.jobs import WorkerDeps
@@ -87,7 +88,7 @@ async def advance(deps: WorkerDeps, task_id: uuid.UUID) -> Step:
 async def _close(deps: WorkerDeps, task: Task, status: TaskStatus, code: str, message: str) -> Step:
     async with deps.db.session() as session:
         closed = await service.close(
-            session, task.id, status, error_code=code, error_message=message
+            session, task.id, status, deps.storage, error_code=code, error_message=message
         )
         await session.commit()
     if closed is not None:
@@ -200,7 +201,10 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
             )
             .returning(Task.id)
         )
-        if started is None:  # canceled meanwhile: keep the upstream id so it can be canceled
+        if started is not None:
+            running = await session.get_one(Task, task.id, populate_existing=True)
+            await webhooks.record_task_event(session, running, deps.storage)
+        else:  # canceled meanwhile: keep the upstream id so it can be canceled
             await session.execute(
                 update(Task)
                 .where(Task.id == task.id, Task.upstream_id.is_(None))
@@ -315,6 +319,7 @@ async def _collect(deps: WorkerDeps, task: Task, state: TaskState) -> Step:
         done = await service.succeed(
             session,
             task.id,
+            deps.storage,
             result_key=stored.key,
             result_size=download.size,
             duration_seconds=info.duration_seconds,

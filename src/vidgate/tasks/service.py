@@ -38,6 +38,7 @@ from vidgate.tasks.schemas import (
     TextToVideoRequest,
 )
 from vidgate.users.models import User
+from vidgate.webhooks import service as webhooks
 
 logger = structlog.get_logger(__name__)
 
@@ -266,6 +267,7 @@ async def close(
     session: AsyncSession,
     task_id: uuid.UUID,
     status: TaskStatus,
+    storage: Storage,
     *,
     expected: Collection[TaskStatus] = OPEN_STATUSES,
     error_code: str | None = None,
@@ -285,12 +287,14 @@ async def close(
     task.error_message = error_message
     task.completed_at = datetime.now(UTC)
     await session.flush()
+    await webhooks.record_task_event(session, task, storage)
     return task
 
 
 async def succeed(
     session: AsyncSession,
     task_id: uuid.UUID,
+    storage: Storage,
     *,
     result_key: str,
     result_size: int,
@@ -329,6 +333,7 @@ async def succeed(
     task.result_duration_seconds = duration_seconds
     task.completed_at = datetime.now(UTC)
     await session.flush()
+    await webhooks.record_task_event(session, task, storage)
     return task
 
 
@@ -349,7 +354,7 @@ def parse_task_id(task_id: str) -> uuid.UUID | None:
 
 
 async def request_cancel(
-    session: AsyncSession, task_id: str, user_id: uuid.UUID
+    session: AsyncSession, task_id: str, user_id: uuid.UUID, storage: Storage
 ) -> tuple[Task, bool]:
     """Cancel now if nothing was sent upstream yet; otherwise mark it for the worker.
 
@@ -366,6 +371,7 @@ async def request_cancel(
             session,
             task.id,
             TaskStatus.CANCELED,
+            storage,
             expected=(TaskStatus.PENDING,),
             error_code="canceled",
             error_message="Canceled by the user",

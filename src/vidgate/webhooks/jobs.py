@@ -1,0 +1,86 @@
+"""Worker jobs for webhooks: `deliver_webhook` (one attempt, re-queued on the retry schedule)
+and `sweep_webhooks`, which gives every due delivery without a job a new one."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from procrastinate import App, Blueprint, JobContext
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import text
+
+from vidgate.jobs import deps_of
+from vidgate.webhooks import service
+
+logger = structlog.get_logger(__name__)
+
+
+async def schedule_delivery(app: App, delivery_id: uuid.UUID | str, delay: float = 0.0) -> bool:
+    """Queue an attempt; False when one is queued already (that one will do)."""
+    deferrer = app.configure_task(
+        service.DELIVER,
+        queueing_lock=service.queueing_lock(delivery_id),
+        schedule_in={"seconds": delay} if delay > 0 else None,
+    )
+    try:
+        await deferrer.defer_async(delivery_id=str(delivery_id))
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def deliver_webhook(context: JobContext, delivery_id: str) -> None:
+    deps = deps_of(context)
+    async with deps.db.session() as session:
+        outcome = await service.attempt(session, deps.webhook_client, uuid.UUID(delivery_id))
+        await session.commit()
+    if outcome is not None and outcome.retry_in is not None:
+        await schedule_delivery(context.app, delivery_id, outcome.retry_in)
+
+
+# Pending deliveries that are due (a minute of grace) and have no job queued or running.
+_STRANDED = text(
+    """
+    SELECT d.id FROM webhook_deliveries d
+    WHERE d.status = 'pending' AND d.next_attempt_at < now() - interval '1 minute'
+      AND NOT EXISTS (
+        SELECT 1 FROM procrastinate_jobs j
+        WHERE j.queueing_lock = 'webhook:' || d.id::text AND j.status IN ('todo', 'doing'))
+    LIMIT 1000
+    """
+)
+
+
+async def sweep_webhooks(context: JobContext, timestamp: int) -> int:
+    """Every minute: rerun attempts of dead workers; queue due deliveries that lost their job."""
+    deps = deps_of(context)
+    stall = deps.settings.task_stall_seconds
+    manager = context.app.job_manager
+    for job in await manager.get_stalled_jobs(
+        task_name=service.DELIVER, seconds_since_heartbeat=stall
+    ):
+        try:
+            await manager.retry_job(job)
+        except Exception as exc:  # e.g. a queued job for the same delivery exists: that one runs
+            logger.info("webhooks.stalled_job_not_retried", job_id=job.id, error=str(exc))
+    async with deps.db.session() as session:
+        stranded = (await session.scalars(_STRANDED)).all()
+    count = 0
+    for delivery_id in stranded:
+        count += await schedule_delivery(context.app, delivery_id)
+    if count:
+        logger.warning("webhooks.requeued", count=count)
+    return count
+
+
+def blueprint() -> Blueprint:
+    """This module's jobs on a new blueprint (one per job app: adopting one renames its tasks)."""
+    jobs = Blueprint()
+    jobs.task(name="deliver_webhook", pass_context=True)(deliver_webhook)
+    jobs.periodic(cron="* * * * *")(
+        jobs.task(name="sweep_webhooks", pass_context=True, queueing_lock="sweep_webhooks")(
+            sweep_webhooks
+        )
+    )
+    return jobs

@@ -1,0 +1,83 @@
+"""A webhook receiver on loopback: records what it gets and answers as told."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[Received] = field(default_factory=list)
+    # Answers for the next requests, in order: (status, headers); then 200.
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+    def at(self, path: str) -> str:
+        return self.url + path
+
+    def to(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
+
+    async def wait_for(self, path: str, count: int, within: float = 20.0) -> list[Received]:
+        async with asyncio.timeout(within):
+            while len(self.to(path)) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        return self.to(path)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    state = Receiver(url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+
+    async def hook(request: Request) -> Response:
+        state.received.append(
+            Received(request.url.path, dict(request.headers), await request.body())
+        )
+        status, headers = state.answers.pop(0) if state.answers else (200, {})
+        return Response(status_code=status, headers=headers)
+
+    app = Starlette(routes=[Route("/{path:path}", hook, methods=["POST", "GET"])])
+    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    try:
+        yield state
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+def json_of(received: Received) -> Any:
+    import json
+
+    return json.loads(received.body)

@@ -1,0 +1,364 @@
+"""Outgoing webhooks: signed deliveries of task events, retries, rotation, the delivery log."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from vidgate.net.safe_http import UrlPolicy
+from vidgate.outbound import build_webhook_client
+from vidgate.tasks.models import Task
+from vidgate.webhooks import service
+from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
+
+from ..conftest import Live
+from ..tasks.support import Caller, account, new_caller, wait_for
+from .conftest import Receiver, json_of
+
+
+def bearer(caller: Caller) -> dict[str, str]:
+    return {"Authorization": caller.headers["Authorization"]}
+
+
+async def secret_of(http: httpx.AsyncClient, caller: Caller) -> dict[str, Any]:
+    response = await http.get("/api/users/webhook-secret", headers=bearer(caller))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create(http: httpx.AsyncClient, caller: Caller, prompt: str, hook: str) -> str:
+    response = await http.post(
+        "/api/videos/text-to-video",
+        headers=caller.headers,
+        json={"prompt": prompt, "webhook_url": hook},
+    )
+    assert response.status_code == 200, response.text
+    task_id: str = response.json()["task_id"]
+    return task_id
+
+
+async def deliveries(http: httpx.AsyncClient, caller: Caller, task_id: str) -> list[Any]:
+    response = await http.get(f"/api/tasks/{task_id}/webhook-deliveries", headers=bearer(caller))
+    assert response.status_code == 200, response.text
+    rows: list[Any] = response.json()["deliveries"]
+    return rows
+
+
+async def test_running_and_succeeded_arrive_signed_with_the_task_as_shown(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    caller = await new_caller(http)
+    secret = (await secret_of(http, caller))["secret"]
+    assert secret.startswith("whsec_")
+    task_id = await create(http, caller, "a kite over the sea", receiver.at("/hook"))
+    task = await wait_for(http, caller, task_id)
+    assert task["status"] == "SUCCEEDED"
+    got = await receiver.wait_for("/hook", 2)
+
+    verifier = Webhook(secret)
+    events = [verifier.verify(r.body, r.headers) for r in got]
+    assert [e["type"] for e in events] == ["task.running", "task.succeeded"]
+    assert len({r.headers["webhook-id"] for r in got}) == 2
+    final = events[1]["data"]
+    shown = (await http.get(f"/api/tasks/{task_id}", headers=caller.headers)).json()
+    assert final == shown  # the task as GET /api/tasks/{id} shows it
+    assert final["result_url"] and final["credits_charged"] == 20
+    assert events[0]["data"]["status"] == "RUNNING"
+    for received in got:
+        assert received.headers["content-type"] == "application/json"
+        with pytest.raises(WebhookVerificationError):  # another secret does not verify
+            Webhook(service.new_secret()).verify(received.body, received.headers)
+
+    log = await deliveries(http, caller, task_id)
+    assert [(d["event_type"], d["status"], d["attempts"]) for d in log] == [
+        ("task.running", "succeeded", 1),
+        ("task.succeeded", "succeeded", 1),
+    ]
+    assert [d["event_id"] for d in log] == [r.headers["webhook-id"] for r in got]
+    assert log[1]["attempt_log"][0]["status_code"] == 200
+    assert log[1]["next_attempt_at"] is None
+
+
+async def test_canceled_and_failed_events(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    caller = await new_caller(http)
+    secret = (await secret_of(http, caller))["secret"]
+    failed = await create(http, caller, "no [fault:moderation]", receiver.at("/failed"))
+    assert (await wait_for(http, caller, failed))["status"] == "FAILED"
+    pending = await create(http, caller, "stays [fault:stuck]", receiver.at("/canceled"))
+    response = await http.delete(f"/api/tasks/{pending}", headers=bearer(caller))
+    assert response.status_code == 200
+    assert (await wait_for(http, caller, pending))["status"] == "CANCELED"
+
+    types = {}
+    for path in ("/failed", "/canceled"):
+        await receiver.wait_for(path, 1)
+        await asyncio.sleep(0.3)  # a duplicate would have arrived by now
+        types[path] = [Webhook(secret).verify(r.body, r.headers)["type"] for r in receiver.to(path)]
+    assert types["/failed"][-1] == "task.failed"
+    assert types["/canceled"][-1] == "task.canceled"
+    assert all(len(t) == len(set(t)) for t in types.values())  # each event once
+    assert (await account(live.runtime.db, caller.user_id))[:2] == (100, 0)
+
+
+async def test_an_event_is_recorded_once_and_sent_once(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Two workers recording the same event make one delivery; two sending it send once."""
+    caller = await new_caller(http)
+    task_id = await create(http, caller, "once", receiver.at("/once"))
+    await wait_for(http, caller, task_id)
+    await receiver.wait_for("/once", 2)
+    db = live.runtime.db
+    async with db.session() as session:
+        task = await session.get_one(Task, uuid.UUID(task_id))
+        again = await service.record_task_event(session, task, live.runtime.storage)
+        await session.commit()
+    assert again is False
+    async with db.session() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.task_id == uuid.UUID(task_id))
+        )
+    assert count == 2
+
+    # Redeliver, then race two attempts at the same delivery: one POST.
+    before = len(receiver.to("/once"))
+    async with db.session() as session:
+        rows = await service.redeliver(session, uuid.UUID(task_id))
+        await session.commit()
+    target = rows[-1].id
+
+    async def one_attempt() -> object:
+        async with db.session() as session:
+            outcome = await service.attempt(session, live.runtime.outbound, target)
+            await session.commit()
+            return outcome
+
+    outcomes = await asyncio.gather(one_attempt(), one_attempt())
+    assert sorted(o is None for o in outcomes) == [False, True]
+    await asyncio.sleep(0.3)
+    resent = receiver.to("/once")[before:]
+    resent_for_target = [r for r in resent if json_of(r)["type"] == "task.succeeded"]
+    assert len(resent_for_target) >= 1
+    ids = [r.headers["webhook-id"] for r in resent_for_target]
+    assert len(set(ids)) == 1  # the same webhook-id as the first time
+    assert ids[0] == receiver.to("/once")[1].headers["webhook-id"]
+
+
+async def test_retry_schedule_retry_after_and_410(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Attempts driven by hand with a fixed clock and no jitter: 5 s, then Retry-After when
+    longer than the schedule, the schedule when shorter, and 410 stops for good."""
+    caller = await new_caller(http)
+    receiver.answers = [(500, {}), (503, {})] + [(200, {})] * 5
+    task_id = await create(http, caller, "retries", receiver.at("/retry"))
+    await wait_for(http, caller, task_id)
+    db = live.runtime.db
+    async with db.session() as session:
+        delivery = await session.scalar(
+            select(WebhookDelivery).where(
+                WebhookDelivery.task_id == uuid.UUID(task_id),
+                WebhookDelivery.event_type == "task.succeeded",
+            )
+        )
+        assert delivery is not None
+        delivery_id = delivery.id
+    # Whatever the worker did with it so far, take over: pending again, answers scripted.
+    receiver.answers = [(500, {}), (429, {"Retry-After": "900"}), (503, {"Retry-After": "7"})]
+    receiver.answers += [(410, {})]
+    async with db.session() as session:
+        row = await session.get_one(WebhookDelivery, delivery_id, with_for_update=True)
+        row.status, row.attempts = "pending", 0
+        await session.commit()
+    clock = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    waits: list[float | None] = []
+    for _ in range(4):
+        async with db.session() as session:
+            outcome = await service.attempt(
+                session, live.runtime.outbound, delivery_id, now=lambda: clock, rand=lambda: 0.5
+            )
+            await session.commit()
+        assert outcome is not None
+        waits.append(outcome.retry_in)
+    assert waits == [5.0, 900.0, 1800.0, None]
+    async with db.session() as session:
+        row = await session.get_one(WebhookDelivery, delivery_id)
+        assert (row.status, row.attempts, row.last_status_code) == ("failed", 4, 410)
+        assert row.next_attempt_at is None
+        codes = list(
+            await session.scalars(
+                select(WebhookAttempt.status_code)
+                .where(WebhookAttempt.delivery_id == delivery_id)
+                .order_by(WebhookAttempt.id)
+            )
+        )
+    assert codes[-4:] == [500, 429, 503, 410]
+    async with db.session() as session:  # nothing more is sent after 410
+        assert await service.attempt(session, live.runtime.outbound, delivery_id) is None
+
+
+def test_the_schedule_gives_up_after_the_last_wait() -> None:
+    half = 0.5
+    waits = [service.retry_delay(n, None, lambda: half) for n in range(1, 11)]
+    assert waits == [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400, None]
+    assert service.retry_delay(1, None, lambda: 0.0) == pytest.approx(4.5)  # -10 %
+    assert service.retry_delay(1, None, lambda: 1.0) == pytest.approx(5.5)  # +10 %
+    assert service.retry_delay(1, 10**9, lambda: half) == 86400  # Retry-After is capped
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert service.parse_retry_after("120", now) == 120
+    assert service.parse_retry_after("Wed, 02 Dec 2026 12:01:00 GMT", now) == 60
+    assert service.parse_retry_after("soon", now) is None
+
+
+async def test_rotation_signs_with_both_secrets_for_a_day(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    caller = await new_caller(http)
+    old = (await secret_of(http, caller))["secret"]
+    rotated = await http.post("/api/users/webhook-secret/rotate", headers=bearer(caller))
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new != old and new.startswith("whsec_")
+    expires = datetime.fromisoformat(rotated.json()["previous_secret_expires_at"])
+    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
+    assert (await secret_of(http, caller))["secret"] == new
+
+    task_id = await create(http, caller, "rotated", receiver.at("/rotated"))
+    await wait_for(http, caller, task_id)
+    got = await receiver.wait_for("/rotated", 2)
+    for r in got:
+        assert len(r.headers["webhook-signature"].split(" ")) == 2
+        assert Webhook(new).verify(r.body, r.headers)
+        assert Webhook(old).verify(r.body, r.headers)  # receivers not yet switched still work
+
+    # A day later only the new secret signs.
+    later = datetime.now(UTC) + timedelta(hours=25)
+    async with live.runtime.db.session() as session:
+        signing = await service.signing_secrets(session, caller.user_id, later)
+    assert signing == [new]
+
+
+async def test_delivery_log_is_private_and_redeliver_resends(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    caller = await new_caller(http)
+    task_id = await create(http, caller, "log", receiver.at("/log"))
+    await wait_for(http, caller, task_id)
+    await receiver.wait_for("/log", 2)
+    stranger = await new_caller(http)
+    for method, path in (
+        ("GET", f"/api/tasks/{task_id}/webhook-deliveries"),
+        ("POST", f"/api/tasks/{task_id}/webhook-deliveries/redeliver"),
+    ):
+        refused = await http.request(method, path, headers=bearer(stranger))
+        assert refused.status_code == 404
+        assert refused.json() == {"detail": "Task not found"}
+        assert (await http.request(method, path)).status_code == 401
+
+    response = await http.post(
+        f"/api/tasks/{task_id}/webhook-deliveries/redeliver", headers=bearer(caller)
+    )
+    assert response.status_code == 200, response.text
+    assert [d["event_type"] for d in response.json()["deliveries"]] == [
+        "task.running",
+        "task.succeeded",
+    ]
+    got = await receiver.wait_for("/log", 4)
+    assert [r.headers["webhook-id"] for r in got[2:]] == [r.headers["webhook-id"] for r in got[:2]]
+
+    no_hook = await http.post(
+        "/api/videos/text-to-video", headers=caller.headers, json={"prompt": "quiet"}
+    )
+    quiet = no_hook.json()["task_id"]
+    await wait_for(http, caller, quiet)
+    assert await deliveries(http, caller, quiet) == []
+    response = await http.post(
+        f"/api/tasks/{quiet}/webhook-deliveries/redeliver", headers=bearer(caller)
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://[::1]:9/hook",
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fc00::1]/hook",
+        "https://127.0.0.1/hook",
+    ],
+)
+async def test_production_never_sends_to_private_addresses(live: Live, url: str) -> None:
+    production = live.settings.model_copy(update={"env": "production"})
+    client = build_webhook_client(production)
+    try:
+        async with live.runtime.db.session() as session:
+            task = (await session.scalars(select(Task).limit(1))).first()
+            assert task is not None
+            delivery = WebhookDelivery(
+                id=uuid.uuid4(),
+                event_id=f"msg_{uuid.uuid4().hex}",
+                user_id=task.user_id,
+                task_id=task.id,
+                event_type=f"test.{uuid.uuid4().hex[:8]}",
+                url=url,
+                payload={"type": "test", "timestamp": "2026-12-02T12:00:00Z", "data": {}},
+                status="pending",
+                attempts=0,
+            )
+            session.add(delivery)
+            await session.commit()
+            outcome = await service.attempt(session, client, delivery.id)
+            await session.commit()
+            assert outcome is not None and outcome.status == "pending"
+            row = await session.get_one(WebhookDelivery, delivery.id)
+            assert row.last_status_code is None
+            assert row.last_error and row.last_error.startswith("Refused")
+    finally:
+        await client.aclose()
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused() -> None:
+    """Checked on the address actually connected to, so DNS rebinding does not get through."""
+
+    async def rebinding(host: str, port: int) -> list[Any]:
+        import ipaddress
+
+        return [ipaddress.ip_address("10.1.2.3")]
+
+    from vidgate.net.safe_http import SafeHttpClient, UnsafeUrl
+
+    client = SafeHttpClient(UrlPolicy(allow_private=False), resolver=rebinding)
+    try:
+        with pytest.raises(UnsafeUrl):
+            await client.request("POST", "https://hooks.example.com/x", content=b"{}")
+    finally:
+        await client.aclose()
+
+
+async def test_redirects_are_not_followed(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    caller = await new_caller(http)
+    receiver.answers = [(302, {"Location": receiver.at("/elsewhere")})] * 2
+    task_id = await create(http, caller, "redirected", receiver.at("/moved"))
+    await wait_for(http, caller, task_id)
+    await receiver.wait_for("/moved", 2)
+    await asyncio.sleep(0.5)
+    assert receiver.to("/elsewhere") == []
+    log = await deliveries(http, caller, task_id)
+    assert {d["last_status_code"] for d in log} == {302}
+    assert {d["status"] for d in log} == {"pending"}  # a 3xx is a failure: retried later
