@@ -99,7 +99,10 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
                 await ensure_client_key(session, settings.dev_client_api_key, DEV_CLIENT_KEY_NAME)
                 await session.commit()
         listener = asyncio.create_task(
-            listen_for_changes(libpq_url(database_url), [runtime.principals, runtime.task_views])
+            listen_for_changes(
+                libpq_url(database_url),
+                [runtime.principals, runtime.task_views, runtime.task_events],
+            )
         )
         worker: asyncio.Task[None] | None = None
         if run_worker:

@@ -14,6 +14,7 @@ from vidgate.auth.tokens import AccessTokens
 from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.tasks.cache import TaskCache
+from vidgate.tasks.events import TaskEvents
 
 if TYPE_CHECKING:
     from procrastinate import App
@@ -42,6 +43,7 @@ class Runtime:
     google: GoogleSignIn | None = None  # None: Google sign-in not configured
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     task_views: TaskCache = field(default_factory=TaskCache)
+    task_events: TaskEvents = field(default_factory=TaskEvents)
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)
     key_touches: dict[str, float] = field(default_factory=dict)
 

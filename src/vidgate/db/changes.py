@@ -28,7 +28,9 @@ class NotifiedCache(Protocol):
 
 async def listen_for_changes(conninfo: str, caches: Sequence[NotifiedCache]) -> None:
     """Feed each cache the notifications of its channel until cancelled."""
-    by_channel = {cache.channel: cache for cache in caches}
+    by_channel: dict[str, list[NotifiedCache]] = {}
+    for cache in caches:  # in order: a cache evicts before a stream that follows it reads
+        by_channel.setdefault(cache.channel, []).append(cache)
     delay = 0.5
     while True:
         try:
@@ -40,8 +42,7 @@ async def listen_for_changes(conninfo: str, caches: Sequence[NotifiedCache]) -> 
                     cache.enabled = True
                 delay = 0.5
                 async for note in conn.notifies():
-                    target = by_channel.get(note.channel)
-                    if target is not None:
+                    for target in by_channel.get(note.channel, ()):
                         target.apply_notification(note.payload)
         except asyncio.CancelledError:
             raise

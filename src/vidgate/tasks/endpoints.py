@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import bindparam, func, select
 
@@ -24,7 +25,7 @@ from vidgate.deps import DbSession, Runtime, RuntimeDep
 from vidgate.errors import BadRequest, NotFound, Unprocessable
 from vidgate.tasks import idempotency, service
 from vidgate.tasks.jobs import schedule_advance
-from vidgate.tasks.models import RETRYABLE_STATUSES, Task, TaskStatus
+from vidgate.tasks.models import OPEN_STATUSES, RETRYABLE_STATUSES, Task, TaskStatus
 from vidgate.tasks.schemas import (
     AnimateRequest,
     CancelResponse,
@@ -197,14 +198,28 @@ async def _task_for_key(
     """A personal key sees its owner's tasks; a client key any task by its unguessable id, and
     only the signed-in user's when a Bearer token comes along."""
     parsed = service.parse_task_id(task_id)
+    owner = await _owner_for_key(runtime, key, credentials)
+    if parsed is None:
+        raise NotFound("Task not found")
+    return await _read_view(runtime, parsed, owner)
+
+
+async def _owner_for_key(
+    runtime: Runtime, key: ApiKeyAuth, credentials: HTTPAuthorizationCredentials | None
+) -> uuid.UUID | None:
+    """Whose tasks the caller may read: the key's or the token's owner; None for any (a client
+    key alone)."""
     owner = key.user_id
     if credentials is not None:
         user = await user_for_access_token(runtime, credentials.credentials)
         if owner is not None and owner != user.id:
             raise NotFound("Task not found")
         owner = user.id
-    if parsed is None:
-        raise NotFound("Task not found")
+    return owner
+
+
+async def _read_view(runtime: Runtime, parsed: uuid.UUID, owner: uuid.UUID | None) -> TaskView:
+    """The task as the status endpoints show it, from the per-process cache when it is there."""
     cache = runtime.task_views
     cached = cache.get(parsed)
     if cached is None:
@@ -270,6 +285,52 @@ async def task_detail(
 ) -> TaskView:
     """Task details (contract §3.1), with credits charged and refunded and the inputs."""
     return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
+
+
+SSE_HEARTBEAT_SECONDS = 15.0
+_TERMINAL = frozenset(s.value for s in TaskStatus) - {s.value for s in OPEN_STATUSES}
+
+
+@tasks.get(
+    "/{task_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Event stream"}},
+)
+async def task_events(
+    task_id: str, key: ApiKeyAuth, request: Request, credentials: OptionalBearer
+) -> StreamingResponse:
+    """Server-Sent Events: a `task` event with the task as `GET /api/tasks/{id}` shows it now
+    and on every change of status or progress, a comment every 15 s to keep proxies from
+    closing the stream, and the end of the stream once the task has finished."""
+    runtime: Runtime = request.app.state.runtime
+    parsed = service.parse_task_id(task_id)
+    owner = await _owner_for_key(runtime, key, credentials)
+    if parsed is None:
+        raise NotFound("Task not found")
+    await _read_view(runtime, parsed, owner)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[bytes]:
+        sent: tuple[str, int] | None = None
+        yield b"retry: 3000\n\n"
+        with runtime.task_events.follow(parsed) as changed:
+            while True:
+                changed.clear()
+                view = await _read_view(runtime, parsed, owner)
+                if (view.status, view.progress) != sent:
+                    sent = (view.status, view.progress)
+                    event_id = f"{view.status}:{view.progress}"
+                    data = view.model_dump_json()
+                    yield f"event: task\nid: {event_id}\ndata: {data}\n\n".encode()
+                    if view.status in _TERMINAL:
+                        return
+                if not await runtime.task_events.wait(changed, SSE_HEARTBEAT_SECONDS):
+                    yield b": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @tasks.delete("/{task_id}", response_model=CancelResponse)
