@@ -1,5 +1,6 @@
 """A `vidgate worker` process killed (SIGKILL) in the middle of a task: a second worker finishes
-the task and it is charged exactly once.
+the task and it is charged exactly once, while an API process of the same database follows it
+over Server-Sent Events (changes reach it only through PostgreSQL's notifications).
 
 The worker runs against a database of its own, holding one user and one task created the way the
 API creates them; its emulated providers are the ones the live test app serves on loopback.
@@ -8,19 +9,25 @@ API creates them; its emulated providers are the ones the live test app serves o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from vidgate.app import create_app
 from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database, libpq_url
@@ -30,7 +37,9 @@ from vidgate.tasks.models import Task
 from vidgate.tasks.schemas import TextToVideoRequest
 from vidgate.users import service as users
 
-from ..conftest import Live
+from ..conftest import Live, _Server
+from ..helpers import DEV_CLIENT_KEY
+from ..tasks.test_events import read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +75,27 @@ def _start_worker(live: Live, url: str, data_dir: Path, log: Path) -> subprocess
         return subprocess.Popen(
             [str(VIDGATE), "worker", "--concurrency", "2"], env=env, stdout=out, stderr=out
         )
+
+
+@contextlib.asynccontextmanager
+async def _api(live: Live, url: str, data_dir: Path) -> AsyncIterator[str]:
+    """The vidgate app on `url` (no worker) served on loopback; its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    settings = live.settings.model_copy(update={"data_dir": data_dir})
+    app = create_app(settings, url, run_worker=False)
+    async with app.router.lifespan_context(app):
+        server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            await serving
+            sock.close()
 
 
 async def _status(db: Database, task_id: uuid.UUID) -> str:
@@ -108,17 +138,31 @@ async def test_killed_worker_task_finishes_once(
             first.wait()
         assert await _status(db, task_id) == "RUNNING"
 
-        second = _start_worker(live, own_database, tmp_path / "data", log)
-        try:
+        # An API process of this database (here: an app in the test process, no worker) follows
+        # the task over SSE while the second worker process finishes it.
+        events: list[dict[str, Any]] = []
+        async with (
+            _api(live, own_database, tmp_path / "data") as api_url,
+            httpx.AsyncClient(base_url=api_url, timeout=30) as client,
+            client.stream(
+                "GET", f"/api/tasks/{task_id}/events", headers={"X-API-Key": DEV_CLIENT_KEY}
+            ) as stream,
+        ):
+            assert stream.status_code == 200
+            following = asyncio.create_task(read_events(stream, events))
+            second = _start_worker(live, own_database, tmp_path / "data", log)
             try:
                 async with asyncio.timeout(90):
-                    while await _status(db, task_id) in ("PENDING", "RUNNING"):  # noqa: ASYNC110
-                        await asyncio.sleep(0.1)
+                    await following
             except TimeoutError:
-                pytest.fail("never finished; worker log:\n" + log.read_text()[-4000:])
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(timeout=30)
+                tail = log.read_text()[-4000:]
+                pytest.fail(f"stream never ended ({events}); worker log:\n{tail}")
+            finally:
+                second.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(second.wait, 30)
+        assert events[0]["status"] == "RUNNING"
+        assert events[-1]["status"] == "SUCCEEDED"
+        assert events[-1]["result_url"] and events[-1]["progress"] == 100
         async with db.session() as session:
             task = await session.get_one(Task, task_id)
             rows = (
