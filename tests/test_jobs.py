@@ -14,6 +14,7 @@ JOBS = {
     "tasks:purge_idempotency_keys",
     "tasks:sweep_tasks",
     "users:anonymize_deleted_accounts",
+    "payments:reconcile_payments",
     "webhooks:deliver_webhook",
     "webhooks:sweep_webhooks",
 }
@@ -49,3 +50,4 @@ def test_periodic_jobs_run_when_they_say() -> None:
     assert next_runs("tasks:purge_idempotency_keys", 2) == ["12:41:00", "13:41:00"]
     assert next_runs("users:anonymize_deleted_accounts", 2) == ["12:17:00", "13:17:00"]
     assert next_runs("webhooks:sweep_webhooks", 2) == ["12:12:00", "12:13:00"]
+    assert next_runs("payments:reconcile_payments", 2) == ["12:12:00", "12:13:00"]

@@ -36,6 +36,7 @@ from vidgate.media.storage import storage_from_settings
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
 from vidgate.outbound import build_outbound_client, build_webhook_client
+from vidgate.payments import endpoints as payment_endpoints
 from vidgate.providers.registry import build_providers
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks.inputs import MediaResolver
@@ -144,6 +145,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(user_endpoints.router)
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
+    app.include_router(payment_endpoints.router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:
         app.include_router(auth_endpoints.dev_router)

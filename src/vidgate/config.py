@@ -11,10 +11,11 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SmsProviderName = Literal["console", "aliyun", "tencent", "twilio"]
@@ -26,6 +27,23 @@ _MIN_SECRET_LENGTH = 32
 
 class ConfigurationError(Exception):
     """Settings that cannot run in the chosen mode; the message names every problem."""
+
+
+class CreditPack(BaseModel):
+    """A pack of credits and its price in each currency it is sold in (major units: yuan)."""
+
+    credits: int = Field(gt=0)
+    prices: dict[str, Decimal]
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency, price in prices.items():
+            if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+                raise ValueError(f"{currency!r} is not an ISO 4217 code such as CNY or USD")
+            if price <= 0 or price != price.quantize(Decimal("0.01")):
+                raise ValueError(f"{currency} price {price} must be positive, at most 2 decimals")
+        return prices
 
 
 class Settings(BaseSettings):
@@ -158,6 +176,31 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = ""
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
     storage_presign_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
+    # Payments. A gateway without its settings answers 501 in production; development uses the
+    # built-in emulators for whichever gateway is not configured.
+    payment_packs: list[CreditPack] = Field(
+        default_factory=lambda: [
+            CreditPack(credits=500, prices={"CNY": Decimal("50")}),
+            CreditPack(credits=1100, prices={"CNY": Decimal("100")}),
+            CreditPack(credits=6000, prices={"CNY": Decimal("500")}),
+            CreditPack(credits=13000, prices={"CNY": Decimal("1000")}),
+        ],
+        description='Credit packs, e.g. [{"credits": 500, "prices": {"CNY": 50, "USD": 6.99}}]',
+    )
+    payment_order_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    payment_reconcile_after_seconds: int = Field(default=120, ge=10)
+    wechat_mchid: str = ""
+    wechat_appid: str = ""
+    wechat_apiv3_key: str = ""
+    wechat_private_key: str = Field(default="", description="Merchant API private key (PEM)")
+    wechat_cert_serial_no: str = ""
+    wechat_platform_public_key: str = Field(default="", description="WeChat Pay public key (PEM)")
+    wechat_platform_public_key_id: str = ""
+    wechat_base_url: str = "https://api.mch.weixin.qq.com"
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = Field(default="", description="Empty for Stripe's API")
 
     # API keys
     dev_client_api_key: str = Field(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from vidgate.auth.sms.base import SmsSender
     from vidgate.media.storage import Storage
     from vidgate.net.safe_http import SafeHttpClient
+    from vidgate.payments.gateway import PaymentGateway
     from vidgate.providers.registry import Providers
     from vidgate.tasks.inputs import MediaResolver
 
@@ -44,6 +45,7 @@ class Runtime:
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     task_views: TaskCache = field(default_factory=TaskCache)
     task_events: TaskEvents = field(default_factory=TaskEvents)
+    payment_gateways: dict[str, PaymentGateway] = field(default_factory=dict)  # configured ones
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)
     key_touches: dict[str, float] = field(default_factory=dict)
 

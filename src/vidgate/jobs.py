@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import App, JobContext, PsycopgConnector
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from vidgate.config import Settings
     from vidgate.media.storage import Storage
     from vidgate.net.safe_http import SafeHttpClient
+    from vidgate.payments.gateway import PaymentGateway
     from vidgate.providers.registry import Providers
 
 
@@ -26,6 +27,7 @@ class WorkerDeps:
     providers: Providers
     client: SafeHttpClient  # outbound HTTP to URLs vidgate does not control
     webhook_client: SafeHttpClient  # the same for webhooks: no private targets in production
+    payment_gateways: dict[str, PaymentGateway] = field(default_factory=dict)
 
 
 def deps_of(context: JobContext) -> WorkerDeps:
@@ -40,6 +42,7 @@ def database_of(context: JobContext) -> Database:
 
 def build_job_app(database_url: str) -> App:
     from vidgate.auth.jobs import blueprint as auth_jobs
+    from vidgate.payments.jobs import blueprint as payment_jobs
     from vidgate.tasks.jobs import blueprint as task_jobs
     from vidgate.users.jobs import blueprint as user_jobs
     from vidgate.webhooks.jobs import blueprint as webhook_jobs
@@ -51,6 +54,7 @@ def build_job_app(database_url: str) -> App:
     app.add_tasks_from(auth_jobs(), namespace="auth")
     app.add_tasks_from(task_jobs(), namespace="tasks")
     app.add_tasks_from(webhook_jobs(), namespace="webhooks")
+    app.add_tasks_from(payment_jobs(), namespace="payments")
     return app
 
 

@@ -5,6 +5,7 @@ from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshT
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.base import Base
 from vidgate.media.models import Upload
+from vidgate.payments.models import Payment, PaymentEvent
 from vidgate.ratelimit import RateLimitCounter
 from vidgate.tasks.models import IdempotencyKey, Task
 from vidgate.users.models import User
@@ -18,6 +19,8 @@ __all__ = [
     "IdempotencyKey",
     "LedgerEntry",
     "OAuthState",
+    "Payment",
+    "PaymentEvent",
     "RateLimitCounter",
     "RefreshToken",
     "SmsCode",

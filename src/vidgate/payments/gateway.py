@@ -1,0 +1,105 @@
+"""What vidgate needs from a payment gateway, whichever it is (WeChat Pay, Stripe).
+
+Adapters live beside this file (`wechat.py`, `stripe_gateway.py`); the payments service only
+speaks this protocol. Amounts are integers in the currency's minor unit (fen, cents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+PaymentState = Literal["pending", "paid", "failed", "expired"]
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached or answered with an error (the caller may retry)."""
+
+
+class InvalidNotification(Exception):
+    """A notification that failed verification (signature, timestamp, decryption, merchant or
+    app id): it must change nothing."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    payment_id: str  # vidgate's id; WeChat's out_trade_no, Stripe's client_reference_id
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    credits: int
+    description: str  # shown to the payer, e.g. "vidgate 1,100 credits"
+    notify_url: str  # where the gateway sends notifications (WeChat); informational for Stripe
+    expires_at: datetime  # aware, UTC
+    return_url: str | None = None  # where the payer's browser goes afterwards
+    scene: Literal["native", "h5"] = "native"  # WeChat: QR code (native) or mobile browser (h5)
+    client_ip: str | None = None  # WeChat H5 needs the payer's IP
+
+
+@dataclass(frozen=True)
+class Checkout:
+    provider_ref: str  # WeChat: out_trade_no (= payment_id); Stripe: the Checkout Session id
+    code_url: str | None = None  # WeChat native: render as a QR code
+    h5_url: str | None = None  # WeChat H5: open in the mobile browser
+    checkout_url: str | None = None  # Stripe: redirect the browser here
+
+
+@dataclass(frozen=True)
+class GatewayPayment:
+    """The gateway's view of one order, from a query (reconciliation)."""
+
+    state: PaymentState
+    amount_minor: int | None
+    currency: str | None
+    paid_at: datetime | None = None
+    transaction_id: str | None = None  # WeChat transaction_id / Stripe payment_intent
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    """A notification whose authenticity was proven; what it says happened."""
+
+    event_id: str  # unique per event at the gateway (WeChat notification id / Stripe evt_…)
+    state: PaymentState | None  # None: an event vidgate does not act on
+    payment_id: str | None  # vidgate's id, as the gateway echoes it back
+    provider_ref: str | None
+    amount_minor: int | None
+    currency: str | None
+    paid_at: datetime | None = None
+    transaction_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What to answer the gateway once a notification is safely stored."""
+
+    status_code: int
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+class PaymentGateway(Protocol):
+    name: Literal["wechat", "stripe"]
+
+    async def create(self, request: CheckoutRequest) -> Checkout: ...
+
+    async def query(self, payment_id: str, provider_ref: str) -> GatewayPayment: ...
+
+    async def close(self, payment_id: str, provider_ref: str) -> None:
+        """Stop an unpaid order from being paid (WeChat close / Stripe expire)."""
+        ...
+
+    def verify_notification(self, headers: Mapping[str, str], body: bytes) -> VerifiedEvent:
+        """Raise InvalidNotification unless the notification is authentic and meant for us."""
+        ...
+
+    def acknowledge(self) -> Acknowledgement: ...
+
+    def reject(self, message: str) -> Acknowledgement:
+        """The answer to a notification that failed verification (the gateway may resend)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,165 @@
+"""Credit-pack orders: pricing from the catalog, and the one place a payment turns into credits.
+
+Whatever reports a payment's fate — a gateway notification or a reconciliation query — goes
+through `settle`, which locks the payment row and grants the credits as one ledger row keyed by
+the payment, in the same transaction as `pending → completed`. A second report of the same
+payment finds it completed (or the ledger key used) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vidgate.config import CreditPack, Settings
+from vidgate.credits import service as ledger
+from vidgate.credits.service import LedgerKind
+from vidgate.errors import BadRequest
+from vidgate.payments.gateway import PaymentState, VerifiedEvent
+from vidgate.payments.models import Payment, PaymentEvent
+
+logger = structlog.get_logger(__name__)
+
+Provider = Literal["wechat", "stripe"]
+Outcome = Literal[
+    "credited",
+    "already_completed",
+    "amount_mismatch",
+    "failed",
+    "expired",
+    "ignored",
+    "unknown_payment",
+    "duplicate",
+]
+
+
+def minor_units(amount: Decimal) -> int:
+    """Yuan → fen, dollars → cents (every currency sold here has two decimals)."""
+    return int((amount * 100).to_integral_value())
+
+
+def find_pack(settings: Settings, credits: int, amount: Decimal, currency: str) -> CreditPack:
+    """The catalog pack this (credits, amount, currency) names exactly, or 400."""
+    for pack in settings.payment_packs:
+        price = pack.prices.get(currency)
+        if pack.credits == credits and price is not None and price == amount:
+            return pack
+    offers = "; ".join(
+        f"{p.credits} credits for "
+        + " or ".join(f"{price} {cur}" for cur, price in sorted(p.prices.items()))
+        for p in settings.payment_packs
+    )
+    raise BadRequest(
+        f"No credit pack of {credits} credits for {amount} {currency}. Packs: {offers}"
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a gateway says about one payment (from a notification or a query)."""
+
+    state: PaymentState | None
+    amount_minor: int | None
+    currency: str | None
+    paid_at: datetime | None = None
+    transaction_id: str | None = None
+
+
+def parse_payment_id(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+async def settle(session: AsyncSession, payment_id: uuid.UUID, report: Report) -> Outcome:
+    """Apply a gateway's report to the payment (the caller commits)."""
+    payment = await session.scalar(
+        select(Payment).where(Payment.id == payment_id).with_for_update()
+    )
+    if payment is None:
+        return "unknown_payment"
+    if report.state == "paid":
+        if report.amount_minor != payment.amount_minor or report.currency != payment.currency:
+            # Credit nothing: an operator looks at it (the money may need refunding by hand).
+            logger.error(
+                "payments.amount_mismatch",
+                alert=True,
+                payment_id=str(payment.id),
+                provider=payment.provider,
+                expected=f"{payment.amount_minor} {payment.currency}",
+                reported=f"{report.amount_minor} {report.currency}",
+            )
+            return "amount_mismatch"
+        if payment.status == "completed":
+            return "already_completed"
+        # Pending, or marked expired or failed here while the gateway took the money after all:
+        # the gateway is the record of money, so the credits are owed.
+        await ledger.grant(
+            session,
+            payment.user_id,
+            payment.credits,
+            key=f"payment:{payment.id}",
+            kind=LedgerKind.PURCHASE,
+            reference=str(payment.id),
+            note=f"{payment.provider}: {payment.credits} credits for"
+            f" {Decimal(payment.amount_minor) / 100} {payment.currency}",
+        )
+        payment.status = "completed"
+        payment.paid_at = report.paid_at or datetime.now(UTC)
+        payment.transaction_id = report.transaction_id
+        await session.flush()
+        logger.info("payments.completed", payment_id=str(payment.id), credits=payment.credits)
+        return "credited"
+    if report.state in ("failed", "expired") and payment.status == "pending":
+        payment.status = report.state
+        await session.flush()
+        return report.state
+    return "ignored"
+
+
+async def record_notification(
+    session: AsyncSession, provider: Provider, event: VerifiedEvent, payload: dict[str, Any]
+) -> Outcome:
+    """Store a verified notification in the inbox (once per event id), then act on it."""
+    inbox_id = await session.scalar(
+        insert(PaymentEvent)
+        .values(
+            provider=provider,
+            event_id=event.event_id,
+            state=event.state,
+            outcome="received",
+            payload=payload,
+        )
+        .on_conflict_do_nothing(constraint="uq_payment_events_provider_event")
+        .returning(PaymentEvent.id)
+    )
+    if inbox_id is None:
+        return "duplicate"
+    payment_id = parse_payment_id(event.payment_id)
+    outcome: Outcome = "unknown_payment"
+    if payment_id is not None:
+        outcome = await settle(
+            session,
+            payment_id,
+            Report(
+                event.state,
+                event.amount_minor,
+                event.currency,
+                event.paid_at,
+                event.transaction_id,
+            ),
+        )
+    row = await session.get_one(PaymentEvent, inbox_id)
+    row.outcome = outcome
+    row.payment_id = payment_id if outcome != "unknown_payment" else None
+    await session.flush()
+    return outcome
