@@ -37,6 +37,7 @@ from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
 from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments import endpoints as payment_endpoints
+from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks.inputs import MediaResolver
@@ -60,6 +61,7 @@ def google_emulator_for(settings: Settings) -> GoogleEmulator:
 def create_app(settings: Settings, database_url: str, *, run_worker: bool = False) -> FastAPI:
     """Build the app for a migrated database; `run_worker` runs the job worker in-process."""
     providers = build_providers(settings)
+    payments = build_payments(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +89,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
                 timeout=settings.remote_media_timeout_seconds,
             ),
             jobs=job_app,
+            payment_gateways=payments.gateways,
         )
         google_config = GoogleConfig.from_settings(settings)
         if google_config is not None:
@@ -107,7 +110,9 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         )
         worker: asyncio.Task[None] | None = None
         if run_worker:
-            deps = WorkerDeps(settings, db, storage, providers, outbound, webhook_client)
+            deps = WorkerDeps(
+                settings, db, storage, providers, outbound, webhook_client, payments.gateways
+            )
             worker = asyncio.create_task(job_app.run_worker_async(**worker_options(deps)))
         try:
             yield
@@ -124,6 +129,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
             await webhook_client.aclose()
             await runtime.sms_sender.aclose()
             await providers.aclose()
+            await payments.aclose()
             if runtime.google is not None:
                 await runtime.google.aclose()
             await db.dispose()
@@ -151,7 +157,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         app.include_router(auth_endpoints.dev_router)
     if settings.google_uses_emulator:
         app.include_router(google_emulator_for(settings).router())
-    for emulator_router in providers.emulator_routers:
+    for emulator_router in [*providers.emulator_routers, *payments.emulator_routers]:
         app.include_router(emulator_router)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

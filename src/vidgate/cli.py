@@ -175,6 +175,7 @@ def worker(
         async def run() -> None:
             from vidgate.media.storage import storage_from_settings
             from vidgate.outbound import build_outbound_client, build_webhook_client
+            from vidgate.payments.registry import build_payments
             from vidgate.providers.registry import build_providers
 
             db = Database(url, pool_size=max(2, concurrency), max_overflow=2)
@@ -182,7 +183,10 @@ def worker(
             outbound = build_outbound_client(settings)
             webhook_client = build_webhook_client(settings)
             storage = storage_from_settings(settings)
-            deps = WorkerDeps(settings, db, storage, providers, outbound, webhook_client)
+            payments = build_payments(settings)
+            deps = WorkerDeps(
+                settings, db, storage, providers, outbound, webhook_client, payments.gateways
+            )
             job_app = build_job_app(url)
             options = worker_options(deps, concurrency=concurrency)
             options["install_signal_handlers"] = True
@@ -194,6 +198,7 @@ def worker(
                 await providers.aclose()
                 await outbound.aclose()
                 await webhook_client.aclose()
+                await payments.aclose()
                 await db.dispose()
 
         asyncio.run(run())

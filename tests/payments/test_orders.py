@@ -163,7 +163,7 @@ async def test_an_order_matches_a_pack_and_is_private(
         1100,
         "stripe",
     )
-    assert body["checkout_url"] == f"https://pay.example/{body['payment_id']}"
+    assert body["checkout_url"] == f"https://pay.example/{uuid.UUID(body['payment_id']).hex}"
     sent = gateway.created[-1]
     assert (sent.amount_minor, sent.currency, sent.credits) == (10000, "CNY", 1100)
     assert sent.notify_url == "http://test/api/payments/stripe/webhook"
@@ -348,8 +348,9 @@ async def test_reconciliation_credits_a_lost_notification_and_expires_unpaid_ord
     fresh = (await order(client, user)).json()["payment_id"]
     await _age(db, paid, created=timedelta(minutes=5), expires=timedelta(minutes=25))
     await _age(db, unpaid, created=timedelta(minutes=40), expires=timedelta(minutes=-10))
-    gateway.states[paid] = GatewayPayment("paid", 10000, "CNY", datetime.now(UTC), "pi_1")
-    gateway.states[fresh] = GatewayPayment("paid", 10000, "CNY", datetime.now(UTC), "pi_2")
+    now = datetime.now(UTC)
+    gateway.states[uuid.UUID(paid).hex] = GatewayPayment("paid", 10000, "CNY", now, "pi_1")
+    gateway.states[uuid.UUID(fresh).hex] = GatewayPayment("paid", 10000, "CNY", now, "pi_2")
 
     await reconcile_payments(_context(runtime, gateway), 0)
     statuses = {
@@ -358,7 +359,7 @@ async def test_reconciliation_credits_a_lost_notification_and_expires_unpaid_ord
     }
     # The fresh order is left to its notification for a few minutes.
     assert statuses == {paid: "completed", unpaid: "expired", fresh: "pending"}
-    assert gateway.closed == [unpaid]
+    assert gateway.closed == [uuid.UUID(unpaid).hex]
     assert await balance(db, user, client) == (100 + 1100, 1)
     # A second run changes nothing; an expired order is never credited by a late report either.
     await reconcile_payments(_context(runtime, gateway), 0)

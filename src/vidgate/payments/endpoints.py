@@ -103,7 +103,7 @@ async def _create(
     await session.commit()  # before the gateway knows the order: a notification finds it
     base = (settings.public_base_url or str(request.base_url)).rstrip("/")
     order = CheckoutRequest(
-        payment_id=str(payment.id),
+        payment_id=payment.id.hex,  # 32 characters: WeChat's out_trade_no allows no more
         amount_minor=payment.amount_minor,
         currency=payment.currency,
         credits=payment.credits,

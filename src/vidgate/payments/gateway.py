@@ -25,7 +25,8 @@ class InvalidNotification(Exception):
 
 @dataclass(frozen=True)
 class CheckoutRequest:
-    payment_id: str  # vidgate's id; WeChat's out_trade_no, Stripe's client_reference_id
+    payment_id: str  # vidgate's id as 32 hex digits; WeChat's out_trade_no, Stripe's
+    # client_reference_id
     amount_minor: int
     currency: str  # ISO 4217, upper case
     credits: int
@@ -82,7 +83,8 @@ class Acknowledgement:
 
 
 class PaymentGateway(Protocol):
-    name: Literal["wechat", "stripe"]
+    @property
+    def name(self) -> Literal["wechat", "stripe"]: ...
 
     async def create(self, request: CheckoutRequest) -> Checkout: ...
 

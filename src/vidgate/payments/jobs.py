@@ -48,7 +48,7 @@ async def reconcile_payments(context: JobContext, timestamp: int) -> int:
                 if now >= payment.expires_at:
                     report = service.Report("expired", None, None)
             else:
-                known = await gateway.query(str(payment.id), payment.provider_ref)
+                known = await gateway.query(payment.id.hex, payment.provider_ref)
                 report = service.Report(
                     known.state,
                     known.amount_minor,
@@ -59,7 +59,7 @@ async def reconcile_payments(context: JobContext, timestamp: int) -> int:
                 if known.state == "pending" and now >= payment.expires_at:
                     # Closed first: if it was paid meanwhile the close fails and the next run
                     # finds it paid.
-                    await gateway.close(str(payment.id), payment.provider_ref)
+                    await gateway.close(payment.id.hex, payment.provider_ref)
                     report = service.Report("expired", None, None)
         except GatewayError as exc:
             logger.warning("payments.reconcile_failed", payment_id=str(payment.id), error=str(exc))

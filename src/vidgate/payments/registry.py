@@ -1,0 +1,162 @@
+"""Builds the payment gateways from settings: the real ones when configured; in development,
+the built-in emulators for whichever is not; in production, none (501) for a missing one."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+
+from vidgate.config import Settings
+from vidgate.payments.gateway import PaymentGateway
+
+if TYPE_CHECKING:
+    from vidgate.emulators.stripe import StripeEmulator
+    from vidgate.emulators.wechatpay import WeChatPayEmulator
+
+WECHAT_SETTINGS = (
+    "wechat_mchid",
+    "wechat_appid",
+    "wechat_apiv3_key",
+    "wechat_private_key",
+    "wechat_cert_serial_no",
+    "wechat_platform_public_key",
+    "wechat_platform_public_key_id",
+)
+
+
+@dataclass
+class Payments:
+    gateways: dict[str, PaymentGateway] = field(default_factory=dict)
+    emulators: list[WeChatPayEmulator | StripeEmulator] = field(default_factory=list)
+
+    @property
+    def emulator_routers(self) -> list[APIRouter]:
+        return [emulator.router() for emulator in self.emulators]
+
+    async def aclose(self) -> None:
+        for gateway in self.gateways.values():
+            await gateway.aclose()
+        for emulator in self.emulators:
+            await emulator.aclose()
+
+
+def wechat_configured(settings: Settings) -> bool:
+    return all(getattr(settings, name) for name in WECHAT_SETTINGS)
+
+
+def stripe_configured(settings: Settings) -> bool:
+    return bool(settings.stripe_secret_key and settings.stripe_webhook_secret)
+
+
+def _development_keys(settings: Settings) -> dict[str, Any]:
+    """Keys the emulated gateways and vidgate share in development, made once and kept in the
+    data dir (every process on that data dir, API or worker, must agree on them)."""
+    from vidgate.emulators.wechatpay import generate_merchant_keys, generate_platform_key
+
+    path = settings.data_dir / "payments-dev.json"
+    if path.exists():
+        stored: dict[str, Any] = json.loads(path.read_text())
+        return stored
+    merchant = generate_merchant_keys()
+    keys = {
+        "wechat_mchid": "1900000109",
+        "wechat_appid": "wxd678efh567hg6787",
+        "wechat_apiv3_key": secrets.token_hex(16),
+        "wechat_private_key": merchant.private_key_pem,
+        "wechat_public_key": merchant.public_key_pem,
+        "wechat_cert_serial_no": merchant.cert_serial_no,
+        "wechat_platform_private_key": generate_platform_key(),
+        "stripe_secret_key": "sk_test_" + secrets.token_hex(12),
+        "stripe_webhook_secret": "whsec_" + secrets.token_hex(16),
+    }
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(keys, f, indent=2)
+    try:
+        os.link(tmp, path)  # the first process to get here wins; the others read its keys
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    stored = json.loads(path.read_text())
+    return stored
+
+
+def build_payments(settings: Settings) -> Payments:
+    from vidgate.emulators.stripe import StripeEmulator
+    from vidgate.emulators.wechatpay import WeChatPayEmulator
+    from vidgate.payments.stripe_gateway import StripeGateway
+    from vidgate.payments.wechat import WeChatPayGateway
+
+    base = (settings.public_base_url or "http://localhost:8000").rstrip("/")
+    payments = Payments()
+    emulate = settings.is_development and not (
+        wechat_configured(settings) and stripe_configured(settings)
+    )
+    dev = _development_keys(settings) if emulate else {}
+
+    if wechat_configured(settings):
+        payments.gateways["wechat"] = WeChatPayGateway(
+            mchid=settings.wechat_mchid,
+            appid=settings.wechat_appid,
+            apiv3_key=settings.wechat_apiv3_key,
+            private_key_pem=settings.wechat_private_key,
+            cert_serial_no=settings.wechat_cert_serial_no,
+            platform_public_key_pem=settings.wechat_platform_public_key,
+            platform_public_key_id=settings.wechat_platform_public_key_id,
+            base_url=settings.wechat_base_url,
+        )
+    elif settings.is_development:
+        wechat = WeChatPayEmulator(
+            mchid=dev["wechat_mchid"],
+            appid=dev["wechat_appid"],
+            apiv3_key=dev["wechat_apiv3_key"],
+            merchant_public_key_pem=dev["wechat_public_key"],
+            merchant_cert_serial_no=dev["wechat_cert_serial_no"],
+            platform_private_key_pem=dev["wechat_platform_private_key"],
+            public_base_url=f"{base}/_emulator/wechatpay",
+        )
+        payments.emulators.append(wechat)
+        payments.gateways["wechat"] = WeChatPayGateway(
+            mchid=dev["wechat_mchid"],
+            appid=dev["wechat_appid"],
+            apiv3_key=dev["wechat_apiv3_key"],
+            private_key_pem=dev["wechat_private_key"],
+            cert_serial_no=dev["wechat_cert_serial_no"],
+            platform_public_key_pem=wechat.platform_public_key_pem,
+            platform_public_key_id=wechat.platform_public_key_id,
+            base_url=f"{base}/_emulator/wechatpay",
+        )
+
+    success, cancel = f"{base}/", f"{base}/"
+    if stripe_configured(settings):
+        payments.gateways["stripe"] = StripeGateway(
+            secret_key=settings.stripe_secret_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base or None,
+            success_url_default=success,
+            cancel_url_default=cancel,
+        )
+    elif settings.is_development:
+        stripe_emulator = StripeEmulator(
+            secret_key=dev["stripe_secret_key"],
+            webhook_secret=dev["stripe_webhook_secret"],
+            public_base_url=f"{base}/_emulator/stripe",
+            webhook_url=f"{base}/api/payments/stripe/webhook",
+        )
+        payments.emulators.append(stripe_emulator)
+        payments.gateways["stripe"] = StripeGateway(
+            secret_key=dev["stripe_secret_key"],
+            webhook_secret=dev["stripe_webhook_secret"],
+            api_base=f"{base}/_emulator/stripe",
+            success_url_default=success,
+            cancel_url_default=cancel,
+        )
+    return payments
