@@ -353,7 +353,7 @@ async def test_redirects_are_not_followed(
     live: Live, http: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     caller = await new_caller(http)
-    receiver.answers = [(302, {"Location": receiver.at("/elsewhere")})] * 2
+    receiver.answers = [(302, {"Location": receiver.at("/elsewhere")})] * 10  # retries too
     task_id = await create(http, caller, "redirected", receiver.at("/moved"))
     await wait_for(http, caller, task_id)
     await receiver.wait_for("/moved", 2)

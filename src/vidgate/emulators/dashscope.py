@@ -33,6 +33,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
 
+from vidgate.emulators.background import Background
+
 from .render import render_animation
 
 __all__ = ["PREFIX", "DashScopeEmulator", "Fault"]
@@ -189,7 +191,7 @@ class DashScopeEmulator:
         self._results: dict[str, _Result] = {}
         self._armed: _Armed | None = None
         self._log = _Log()
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = Background()
         # Rendering is CPU-bound and runs in threads; a few at a time keeps the server responsive.
         self._render_slots = asyncio.Semaphore(2)
         self._closing = asyncio.Event()
@@ -214,11 +216,7 @@ class DashScopeEmulator:
     async def aclose(self) -> None:
         """Stop slow responses and renders, close the input fetcher."""
         self._closing.set()
-        for job in list(self._background):
-            job.cancel()
-        for job in list(self._background):
-            with contextlib.suppress(BaseException):
-                await job
+        await self._background.cancel()
         if self._owns_fetch and self._fetch is not None:
             await self._fetch.aclose()
 
@@ -436,7 +434,7 @@ class DashScopeEmulator:
         self._sweep()
         self._tasks[task_id] = task
         if task.failure is None and fault != "stuck":
-            task.render = self._spawn(self._render(task))
+            task.render = self._background.spawn(self._render(task))
         else:
             shutil.rmtree(folder, ignore_errors=True)
             task.image_path = None
@@ -487,12 +485,6 @@ class DashScopeEmulator:
         return self._fetch
 
     # -- lifecycle ------------------------------------------------------------------------------
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        job: asyncio.Task[Any] = asyncio.create_task(coro)
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
-        return job
 
     async def _render(self, task: _Task) -> float:
         name = f"{secrets.token_urlsafe(24)}.mp4"

@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
+
+from vidgate.emulators.background import Background
 
 from .render import render_animation
 
@@ -156,7 +158,7 @@ class KieEmulator:
         self._results: dict[str, _Result] = {}
         self._next_fault: str | None = None
         self._log: list[dict[str, Any]] = []
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
         self._render_slots: asyncio.Semaphore | None = None
 
     # -----------------------------------------------------------------------------------------
@@ -189,11 +191,7 @@ class KieEmulator:
 
     async def aclose(self) -> None:
         """Stop background work and close the image-fetching client if it is ours."""
-        for job in list(self._background):
-            job.cancel()
-        for job in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        await self._background.cancel()
         if self._owns_fetch and self._fetch is not None:
             await self._fetch.aclose()
             self._fetch = None
@@ -367,7 +365,7 @@ class KieEmulator:
             done_at=now + self.queue_seconds + self.run_seconds,
         )
         self._tasks[task_id] = task
-        self._spawn(self._run(task))
+        self._background.spawn(self._run(task))
         return task, fault == "slow"
 
     async def _fetch_image(self, index: int, url: Any) -> bytes:
@@ -450,11 +448,6 @@ class KieEmulator:
             else:
                 data["failCode"], data["failMsg"] = "500", "Internal server error"
         return data
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        job: asyncio.Task[None] = asyncio.create_task(coro)
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
 
     async def _run(self, task: _Task) -> None:
         """Render the result (unless the task is doomed), then deliver the callback once."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import copy
 import hashlib
 import hmac
@@ -25,7 +24,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -33,6 +32,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from vidgate.emulators.background import Background
 
 PREFIX = "/_emulator/stripe"
 API_VERSION = "2026-10-28.endive"  # stamped on events; stripe-python 16.1.0's default version
@@ -151,7 +152,7 @@ class StripeEmulator:
         self._deliveries: list[dict[str, Any]] = []
         self._log: list[dict[str, Any]] = []
         self._create_failures = 0
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     # -----------------------------------------------------------------------------------------
     # Hooks for tests and tools
@@ -229,16 +230,11 @@ class StripeEmulator:
 
     async def wait_deliveries(self) -> None:
         """Wait for webhook deliveries started by the hosted page or lazy expiry."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._background.wait()
 
     async def aclose(self) -> None:
         """Stop pending deliveries and close the webhook client if it is ours."""
-        for job in list(self._background):
-            job.cancel()
-        for job in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        await self._background.cancel()
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -324,7 +320,7 @@ class StripeEmulator:
             event = self._expire(session)
         except StripeApiError as exc:
             return self._error(entry, exc)
-        self._spawn(self._deliver(event))
+        self._background.spawn(self._deliver(event))
         body = copy.deepcopy(session.data)
         request_id = _request_id()
         if key is not None:
@@ -350,7 +346,7 @@ class StripeEmulator:
             return _checkout_page(session, status_code=400, error="Choose a way to pay.")
         event = self._complete(session, delayed=method == "bank_debit")
         # Stripe sends the webhook on its own schedule; the browser does not wait for it.
-        self._spawn(self._deliver(event))
+        self._background.spawn(self._deliver(event))
         target = session.data["success_url"].replace(SESSION_ID_PLACEHOLDER, session.data["id"])
         return RedirectResponse(target, status_code=303)
 
@@ -559,7 +555,7 @@ class StripeEmulator:
     def _refresh(self, session: _Session) -> _Session:
         """Expire an open session whose `expires_at` has passed (and send the event)."""
         if session.data["status"] == "open" and self._clock() >= session.data["expires_at"]:
-            self._spawn(self._deliver(self._expire(session)))
+            self._background.spawn(self._deliver(self._expire(session)))
         return session
 
     def _complete(self, session: _Session, *, delayed: bool) -> dict[str, Any]:
@@ -672,15 +668,6 @@ class StripeEmulator:
                 await asyncio.sleep(delay)
                 delay *= 2
         log.warning("stripe emulator: gave up delivering %s (%s)", event["id"], event["type"])
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            job: asyncio.Task[None] = asyncio.create_task(coro)
-        except RuntimeError:  # no running loop (inspected from sync code): nothing to send on
-            coro.close()
-            return
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
 
 
 # ---------------------------------------------------------------------------------------------

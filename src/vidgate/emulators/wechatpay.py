@@ -30,7 +30,7 @@ import secrets
 import string
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -43,6 +43,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from vidgate.emulators.background import Background
 
 PREFIX = "/_emulator/wechatpay"
 NATIVE_PATH = "/v3/pay/transactions/native"
@@ -214,7 +216,7 @@ class WeChatPayEmulator:
         self._next_fault: str | None = None
         self._log: list[dict[str, Any]] = []
         self._deliveries: list[dict[str, Any]] = []
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
         self._http: httpx.AsyncClient | None = None
 
     # -----------------------------------------------------------------------------------------
@@ -302,16 +304,11 @@ class WeChatPayEmulator:
 
     async def wait_idle(self) -> None:
         """Wait until every notification in flight is delivered or given up."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._background.wait()
 
     async def aclose(self) -> None:
         """Stop notification deliveries and close the HTTP client."""
-        for job in list(self._background):
-            job.cancel()
-        for job in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        await self._background.cancel()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -694,7 +691,7 @@ class WeChatPayEmulator:
         )
         order.payer_openid = "o" + _random_text(27)
         order.notification_id = str(uuid.uuid4())
-        self._spawn(self._deliver(order))
+        self._background.spawn(self._deliver(order))
 
     def _transaction(self, order: EmulatedOrder) -> dict[str, Any]:
         """The order as query answers show it (and as a notification's resource decrypts to).
@@ -760,11 +757,6 @@ class WeChatPayEmulator:
             },
         }
         return _json_bytes(envelope)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        job: asyncio.Task[None] = asyncio.create_task(coro)
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
 
     async def _deliver(self, order: EmulatedOrder) -> None:
         """POST the payment notification until the merchant answers 2xx or retries run out.
