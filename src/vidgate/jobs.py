@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate.exceptions import AlreadyEnqueued
 
 from vidgate.db.engine import Database, libpq_url
+
+logger = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from vidgate.config import Settings
@@ -69,3 +73,31 @@ def worker_options(deps: WorkerDeps, *, concurrency: int = 10) -> dict[str, Any]
         "update_heartbeat_interval": max(1.0, stall / 4),
         "stalled_worker_timeout": stall,
     }
+
+
+async def defer_once(
+    app: App, task_name: str, queueing_lock: str, delay: float = 0.0, **kwargs: Any
+) -> bool:
+    """Queue a job unless one with the same lock is already queued (False: that one will do)."""
+    deferrer = app.configure_task(
+        task_name,
+        queueing_lock=queueing_lock,
+        schedule_in={"seconds": delay} if delay > 0 else None,
+    )
+    try:
+        await deferrer.defer_async(**kwargs)
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def retry_stalled(app: App, task_name: str, stall_seconds: float) -> None:
+    """Run again the `task_name` jobs whose worker has stopped sending heartbeats."""
+    manager = app.job_manager
+    for job in await manager.get_stalled_jobs(
+        task_name=task_name, seconds_since_heartbeat=stall_seconds
+    ):
+        try:
+            await manager.retry_job(job)
+        except Exception as exc:  # e.g. a queued job holds the same lock: that one runs
+            logger.info("jobs.stalled_job_not_retried", job_id=job.id, error=str(exc))

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from vidgate.emulators.pages import NO_STORE, html_page
+
 PREFIX = "/_emulator/google"
 POSTMESSAGE = "postmessage"
 ID_TOKEN_TTL_SECONDS = 3600  # Google's ID tokens always live one hour
@@ -57,11 +59,6 @@ _ROUTE_AUTHORIZE = "google_emulator_authorize"
 _ROUTE_TOKEN = "google_emulator_token"
 _ROUTE_CERTS = "google_emulator_certs"
 _ROUTE_USERINFO = "google_emulator_userinfo"
-
-_NO_STORE = {
-    "Cache-Control": "no-cache, no-store, max-age=0, must-revalidate",
-    "Pragma": "no-cache",
-}
 
 
 @dataclass(frozen=True)
@@ -347,7 +344,7 @@ class GoogleEmulator:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        return JSONResponse(_identity_claims(grant.identity, grant.scopes), headers=_NO_STORE)
+        return JSONResponse(_identity_claims(grant.identity, grant.scopes), headers=NO_STORE)
 
     async def _discovery(self, request: Request) -> Response:
         # url_for yields absolute URLs on the request's base, whatever the app mounts us under.
@@ -505,7 +502,7 @@ class GoogleEmulator:
         }
         if "openid" in grant.scopes:
             body["id_token"] = self._id_token(grant, access_token, int(now))
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     def _id_token(self, grant: _Grant, access_token: str, iat: int) -> str:
         claims: dict[str, Any] = {
@@ -666,7 +663,7 @@ def _public_jwk(kid: str, key: rsa.RSAPrivateKey) -> dict[str, str]:
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
-    headers = dict(_NO_STORE)
+    headers = dict(NO_STORE)
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="google-emulator"'
     return JSONResponse(
@@ -684,42 +681,11 @@ def _js_literal(value: object) -> str:
 
 
 def _html(body: str, *, status_code: int = 200, script: str = "") -> HTMLResponse:
-    nonce = secrets.token_urlsafe(16)
-    csp = "default-src 'none'; style-src 'unsafe-inline'"
-    script_tag = ""
-    if script:
-        csp += f"; script-src 'nonce-{nonce}'"
-        script_tag = f'<script nonce="{nonce}">{script}</script>'
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(_PAGE_TITLE)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem;
-       line-height: 1.5; }}
-label {{ display: block; font-weight: 600; }}
-input[type=email], input[type=text] {{ width: 100%; padding: .4rem; font-size: 1rem; }}
-input[type=checkbox] + label {{ display: inline; font-weight: normal; }}
-button {{ padding: .4rem 1rem; font-size: 1rem; margin-right: .5rem; }}
-.error {{ color: #b00020; font-weight: 600; }}
-code {{ word-break: break-all; }}
-</style>
-</head>
-<body>
-<main>{body}
-</main>
-{script_tag}
-</body>
-</html>
-"""
-    all_headers = {
-        **_NO_STORE,
-        "Content-Security-Policy": csp,
-        "X-Frame-Options": "DENY",  # the consent page must not be framed (clickjacking)
-    }
-    return HTMLResponse(page, status_code=status_code, headers=all_headers)
+    style = """label { display: block; font-weight: 600; }
+input[type=email], input[type=text] { width: 100%; padding: .4rem; font-size: 1rem; }
+input[type=checkbox] + label { display: inline; font-weight: normal; }
+button { padding: .4rem 1rem; font-size: 1rem; margin-right: .5rem; }"""
+    return html_page(_PAGE_TITLE, body, style=style, status_code=status_code, script=script)
 
 
 def _error_page(exc: _AuthError) -> Response:

@@ -34,6 +34,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from vidgate.emulators.background import Background
+from vidgate.emulators.pages import html_page
 
 PREFIX = "/_emulator/stripe"
 API_VERSION = "2026-10-28.endive"  # stamped on events; stripe-python 16.1.0's default version
@@ -75,7 +76,6 @@ _CREATE_PARAMS = frozenset(
 _KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 _PAGE_TITLE = "Checkout — Stripe emulator (vidgate)"
-_NO_STORE = {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"}
 
 log = logging.getLogger(__name__)
 
@@ -927,31 +927,11 @@ def _page_not_found() -> Response:
 
 
 def _html(body: str, *, status_code: int = 200) -> HTMLResponse:
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(_PAGE_TITLE)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem;
-       line-height: 1.5; }}
-.badge {{ background: #fff3cd; border: 1px solid #c9a227; padding: .3rem .6rem; font-weight: 600; }}
-.amount {{ font-size: 2rem; font-weight: 700; margin: .5rem 0; }}
-.code {{ font-size: 1rem; color: #555; }}
-button {{ padding: .6rem 1.2rem; font-size: 1rem; }}
-.error {{ color: #b00020; font-weight: 600; }}
-</style>
-</head>
-<body>
-<main>{body}
-</main>
-</body>
-</html>
-"""
-    headers = {
-        **_NO_STORE,
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action *",
-        "X-Frame-Options": "DENY",  # a payment page must not be framed (clickjacking)
-    }
-    return HTMLResponse(page, status_code=status_code, headers=headers)
+    style = """.badge { background: #fff3cd; border: 1px solid #c9a227; padding: .3rem .6rem;
+         font-weight: 600; }
+.amount { font-size: 2rem; font-weight: 700; margin: .5rem 0; }
+.code { font-size: 1rem; color: #555; }
+button { padding: .6rem 1.2rem; font-size: 1rem; }"""
+    return html_page(
+        _PAGE_TITLE, body, style=style, status_code=status_code, form_action_anywhere=True
+    )

@@ -45,6 +45,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from vidgate.emulators.background import Background
+from vidgate.emulators.pages import html_page
 
 PREFIX = "/_emulator/wechatpay"
 NATIVE_PATH = "/v3/pay/transactions/native"
@@ -72,7 +73,6 @@ _STATE_DESC = {  # the emulator's own wording for trade_state_desc
 }
 _ALNUM = string.ascii_letters + string.digits
 _PAGE_TITLE = "WeChat Pay (EMULATED) — vidgate"
-_NO_STORE = {"Cache-Control": "no-store"}
 
 log = logging.getLogger(__name__)
 
@@ -1004,35 +1004,11 @@ def _http_url(value: str | None) -> str | None:
 
 
 def _page(body: str, status: int = 200) -> HTMLResponse:
-    page = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(_PAGE_TITLE)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 28rem; margin: 2rem auto; padding: 0 1rem;
-       line-height: 1.5; }}
-.badge {{ background: #fff3cd; border: 1px solid #c9a227; padding: .4rem .6rem; }}
-dt {{ font-weight: 600; }}
-dd {{ margin: 0 0 .5rem 0; }}
-.amount {{ font-size: 1.6rem; }}
-button {{ padding: .6rem 1.4rem; font-size: 1.1rem; background: #07c160; color: #fff;
-          border: 0; border-radius: .3rem; }}
-.error {{ color: #b00020; font-weight: 600; }}
-.ok {{ color: #05632f; font-weight: 600; }}
-code {{ word-break: break-all; }}
-</style>
-</head>
-<body>
-<main>{body}
-</main>
-</body>
-</html>
-"""
-    headers = {
-        **_NO_STORE,
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-        "X-Frame-Options": "DENY",
-    }
-    return HTMLResponse(page, status_code=status, headers=headers)
+    style = """.badge { background: #fff3cd; border: 1px solid #c9a227; padding: .4rem .6rem; }
+dt { font-weight: 600; }
+dd { margin: 0 0 .5rem 0; }
+.amount { font-size: 1.6rem; }
+button { padding: .6rem 1.4rem; font-size: 1.1rem; background: #07c160; color: #fff;
+         border: 0; border-radius: .3rem; }
+.ok { color: #05632f; font-weight: 600; }"""
+    return html_page(_PAGE_TITLE, body, style=style, status_code=status, width="28rem")

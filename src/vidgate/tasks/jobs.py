@@ -7,10 +7,9 @@ import uuid
 
 import structlog
 from procrastinate import App, Blueprint, JobContext
-from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
 
-from vidgate.jobs import deps_of
+from vidgate.jobs import defer_once, deps_of, retry_stalled
 from vidgate.tasks import idempotency, lifecycle
 
 logger = structlog.get_logger(__name__)
@@ -24,15 +23,7 @@ def queueing_lock(task_id: uuid.UUID | str) -> str:
 
 async def schedule_advance(app: App, task_id: uuid.UUID | str, delay: float = 0.0) -> bool:
     """Queue the task's next step; False when a step is already queued (that one will do)."""
-    schedule_in = {"seconds": delay} if delay > 0 else None
-    deferrer = app.configure_task(
-        ADVANCE, queueing_lock=queueing_lock(task_id), schedule_in=schedule_in
-    )
-    try:
-        await deferrer.defer_async(task_id=str(task_id))
-    except AlreadyEnqueued:
-        return False
-    return True
+    return await defer_once(app, ADVANCE, queueing_lock(task_id), delay, task_id=str(task_id))
 
 
 async def advance_task(context: JobContext, task_id: str) -> None:
@@ -62,12 +53,7 @@ async def sweep_tasks(context: JobContext, timestamp: int) -> int:
     """Every 15 s: requeue jobs of dead workers; give open tasks without a live job a new one."""
     deps = deps_of(context)
     stall = deps.settings.task_stall_seconds
-    manager = context.app.job_manager
-    for job in await manager.get_stalled_jobs(task_name=ADVANCE, seconds_since_heartbeat=stall):
-        try:
-            await manager.retry_job(job)
-        except Exception as exc:  # e.g. a queued job for the same task exists: that one runs
-            logger.info("tasks.stalled_job_not_retried", job_id=job.id, error=str(exc))
+    await retry_stalled(context.app, ADVANCE, stall)
     async with deps.db.session() as session:
         orphans = (await session.scalars(_ORPHANS, {"stall": stall})).all()
     count = 0

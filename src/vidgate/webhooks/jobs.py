@@ -7,10 +7,9 @@ import uuid
 
 import structlog
 from procrastinate import App, Blueprint, JobContext
-from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
 
-from vidgate.jobs import deps_of
+from vidgate.jobs import defer_once, deps_of, retry_stalled
 from vidgate.webhooks import service
 
 logger = structlog.get_logger(__name__)
@@ -18,16 +17,8 @@ logger = structlog.get_logger(__name__)
 
 async def schedule_delivery(app: App, delivery_id: uuid.UUID | str, delay: float = 0.0) -> bool:
     """Queue an attempt; False when one is queued already (that one will do)."""
-    deferrer = app.configure_task(
-        service.DELIVER,
-        queueing_lock=service.queueing_lock(delivery_id),
-        schedule_in={"seconds": delay} if delay > 0 else None,
-    )
-    try:
-        await deferrer.defer_async(delivery_id=str(delivery_id))
-    except AlreadyEnqueued:
-        return False
-    return True
+    lock = service.queueing_lock(delivery_id)
+    return await defer_once(app, service.DELIVER, lock, delay, delivery_id=str(delivery_id))
 
 
 async def deliver_webhook(context: JobContext, delivery_id: str) -> None:
@@ -55,15 +46,7 @@ _STRANDED = text(
 async def sweep_webhooks(context: JobContext, timestamp: int) -> int:
     """Every minute: rerun attempts of dead workers; queue due deliveries that lost their job."""
     deps = deps_of(context)
-    stall = deps.settings.task_stall_seconds
-    manager = context.app.job_manager
-    for job in await manager.get_stalled_jobs(
-        task_name=service.DELIVER, seconds_since_heartbeat=stall
-    ):
-        try:
-            await manager.retry_job(job)
-        except Exception as exc:  # e.g. a queued job for the same delivery exists: that one runs
-            logger.info("webhooks.stalled_job_not_retried", job_id=job.id, error=str(exc))
+    await retry_stalled(context.app, service.DELIVER, deps.settings.task_stall_seconds)
     async with deps.db.session() as session:
         stranded = (await session.scalars(_STRANDED)).all()
     count = 0
