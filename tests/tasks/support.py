@@ -90,3 +90,13 @@ async def account(db: Database, user_id: uuid.UUID) -> tuple[int, int, list[tupl
         drift = [d for d in await ledger.find_drift(session) if d.user_id == user_id]
     assert drift == [], drift
     return user.credits, user.credits_reserved, [(r[0], r[1], r[2]) for r in rows]
+
+
+async def text_to_video(http: httpx.AsyncClient, caller: Caller, prompt: str) -> str:
+    """Create a text-to-video task (standard, landscape); its id."""
+    created = await http.post(
+        "/api/videos/text-to-video", headers=caller.headers, json={"prompt": prompt}
+    )
+    assert created.status_code == 200, created.text
+    task_id: str = created.json()["task_id"]
+    return task_id

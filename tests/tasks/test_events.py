@@ -14,7 +14,7 @@ from vidgate.tasks.models import Task
 
 from ..conftest import Live
 from ..helpers import DEV_CLIENT_KEY
-from .support import new_caller, wait_for
+from .support import new_caller, text_to_video, wait_for
 
 
 async def read_events(response: httpx.Response, into: list[dict[str, Any]]) -> list[str]:
@@ -38,12 +38,7 @@ async def test_stream_follows_changes_made_elsewhere_until_the_end(
     live: Live, http: httpx.AsyncClient
 ) -> None:
     caller = await new_caller(http)
-    created = await http.post(
-        "/api/videos/text-to-video",
-        headers=caller.headers,
-        json={"prompt": "watched [fault:stuck]"},
-    )
-    task_id = created.json()["task_id"]
+    task_id = await text_to_video(http, caller, "watched [fault:stuck]")
     events: list[dict[str, Any]] = []
     async with http.stream(
         "GET", f"/api/tasks/{task_id}/events", headers=caller.headers

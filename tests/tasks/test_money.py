@@ -16,7 +16,7 @@ from vidgate.tasks.models import Task, TaskStatus
 from vidgate.tasks.schemas import TextToVideoRequest
 
 from ..conftest import Live
-from .support import account, new_caller, wait_for
+from .support import account, new_caller, text_to_video, wait_for
 
 
 async def test_fifty_concurrent_creates_with_credits_for_five(
@@ -138,12 +138,7 @@ async def test_deadline_turns_a_stuck_task_into_timeout_with_refund(
     live: Live, http: httpx.AsyncClient
 ) -> None:
     caller = await new_caller(http)
-    created = await http.post(
-        "/api/videos/text-to-video",
-        headers=caller.headers,
-        json={"prompt": "never finishes [fault:stuck]"},
-    )
-    task_id = created.json()["task_id"]
+    task_id = await text_to_video(http, caller, "never finishes [fault:stuck]")
     await wait_for(http, caller, task_id, {"RUNNING"})
     async with live.runtime.db.session() as session:  # the deadline passes
         task = await session.get_one(Task, uuid.UUID(task_id))

@@ -13,7 +13,7 @@ from vidgate.tasks.models import Task
 
 from ..conftest import Live
 from ..helpers import DEV_CLIENT_KEY
-from .support import account, new_caller
+from .support import account, new_caller, text_to_video
 
 
 async def _status(http: httpx.AsyncClient, task_id: str, headers: dict[str, str]) -> Any:
@@ -36,13 +36,7 @@ async def test_a_change_made_elsewhere_shows_up_and_owners_are_still_checked(
     live: Live, http: httpx.AsyncClient
 ) -> None:
     caller = await new_caller(http)
-    created = await http.post(
-        "/api/videos/text-to-video",
-        headers=caller.headers,
-        json={"prompt": "stays running [fault:stuck]"},
-    )
-    assert created.status_code == 200, created.text
-    task_id = created.json()["task_id"]
+    task_id = await text_to_video(http, caller, "stays running [fault:stuck]")
     await _until(http, task_id, lambda t: t["status"] == "RUNNING")
     cache = live.runtime.task_views
     for _ in range(100):  # kept by a read that no other eviction overlapped
