@@ -141,13 +141,14 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # Routes are matched in this order: the ones clients poll come first.
+    # Routes are matched in this order, router by router: the hottest paths come first (task
+    # status, /api/auth/me), health checks before the rest.
     app.include_router(task_endpoints.videos)
+    app.include_router(auth_endpoints.router)
     app.include_router(task_endpoints.tasks)
+    app.include_router(ops_router)
     app.include_router(webhook_endpoints.deliveries)
     app.include_router(webhook_endpoints.secrets)
-    app.include_router(auth_endpoints.router)
-    app.include_router(ops_router)
     app.include_router(user_endpoints.router)
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
