@@ -6,8 +6,6 @@ Tests do not share rows: each one signs in its own random phone numbers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 import socket
 import uuid
@@ -19,7 +17,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from sqlalchemy.engine import make_url
 
 from vidgate.app import create_app
@@ -28,7 +25,7 @@ from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import upgrade_to_head
 from vidgate.deps import Runtime
 
-from .helpers import DEV_CLIENT_KEY
+from .helpers import DEV_CLIENT_KEY, serve_on_loopback
 
 
 def _server_url(tmp_root: Path) -> tuple[str, object | None]:
@@ -116,12 +113,6 @@ class Live:
     settings: Settings
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns signals
-        yield
-
-
 @pytest.fixture(scope="session")
 async def live(
     settings: Settings, database_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -148,20 +139,8 @@ async def live(
     )
     (live_settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
     app = create_app(live_settings, database_url, run_worker=True)
-    async with app.router.lifespan_context(app):
-        server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        async with asyncio.timeout(10):
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                await asyncio.sleep(0.01)
-        try:
-            yield Live(url, app.state.runtime, live_settings)
-        finally:
-            server.should_exit = True
-            await serving
-            sock.close()
+    async with app.router.lifespan_context(app), serve_on_loopback(app, sock):
+        yield Live(url, app.state.runtime, live_settings)
 
 
 @pytest.fixture

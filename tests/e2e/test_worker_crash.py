@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -37,8 +35,8 @@ from vidgate.tasks.models import Task
 from vidgate.tasks.schemas import TextToVideoRequest
 from vidgate.users import service as users
 
-from ..conftest import Live, _Server
-from ..helpers import DEV_CLIENT_KEY
+from ..conftest import Live
+from ..helpers import DEV_CLIENT_KEY, serve_on_loopback
 from ..tasks.test_events import read_events
 
 pytestmark = pytest.mark.e2e
@@ -80,22 +78,10 @@ def _start_worker(live: Live, url: str, data_dir: Path, log: Path) -> subprocess
 @contextlib.asynccontextmanager
 async def _api(live: Live, url: str, data_dir: Path) -> AsyncIterator[str]:
     """The vidgate app on `url` (no worker) served on loopback; its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
     settings = live.settings.model_copy(update={"data_dir": data_dir})
     app = create_app(settings, url, run_worker=False)
-    async with app.router.lifespan_context(app):
-        server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            await serving
-            sock.close()
+    async with app.router.lifespan_context(app), serve_on_loopback(app) as base:
+        yield base
 
 
 async def _status(db: Database, task_id: uuid.UUID) -> str:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from ..helpers import serve_on_loopback
 
 
 @dataclass
@@ -44,17 +43,9 @@ class Receiver:
         return self.to(path)
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    state = Receiver(url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    state = Receiver(url="")
 
     async def hook(request: Request) -> Response:
         state.received.append(
@@ -64,17 +55,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         return Response(status_code=status, headers=headers)
 
     app = Starlette(routes=[Route("/{path:path}", hook, methods=["POST", "GET"])])
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-    try:
+    async with serve_on_loopback(app) as url:
+        state.url = url
         yield state
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
 
 
 def json_of(received: Received) -> Any:
