@@ -148,14 +148,15 @@ def launch_vidgate(data_dir: Path, log_path: Path, *, worker: bool) -> Server:
     return server
 
 
-def launch_trivial(log_path: Path) -> Server:
-    """uvicorn with the flags `vidgate serve` uses: one process, no access log or server header."""
+def launch_bench_app(name: str, app: str, log_path: Path) -> Server:
+    """uvicorn with the flags `vidgate serve` uses (one process, uvloop, httptools, no access
+    log or server header), serving `app` ("module:attribute") from the bench directory."""
     port = free_port()
     argv = [
         sys.executable,
         "-m",
         "uvicorn",
-        "trivial_app:app",
+        app,
         "--app-dir",
         str(BENCH_DIR),
         "--host",
@@ -168,7 +169,12 @@ def launch_trivial(log_path: Path) -> Server:
         "--log-level",
         "warning",
     ]
-    return launch("trivial", argv, server_env(None), log_path, port)
+    return launch(name, argv, server_env(None), log_path, port)
+
+
+def launch_trivial(log_path: Path) -> Server:
+    """A trivial FastAPI endpoint served the way `vidgate serve` serves vidgate."""
+    return launch_bench_app("trivial", "trivial_app:app", log_path)
 
 
 def wait_http_ok(server: Server, path: str, timeout: float = READY_TIMEOUT) -> float:

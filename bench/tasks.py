@@ -35,7 +35,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import HOST, VIDGATE, free_port, launch, running, wait_http_ok
+from run import HOST, VIDGATE, client_key, free_port, launch, running, wait_http_ok
 from vidgate.db.embedded import start_embedded_postgres, stop_embedded_postgres
 
 TIME_TARGET = 120.0
@@ -256,6 +256,7 @@ def main() -> None:
 
         argv = [str(VIDGATE), "serve", "--host", HOST, "--port", str(port), "--no-worker"]
         api = launch("vidgate", argv, migrate_env, work / "serve.log", port)
+        api.data_dir = data_dir  # where its development client key is kept
         with running(api):
             wait_http_ok(api, "/readyz")
             worker_argv = [str(VIDGATE), "worker", "--concurrency", str(args.worker_concurrency)]
@@ -263,7 +264,7 @@ def main() -> None:
             worker = launch("worker", worker_argv, worker_env, work / "worker.log", 0)
             with running(worker), httpx.Client(base_url=base, timeout=30) as client:
                 token, user_id = sign_in(client)
-                key = _client_key(data_dir)
+                key = client_key(api)
                 subprocess.run(
                     [
                         str(VIDGATE),
@@ -323,13 +324,6 @@ def main() -> None:
     finally:
         stop_embedded_postgres(pg)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _client_key(data_dir: Path) -> str:
-    import json
-
-    key: str = json.loads((data_dir / "secrets.json").read_text())["dev_client_api_key"]
-    return key
 
 
 def _report(

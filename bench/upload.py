@@ -34,14 +34,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import (
-    BENCH_DIR,
     HOST,
     Server,
-    free_port,
-    launch,
+    launch_bench_app,
     launch_vidgate,
     running,
-    server_env,
     sign_in,
     wait_http_ok,
 )
@@ -165,26 +162,8 @@ async def discard_body(
 
 
 def launch_discard(log_path: Path) -> Server:
-    """uvicorn with the flags `vidgate serve` uses (uvloop, httptools), serving `discard_body`."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "upload:discard_body",
-        "--app-dir",
-        str(BENCH_DIR),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--no-server-header",
-        "--proxy-headers",
-        "--log-level",
-        "warning",
-    ]
-    return launch("discard", argv, server_env(None), log_path, port)
+    """`discard_body` served the way `vidgate serve` serves vidgate."""
+    return launch_bench_app("discard", "upload:discard_body", log_path)
 
 
 def reset_peak_rss(pid: int) -> bool:

@@ -13,7 +13,7 @@ from datetime import timedelta
 import httpx
 import uvicorn
 from sqlalchemy import update
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidgate.auth.models import SmsCode
 from vidgate.db.engine import Database
@@ -84,6 +84,18 @@ class _QuietServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # Leave pytest's own Ctrl-C handling in place.
         yield
+
+
+class Switch:
+    """An ASGI app forwarding to whatever the current test installed, so that a (slow to stop)
+    loopback server can be shared by a module while every test gets a fresh app behind it."""
+
+    def __init__(self) -> None:
+        self.target: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.target is not None
+        await self.target(scope, receive, send)
 
 
 @contextlib.asynccontextmanager

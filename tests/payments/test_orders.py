@@ -366,3 +366,30 @@ async def test_reconciliation_credits_a_lost_notification_and_expires_unpaid_ord
     late = notification(unpaid, state="expired")
     await client.post("/api/payments/stripe/webhook", headers=late[0], content=late[1])
     assert await balance(db, user, client) == (1200, 1)
+
+
+async def test_failed_then_paid_and_expired_then_paid(
+    client: httpx.AsyncClient, gateway: DoubleGateway, db: Database
+) -> None:
+    """A failed or expired mark is vidgate's view; if the gateway later reports the money taken,
+    the credits are owed (once). A failure report after completion changes nothing."""
+    user = await sign_in(client)
+    failed = (await order(client, user)).json()["payment_id"]
+    expired = (await order(client, user)).json()["payment_id"]
+
+    async def post(payment_id: str, state: PaymentState) -> str:
+        headers, body = notification(payment_id, state=state)
+        r = await client.post("/api/payments/stripe/webhook", headers=headers, content=body)
+        assert r.status_code == 200
+        shown = await client.get(f"/api/payments/{payment_id}", headers=user.headers)
+        status: str = shown.json()["status"]
+        return status
+
+    assert await post(failed, "failed") == "failed"
+    assert await post(expired, "expired") == "expired"
+    assert await balance(db, user, client) == (100, 0)
+    assert await post(failed, "paid") == "completed"
+    assert await post(expired, "paid") == "completed"
+    assert await balance(db, user, client) == (100 + 2 * 1100, 2)
+    assert await post(failed, "failed") == "completed"
+    assert await balance(db, user, client) == (2300, 2)

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidgate.emulators.stripe import PREFIX, StripeApiError, StripeEmulator, sign
 from vidgate.payments.gateway import (
@@ -28,7 +27,7 @@ from vidgate.payments.gateway import (
 )
 from vidgate.payments.stripe_gateway import API_VERSION, StripeGateway, checkout_expiry
 
-from ..helpers import closed_port_url, serve_on_loopback
+from ..helpers import Switch, closed_port_url, serve_on_loopback
 
 SECRET_KEY = "sk_test_emulator_0123456789abcdef"
 WEBHOOK_SECRET = "whsec_emulator_0123456789abcdef"
@@ -83,18 +82,6 @@ class Receiver:
             return Response(answer.body, answer.status_code, media_type=answer.content_type)
 
         return app
-
-
-class Switch:
-    """Forwards to the current test's emulator app, so the loopback servers are shared by the
-    module while every test gets a fresh emulator."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None
-        await self.target(scope, receive, send)
 
 
 @dataclass

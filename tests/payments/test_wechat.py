@@ -22,7 +22,6 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 from wechatpayv3.utils import load_private_key, rsa_sign
 
 from vidgate.emulators.wechatpay import (
@@ -41,7 +40,7 @@ from vidgate.payments.gateway import (
 )
 from vidgate.payments.wechat import WeChatOrderNotFound, WeChatPayError, WeChatPayGateway
 
-from ..helpers import FakeClock, closed_port_url, serve_on_loopback
+from ..helpers import FakeClock, Switch, closed_port_url, serve_on_loopback
 
 MCHID = "1900000109"
 APPID = "wxd678efh567hg6787"
@@ -59,17 +58,6 @@ def merchant() -> MerchantKeys:
 # ---------------------------------------------------------------------------------------------
 # Servers
 # ---------------------------------------------------------------------------------------------
-
-
-class Switch:
-    """Forwards to the current test's emulator app, so the loopback server lives per module."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None
-        await self.target(scope, receive, send)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from vidgate.emulators.kie import PREFIX, KieEmulator
 from vidgate.providers.base import (
@@ -33,7 +33,7 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.kie import KieSoraAdapter
 
-from ..helpers import FakeClock, closed_port_url, serve_on_loopback
+from ..helpers import FakeClock, Switch, closed_port_url, serve_on_loopback
 
 API_KEY = "kie-test-key-0123456789"
 SECONDS = 1.0  # rendered length: short, so renders stay fast
@@ -92,18 +92,6 @@ class Web:
             return JSONResponse({"ok": True})
 
         return app
-
-
-class Switch:
-    """An ASGI app forwarding to whatever the current test installed, so that the (slow to
-    stop) loopback servers are shared by the module while every test gets a fresh emulator."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None
-        await self.target(scope, receive, send)
 
 
 @dataclass

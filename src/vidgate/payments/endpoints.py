@@ -34,9 +34,13 @@ NOTIFY_PATHS = {"wechat": "/api/payments/wechat/notify", "stripe": "/api/payment
 
 def view(payment: Payment) -> PaymentView:
     urls: dict[str, str | None] = {}
-    if payment.status == "pending" and payment.pay_url:
-        field = {"stripe": "checkout_url", "wechat": "h5_url" if payment.scene == "h5" else ""}
-        urls[field.get(payment.provider) or "code_url"] = payment.pay_url
+    if payment.status == "pending" and payment.pay_url:  # only while it can still be paid
+        if payment.provider == "stripe":
+            urls["checkout_url"] = payment.pay_url
+        elif payment.scene == "h5":
+            urls["h5_url"] = payment.pay_url
+        else:
+            urls["code_url"] = payment.pay_url
     return PaymentView(
         payment_id=str(payment.id),
         status=payment.status,
