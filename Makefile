@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format typecheck pytest bench clean
+.PHONY: install run test lint format typecheck pytest bench clean web web-client web-check e2e
 
 install: $(STAMP)
 
@@ -14,7 +14,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: install
+# The browser app: a static export in web/out that `vidgate serve` serves at /.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/package.json \
+	web/next.config.ts web/tsconfig.json
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/out/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/out/index.html
+
+# Regenerate the typed API client after changing the API.
+web-client: install web/node_modules/.installed
+	$(BIN)/vidgate openapi --output web/openapi.json
+	cd web && npm run api:generate
+
+web-check: web/node_modules/.installed
+	cd web && npm run api:check && npm run typecheck
+
+# Browser tests (Debian's chromium; CHROMIUM_PATH to use another build).
+e2e: install web
+	cd web && npx playwright test
+
+run: install web
 	$(BIN)/vidgate serve
 
 lint: install
@@ -34,7 +59,7 @@ pytest: install
 	env -u VIDGATE_TEST_DATABASE_URL $(BIN)/pytest
 	if [ -n "$$VIDGATE_TEST_DATABASE_URL" ]; then $(BIN)/pytest -m "not e2e"; fi
 
-test: lint typecheck pytest
+test: lint typecheck pytest web-check e2e
 
 bench: install
 	$(BIN)/python bench/run.py
@@ -43,3 +68,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf web/node_modules web/.next web/out web/test-results

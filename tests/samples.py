@@ -15,9 +15,9 @@ def png_bytes(size: tuple[int, int] = (32, 24)) -> bytes:
     return buffer.getvalue()
 
 
-def jpeg_bytes() -> bytes:
+def jpeg_bytes(size: tuple[int, int] = (40, 30)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (40, 30), (30, 200, 30)).save(buffer, format="JPEG")
+    Image.new("RGB", size, (30, 200, 30)).save(buffer, format="JPEG")
     return buffer.getvalue()
 
 

@@ -43,6 +43,8 @@ from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks.inputs import MediaResolver
 from vidgate.users import endpoints as user_endpoints
 from vidgate.webhooks import endpoints as webhook_endpoints
+from vidgate.web import DEFAULT_WEB_DIR, web_app
+from vidgate.web import router as web_router
 
 logger = structlog.get_logger(__name__)
 
@@ -153,6 +155,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
     app.include_router(payment_endpoints.router)
+    app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:
         app.include_router(auth_endpoints.dev_router)
@@ -160,5 +163,9 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         app.include_router(google_emulator_for(settings).router())
     for emulator_router in [*providers.emulator_routers, *payments.emulator_routers]:
         app.include_router(emulator_router)
+    # Last: the browser app answers every path nothing above claimed.
+    pages = web_app(settings.web_dir or DEFAULT_WEB_DIR)
+    if pages is not None:
+        app.mount("/", pages, name="web")
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

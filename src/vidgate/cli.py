@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import psutil
@@ -250,6 +252,22 @@ def emulate(
         f"  kie.ai base URL:      {root}/_emulator/kie   key: {kie_key}"
     )
     uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+@cli.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="Write here instead of standard output.")
+    ] = None,
+) -> None:
+    """Print the OpenAPI document the web app's typed client is generated from."""
+    from vidgate.web import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @cli.command()

@@ -207,6 +207,17 @@ class Settings(BaseSettings):
         default="", description="Client key created on first development start (generated)."
     )
 
+    # The browser app (web/), served at `/`
+    web_dir: Path | None = Field(
+        default=None, description="Built web app to serve at /; default: web/out of the checkout"
+    )
+    web_api_base_url: str = Field(
+        default="/api", description="API base the web app calls (same origin by default)"
+    )
+    web_client_api_key: str = Field(
+        default="", description="X-API-Key the web app sends; development: the generated key"
+    )
+
     @model_validator(mode="after")
     def _mode_defaults(self) -> Settings:
         dev = self.env == "development"

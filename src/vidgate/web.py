@@ -1,0 +1,87 @@
+"""The browser app: its run-time configuration, and the static export of `web/` served at `/`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from vidgate.deps import RuntimeDep
+
+# Where `make web` leaves the build, relative to a source checkout.
+DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "web" / "out"
+
+# Paths the static app never answers, so an unknown API path gets the API's JSON 404.
+RESERVED_PREFIXES = ("api/", "_emulator/", "media/", "docs", "openapi.json", "redoc")
+
+router = APIRouter(prefix="/api/web", tags=["web"])
+
+
+class WebConfig(BaseModel):
+    api_base_url: str = Field(description="Base of the API, e.g. /api or https://api.example.com/api")
+    api_key: str = Field(description="The client API key the web app sends as X-API-Key")
+    environment: Literal["development", "production"]
+    google_sign_in: bool = Field(description="Whether Google sign-in is configured")
+    payment_methods: list[str] = Field(description="Configured gateways: wechat, stripe")
+    sms_outbox: bool = Field(description="Development: SMS codes are readable at /api/_dev/sms/outbox")
+
+
+@router.get("/config", response_model=WebConfig)
+async def web_config(runtime: RuntimeDep) -> WebConfig:
+    """What the browser app needs to know about this deployment; public, like the client key."""
+    settings = runtime.settings
+    return WebConfig(
+        api_base_url=settings.web_api_base_url,
+        api_key=settings.web_client_api_key or settings.dev_client_api_key,
+        environment=settings.env,
+        google_sign_in=runtime.google is not None,
+        payment_methods=sorted(runtime.payment_gateways),
+        sms_outbox=settings.is_development,
+    )
+
+
+class WebApp(StaticFiles):
+    """The exported pages. Hashed assets under `_next/static` are cached for good; pages are
+    revalidated on every visit so a new deployment shows at once."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.startswith(RESERVED_PREFIXES):
+            raise HTTPException(status_code=404, detail="Not Found")
+        response = await super().get_response(path, scope)
+        if path.startswith("_next/static/") and response.status_code == 200:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        else:
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def web_app(directory: Path) -> WebApp | None:
+    """The static app in `directory`, or None when it has not been built."""
+    if not (directory / "index.html").is_file():
+        return None
+    return WebApp(directory=directory, html=True)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API as a development server describes it (development adds only `/api/_dev/...`),
+    independent of this machine's settings, keys and data."""
+    from vidgate.app import create_app
+    from vidgate.config import Settings
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(
+            env="development",
+            data_dir=Path(data_dir),
+            google_client_id="",
+            dashscope_api_key="",
+            kie_api_key="",
+            wechat_mchid="",
+            stripe_secret_key="",
+        )
+        return create_app(settings, "postgresql://unused/unused").openapi()

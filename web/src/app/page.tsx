@@ -1,0 +1,10 @@
+"use client";
+import { RequireAuth } from "@/lib/auth";
+
+export default function DashboardPage() {
+  return (
+    <RequireAuth>
+      <h1>Dashboard</h1>
+    </RequireAuth>
+  );
+}

@@ -1,0 +1,60 @@
+// Live task updates from GET /api/tasks/{id}/events. EventSource cannot send X-API-Key, so the
+// stream is read with fetch; it reconnects until the task has finished or the caller stops.
+import { loadConfig, apiOrigin } from "../config";
+import { authHeaders, type Schemas } from "./client";
+
+export type TaskView = Schemas["TaskView"];
+
+const FINISHED = new Set(["SUCCEEDED", "FAILED", "TIMEOUT", "CANCELED"]);
+
+export function isFinished(status: string): boolean {
+  return FINISHED.has(status);
+}
+
+/** Call `onTask` with each new state of the task; returns a function that stops following. */
+export function followTask(taskId: string, onTask: (task: TaskView) => void): () => void {
+  const controller = new AbortController();
+  let delay = 1000;
+
+  const run = async () => {
+    const config = await loadConfig();
+    while (!controller.signal.aborted) {
+      try {
+        const response = await fetch(
+          `${apiOrigin(config)}/api/tasks/${encodeURIComponent(taskId)}/events`,
+          { headers: { ...authHeaders(config), Accept: "text/event-stream" }, signal: controller.signal },
+        );
+        if (response.status === 404) return;
+        if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+        delay = 1000;
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end: number;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = block
+              .split("\n")
+              .filter((line) => line.startsWith("data:"))
+              .map((line) => line.slice(5).trimStart())
+              .join("\n");
+            if (!data) continue;
+            const task = JSON.parse(data) as TaskView;
+            onTask(task);
+            if (isFinished(task.status)) return;
+          }
+        }
+      } catch {
+        if (controller.signal.aborted) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 15000);
+    }
+  };
+  void run();
+  return () => controller.abort();
+}

@@ -1,0 +1,4 @@
+// Words of the credits page.
+export const en = {};
+
+export const zh: typeof en = {};
