@@ -4,17 +4,18 @@ import { defineConfig } from "@playwright/test";
 
 const PORT = Number(process.env.VIDGATE_E2E_PORT ?? 8765);
 const BASE_URL = `http://127.0.0.1:${PORT}`;
+const OUTPUT = process.env.VIDGATE_E2E_OUTPUT ?? "test-results";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 export default defineConfig({
   testDir: "e2e",
-  outputDir: "test-results",
+  outputDir: OUTPUT,
   timeout: 90_000,
   expect: { timeout: 20_000 },
   fullyParallel: false,
   workers: 1,
   retries: 0,
-  reporter: [["list"], ["json", { outputFile: "test-results/report.json" }]],
+  reporter: [["list"], ["json", { outputFile: `${OUTPUT}/report.json` }]],
   use: {
     baseURL: BASE_URL,
     locale: "en-US",

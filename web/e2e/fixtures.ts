@@ -5,7 +5,7 @@ import path from "node:path";
 
 export { expect };
 
-export const SCREENSHOT_DIR = path.join(__dirname, "..", "test-results", "screenshots");
+export const SCREENSHOT_DIR = path.join(__dirname, "..", process.env.VIDGATE_E2E_OUTPUT ?? "test-results", "screenshots");
 
 let phoneCounter = 0;
 
@@ -73,6 +73,6 @@ export async function snap(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
 }
 
-export const SAMPLES = path.join(__dirname, "..", "test-results", "samples");
+export const SAMPLES = path.join(__dirname, "..", ".e2e", "samples");
 
 export const test = base;

@@ -2,7 +2,7 @@
 # The server the browser tests run against: development mode, a fresh data dir, fast emulators.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-data_dir="web/test-results/server-data"
+data_dir="web/.e2e/server-$1"
 rm -rf "$data_dir"
 mkdir -p "$data_dir"
 export VIDGATE_ENV=development
@@ -14,5 +14,5 @@ export VIDGATE_EMULATOR_RENDER_HEIGHT=144
 export VIDGATE_LOG_FORMAT=console
 export VIDGATE_LOG_LEVEL=WARNING
 unset VIDGATE_DATABASE_URL
-.venv/bin/python web/e2e/make_samples.py web/test-results/samples
+.venv/bin/python web/e2e/make_samples.py web/.e2e/samples
 exec .venv/bin/vidgate serve --host 127.0.0.1 --port "$1"
