@@ -68,6 +68,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         secret_key=secrets.token_urlsafe(48),
         dev_client_api_key=DEV_CLIENT_KEY,
         public_base_url="http://test",
+        web_dir=tmp_path_factory.mktemp("no-web-app"),  # the API alone, built web app or not
     )
 
 

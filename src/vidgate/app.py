@@ -42,9 +42,9 @@ from vidgate.providers.registry import build_providers
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks.inputs import MediaResolver
 from vidgate.users import endpoints as user_endpoints
-from vidgate.webhooks import endpoints as webhook_endpoints
 from vidgate.web import DEFAULT_WEB_DIR, web_app
 from vidgate.web import router as web_router
+from vidgate.webhooks import endpoints as webhook_endpoints
 
 logger = structlog.get_logger(__name__)
 

@@ -24,12 +24,14 @@ router = APIRouter(prefix="/api/web", tags=["web"])
 
 
 class WebConfig(BaseModel):
-    api_base_url: str = Field(description="Base of the API, e.g. /api or https://api.example.com/api")
+    api_base_url: str = Field(
+        description="Base of the API, e.g. /api or https://api.example.com/api"
+    )
     api_key: str = Field(description="The client API key the web app sends as X-API-Key")
     environment: Literal["development", "production"]
     google_sign_in: bool = Field(description="Whether Google sign-in is configured")
     payment_methods: list[str] = Field(description="Configured gateways: wechat, stripe")
-    sms_outbox: bool = Field(description="Development: SMS codes are readable at /api/_dev/sms/outbox")
+    sms_outbox: bool = Field(description="Development: SMS codes readable at /api/_dev/sms/outbox")
 
 
 @router.get("/config", response_model=WebConfig)

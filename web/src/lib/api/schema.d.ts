@@ -1439,7 +1439,7 @@ export interface components {
             payment_methods: string[];
             /**
              * Sms Outbox
-             * @description Development: SMS codes are readable at /api/_dev/sms/outbox
+             * @description Development: SMS codes readable at /api/_dev/sms/outbox
              */
             sms_outbox: boolean;
         };
