@@ -219,3 +219,29 @@ def test_unique_keys() -> None:
     keys = {new_object_key("uploads", ".mp4") for _ in range(100)}
     assert len(keys) == 100
     assert all(uuid.UUID(k.split("/")[-1][:32]) for k in keys)
+
+
+async def test_a_failed_commit_leaves_no_orphan_object(
+    client: httpx.AsyncClient, runtime: Runtime, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The object is stored before its row is committed; if the commit fails, it goes too."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    user = await sign_in(client)
+    media = runtime.settings.data_dir / "media" / "uploads"
+    before = set(media.rglob("*")) if media.exists() else set()
+    async with db.session() as session:
+        rows_before = await session.scalar(select(func.count()).select_from(Upload))
+
+    async def failing_commit(self: AsyncSession) -> None:
+        raise ConnectionResetError("database went away")
+
+    monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+    with pytest.raises(ConnectionResetError):
+        await _upload(client, user, png_bytes(), "face.png", "image")
+    monkeypatch.undo()
+
+    after = set(media.rglob("*")) if media.exists() else set()
+    assert {path for path in after - before if path.is_file()} == set()
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Upload)) == rows_before

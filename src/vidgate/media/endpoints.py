@@ -80,7 +80,12 @@ async def upload(
         fps=info.fps,
     )
     session.add(row)
-    await session.commit()
+    try:
+        await session.commit()
+    except BaseException:
+        # No row points at the object: remove it rather than leave an orphan in storage.
+        await asyncio.shield(runtime.storage.delete(stored.key))
+        raise
     return UploadResponse(
         file_url=runtime.storage.public_url(stored.key),
         storage_key=stored.key,
