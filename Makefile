@@ -39,7 +39,9 @@ web-check: web/node_modules/.installed
 e2e: install web
 	cd web && npx playwright test
 
-run: install web
+run: install
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: serving the API without the web app (install Node.js 20)"; fi
 	$(BIN)/vidgate serve
 
 lint: install
