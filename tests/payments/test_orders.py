@@ -179,6 +179,29 @@ async def test_an_order_matches_a_pack_and_is_private(
     assert (await client.get(f"/api/payments/{body['payment_id']}")).status_code == 401
 
 
+async def test_return_and_cancel_urls_name_the_payment(
+    client: httpx.AsyncClient, gateway: DoubleGateway
+) -> None:
+    """By default the payer comes back to the web app's buy page for this payment; a client's
+    own URLs may carry the new payment's id through `{PAYMENT_ID}`."""
+    user = await sign_in(client)
+    created = await order(client, user)
+    payment_id = created.json()["payment_id"]
+    sent = gateway.created[-1]
+    assert sent.return_url == sent.cancel_url == f"http://test/buy/?payment={payment_id}"
+
+    created = await order(
+        client,
+        user,
+        return_url="https://app.example/paid/{PAYMENT_ID}",
+        cancel_url="https://app.example/buy?gave_up={PAYMENT_ID}",
+    )
+    payment_id = created.json()["payment_id"]
+    sent = gateway.created[-1]
+    assert sent.return_url == f"https://app.example/paid/{payment_id}"
+    assert sent.cancel_url == f"https://app.example/buy?gave_up={payment_id}"
+
+
 @pytest.mark.parametrize(
     ("overrides", "status"),
     [
@@ -189,6 +212,7 @@ async def test_an_order_matches_a_pack_and_is_private(
         ({"amount": -100}, 422),
         ({"currency": "cny"}, 422),
         ({"return_url": "javascript:alert(1)"}, 422),
+        ({"cancel_url": "data:text/html,hi"}, 422),
         ({"surprise": True}, 422),
     ],
 )

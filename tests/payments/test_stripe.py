@@ -229,10 +229,12 @@ async def test_create_sends_the_checkout_form_and_returns_the_hosted_page(env: E
     assert session["livemode"] is False
 
 
-async def test_return_url_replaces_the_default_success_url(env: Env) -> None:
+async def test_return_and_cancel_urls_replace_the_defaults(env: Env) -> None:
     url = "https://app.example.com/paid?order=pay_0002&s={CHECKOUT_SESSION_ID}"
-    checkout = await env.gateway.create(_request("pay_0002", return_url=url))
-    assert env.emulator.sessions[checkout.provider_ref]["success_url"] == url
+    back = "https://app.example.com/buy?gave_up=pay_0002"
+    checkout = await env.gateway.create(_request("pay_0002", return_url=url, cancel_url=back))
+    session = env.emulator.sessions[checkout.provider_ref]
+    assert (session["success_url"], session["cancel_url"]) == (url, back)
 
 
 async def test_retried_create_returns_the_same_session(env: Env) -> None:

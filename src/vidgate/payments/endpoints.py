@@ -29,6 +29,8 @@ logger = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
 GATEWAY_NAMES = {"wechat": "WeChat Pay", "stripe": "Stripe"}
+# Replaced in return_url and cancel_url with the new payment's id.
+PAYMENT_ID_PLACEHOLDER = "{PAYMENT_ID}"
 NOTIFY_PATHS = {"wechat": "/api/payments/wechat/notify", "stripe": "/api/payments/stripe/webhook"}
 
 
@@ -91,8 +93,13 @@ async def _create(
         raise BadRequest("WeChat Pay sells in CNY only")
     pack = service.find_pack(runtime.settings, body.credits, body.amount, body.currency)
     settings = runtime.settings
+    base = (settings.public_base_url or str(request.base_url)).rstrip("/")
+    payment_id = uuid.uuid4()
+    back = f"{base}/buy/?payment={PAYMENT_ID_PLACEHOLDER}"
+    return_url = (body.return_url or back).replace(PAYMENT_ID_PLACEHOLDER, str(payment_id))
+    cancel_url = (body.cancel_url or back).replace(PAYMENT_ID_PLACEHOLDER, str(payment_id))
     payment = Payment(
-        id=uuid.uuid4(),
+        id=payment_id,
         user_id=user.id,
         provider=provider,
         status="pending",
@@ -100,12 +107,11 @@ async def _create(
         currency=body.currency,
         credits=pack.credits,
         scene=body.scene if provider == "wechat" else None,
-        return_url=body.return_url,
+        return_url=return_url,
         expires_at=datetime.now(UTC) + timedelta(minutes=settings.payment_order_minutes),
     )
     session.add(payment)
     await session.commit()  # before the gateway knows the order: a notification finds it
-    base = (settings.public_base_url or str(request.base_url)).rstrip("/")
     order = CheckoutRequest(
         payment_id=payment.id.hex,  # 32 characters: WeChat's out_trade_no allows no more
         amount_minor=payment.amount_minor,
@@ -114,7 +120,8 @@ async def _create(
         description=f"vidgate {payment.credits:,} credits",
         notify_url=base + NOTIFY_PATHS[provider],
         expires_at=payment.expires_at,
-        return_url=body.return_url,
+        return_url=return_url,
+        cancel_url=cancel_url,
         scene=body.scene,
         client_ip=request.client.host if request.client else None,
     )

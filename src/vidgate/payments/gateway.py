@@ -34,6 +34,7 @@ class CheckoutRequest:
     notify_url: str  # where the gateway sends notifications (WeChat); informational for Stripe
     expires_at: datetime  # aware, UTC
     return_url: str | None = None  # where the payer's browser goes afterwards
+    cancel_url: str | None = None  # Stripe: where Checkout's back link goes
     scene: Literal["native", "h5"] = "native"  # WeChat: QR code (native) or mobile browser (h5)
     client_ip: str | None = None  # WeChat H5 needs the payer's IP
 

@@ -19,7 +19,10 @@ class CreatePayment(BaseModel):
     amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]  # yuan, dollars
     currency: Currency = "CNY"
     credits: Annotated[int, Field(gt=0)]
+    # Where the payer's browser goes after paying, and (Stripe) after giving up; `{PAYMENT_ID}`
+    # is replaced with the new payment's id. Default: the web app's buy page for this payment.
     return_url: HttpUrlStr | None = None
+    cancel_url: HttpUrlStr | None = None
     # WeChat Pay only: `native` (a QR code to scan) or `h5` (pay in a phone's browser).
     scene: Literal["native", "h5"] = "native"
 

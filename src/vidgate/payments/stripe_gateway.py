@@ -95,7 +95,7 @@ class StripeGateway:
             "client_reference_id": request.payment_id,
             "metadata": {"payment_id": request.payment_id, "credits": str(request.credits)},
             "success_url": request.return_url or self.success_url_default,
-            "cancel_url": self.cancel_url_default,
+            "cancel_url": request.cancel_url or self.cancel_url_default,
             "expires_at": checkout_expiry(request.expires_at, time.time()),
         }
         try:

@@ -887,6 +887,8 @@ export interface components {
             credits: number;
             /** Return Url */
             return_url?: string | null;
+            /** Cancel Url */
+            cancel_url?: string | null;
             /**
              * Scene
              * @default native
