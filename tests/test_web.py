@@ -28,6 +28,14 @@ async def test_config_tells_the_app_how_to_call_this_deployment(client: httpx.As
         "google_sign_in": True,
         "payment_methods": ["stripe", "wechat"],
         "sms_outbox": True,
+        "prices": {
+            "animate-move": {"wan-std": 10, "wan-pro": 14},
+            "animate-mix": {"wan-std": 10, "wan-pro": 14},
+            "text-to-video": {"standard": 20, "hd": 30},
+            "image-to-video": {"standard": 25, "hd": 35},
+        },
+        "max_upload_bytes": 100 * 1024 * 1024,
+        "signup_bonus_credits": 100,
     }
 
 

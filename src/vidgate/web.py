@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from vidgate.credits.pricing import PRICES
 from vidgate.deps import RuntimeDep
 
 # Where `make web` leaves the build, relative to a source checkout.
@@ -32,6 +33,12 @@ class WebConfig(BaseModel):
     google_sign_in: bool = Field(description="Whether Google sign-in is configured")
     payment_methods: list[str] = Field(description="Configured gateways: wechat, stripe")
     sms_outbox: bool = Field(description="Development: SMS codes readable at /api/_dev/sms/outbox")
+    prices: dict[str, dict[str, int]] = Field(
+        description="Credits by kind and tier (mode or quality): per second of output for the "
+        "animate kinds, per task for the Sora kinds"
+    )
+    max_upload_bytes: int
+    signup_bonus_credits: int
 
 
 @router.get("/config", response_model=WebConfig)
@@ -45,7 +52,17 @@ async def web_config(runtime: RuntimeDep) -> WebConfig:
         google_sign_in=runtime.google is not None,
         payment_methods=sorted(runtime.payment_gateways),
         sms_outbox=settings.is_development,
+        prices=_price_table(),
+        max_upload_bytes=settings.max_upload_bytes,
+        signup_bonus_credits=settings.signup_bonus_credits,
     )
+
+
+def _price_table() -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for (kind, tier), price in PRICES.items():
+        table.setdefault(kind, {})[tier] = price.credits
+    return table
 
 
 class WebApp(StaticFiles):

@@ -1444,6 +1444,19 @@ export interface components {
              * @description Development: SMS codes readable at /api/_dev/sms/outbox
              */
             sms_outbox: boolean;
+            /**
+             * Prices
+             * @description Credits by kind and tier (mode or quality): per second of output for the animate kinds, per task for the Sora kinds
+             */
+            prices: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /** Max Upload Bytes */
+            max_upload_bytes: number;
+            /** Signup Bonus Credits */
+            signup_bonus_credits: number;
         };
         /** WebhookSecretView */
         WebhookSecretView: {

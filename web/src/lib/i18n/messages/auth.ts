@@ -1,7 +1,8 @@
 // Words of the sign-in page and the Google callback page.
 export const en = {
   "auth.title": "Sign in",
-  "auth.intro": "New here? Signing in with a new number creates your account, with free credits to start.",
+  "auth.intro": "New here? Signing in with a new number creates your account.",
+  "auth.introBonus": "New here? Signing in with a new number creates your account, with {n} free credits to start.",
   "auth.sms.heading": "Sign in with a text message",
   "auth.phone.label": "Phone number",
   "auth.phone.hint": "Country code, a dash, then the number, e.g. 86-13800138000 (China) or 1-4155550123 (US).",
@@ -36,7 +37,8 @@ export const en = {
 
 export const zh: typeof en = {
   "auth.title": "登录",
-  "auth.intro": "第一次来？用新手机号登录即自动注册，并赠送免费积分。",
+  "auth.intro": "第一次来？用新手机号登录即自动注册。",
+  "auth.introBonus": "第一次来？用新手机号登录即自动注册，并赠送 {n} 积分。",
   "auth.sms.heading": "短信验证码登录",
   "auth.phone.label": "手机号",
   "auth.phone.hint": "国家码、短横线、号码，例如 86-13800138000（中国）或 1-4155550123（美国）。",
