@@ -28,6 +28,19 @@ export function ErrorBox({ error }: { error: unknown }) {
   );
 }
 
+/** A failed load: what went wrong and a button to try again. */
+export function ErrorWithRetry({ error, onRetry }: { error: unknown; onRetry: () => void }) {
+  const { t } = useI18n();
+  return (
+    <div>
+      <ErrorBox error={error} />
+      <button type="button" className="button secondary" onClick={onRetry}>
+        {t("common.retry")}
+      </button>
+    </div>
+  );
+}
+
 export function Notice({ children, tone = "info" }: { children: ReactNode; tone?: "info" | "success" | "warning" }) {
   return (
     <div className={`alert alert-${tone}`} role="status">

@@ -7,7 +7,7 @@ import { Suspense, useCallback, useEffect, useMemo, useState, type FormEvent } f
 
 import { useMoney } from "@/components/account/format";
 import { methodLabel, PaymentFollower, PaymentStatusBadge, type Payment } from "@/components/account/payments";
-import { ErrorBox, Pager } from "@/components/ui";
+import { ErrorBox, ErrorWithRetry, Pager } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth } from "@/lib/auth";
 import { loadConfig, type WebConfig } from "@/lib/config";
@@ -174,12 +174,7 @@ function PackForm({
   }
   if (loadError) {
     return (
-      <div>
-        <ErrorBox error={loadError} />
-        <button type="button" className="button secondary" onClick={() => void load()}>
-          {t("common.retry")}
-        </button>
-      </div>
+      <ErrorWithRetry error={loadError} onRetry={() => void load()} />
     );
   }
   if (!packs) {
@@ -327,12 +322,7 @@ function RecentPayments({ version, current }: { version: number; current: string
     <section aria-labelledby="recent-payments">
       <h2 id="recent-payments">{t("buy.recent")}</h2>
       {error ? (
-        <div>
-          <ErrorBox error={error} />
-          <button type="button" className="button secondary" onClick={() => void load(page)}>
-            {t("common.retry")}
-          </button>
-        </div>
+        <ErrorWithRetry error={error} onRetry={() => void load(page)} />
       ) : !list ? (
         <p className="muted" role="status">
           {t("common.loading")}

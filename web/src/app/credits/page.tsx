@@ -4,7 +4,7 @@ import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
 
 import { useMoney } from "@/components/account/format";
-import { ErrorBox, Pager } from "@/components/ui";
+import { ErrorBox, ErrorWithRetry, Pager } from "@/components/ui";
 import { APIError, authFetch, getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth } from "@/lib/auth";
 import { apiOrigin, loadConfig } from "@/lib/config";
@@ -67,12 +67,7 @@ function CreditsView() {
           </Link>
         </div>
         {creditsError ? (
-          <div>
-            <ErrorBox error={creditsError} />
-            <button type="button" className="button secondary" onClick={() => void loadCredits()}>
-              {t("common.retry")}
-            </button>
-          </div>
+          <ErrorWithRetry error={creditsError} onRetry={() => void loadCredits()} />
         ) : !credits ? (
           <p className="muted" role="status">
             {t("common.loading")}
@@ -137,12 +132,7 @@ function LedgerSection() {
         <CsvExport />
       </div>
       {error ? (
-        <div>
-          <ErrorBox error={error} />
-          <button type="button" className="button secondary" onClick={() => void load(page)}>
-            {t("common.retry")}
-          </button>
-        </div>
+        <ErrorWithRetry error={error} onRetry={() => void load(page)} />
       ) : !ledger ? (
         <p className="muted" role="status">
           {t("common.loading")}

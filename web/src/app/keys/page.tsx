@@ -4,7 +4,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 
 import { ConfirmDialog } from "@/components/account/ConfirmDialog";
 import { CopyButton } from "@/components/account/CopyButton";
-import { ErrorBox } from "@/components/ui";
+import { ErrorBox, ErrorWithRetry } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth } from "@/lib/auth";
 import { apiOrigin, loadConfig } from "@/lib/config";
@@ -100,12 +100,7 @@ function Keys() {
           {announcement && <p className="alert alert-success">{announcement}</p>}
         </div>
         {listError ? (
-          <div>
-            <ErrorBox error={listError} />
-            <button type="button" className="button secondary" onClick={() => void load()}>
-              {t("common.retry")}
-            </button>
-          </div>
+          <ErrorWithRetry error={listError} onRetry={() => void load()} />
         ) : !keys ? (
           <p className="muted" role="status">
             {t("common.loading")}

@@ -5,7 +5,7 @@ import { useRouter } from "next/navigation";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 
 import { ConfirmDialog } from "@/components/account/ConfirmDialog";
-import { ErrorBox, Notice } from "@/components/ui";
+import { ErrorBox, ErrorWithRetry, Notice } from "@/components/ui";
 import { APIError, getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth, useAuth } from "@/lib/auth";
 import { useFormat, useI18n } from "@/lib/i18n";
@@ -114,10 +114,7 @@ function ProfileView({ onDeleted }: { onDeleted: () => void }) {
     return (
       <>
         <h1>{t("profile.title")}</h1>
-        <ErrorBox error={loadError} />
-        <button type="button" className="button secondary" onClick={() => void load()}>
-          {t("common.retry")}
-        </button>
+        <ErrorWithRetry error={loadError} onRetry={() => void load()} />
       </>
     );
   }

@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 
 import { ConfirmDialog } from "@/components/account/ConfirmDialog";
 import { CopyButton } from "@/components/account/CopyButton";
-import { ErrorBox } from "@/components/ui";
+import { ErrorWithRetry } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth } from "@/lib/auth";
 import { useFormat, useI18n } from "@/lib/i18n";
@@ -78,12 +78,7 @@ function Webhooks() {
       <section aria-labelledby="webhook-secret" className="card">
         <h2 id="webhook-secret" className={styles.cardTitle}>{t("webhooks.secret")}</h2>
         {error ? (
-          <div>
-            <ErrorBox error={error} />
-            <button type="button" className="button secondary" onClick={() => void load()}>
-              {t("common.retry")}
-            </button>
-          </div>
+          <ErrorWithRetry error={error} onRetry={() => void load()} />
         ) : !secret ? (
           <p className="muted" role="status">
             {t("common.loading")}
