@@ -41,6 +41,15 @@ export function ErrorWithRetry({ error, onRetry }: { error: unknown; onRetry: ()
   );
 }
 
+/** Example code: focusable, so a keyboard can scroll it when it is wider than the screen. */
+export function CodeBlock({ label, className, children }: { label: string; className?: string; children: string }) {
+  return (
+    <pre className={className} tabIndex={0} role="region" aria-label={label}>
+      <code>{children}</code>
+    </pre>
+  );
+}
+
 export function Notice({ children, tone = "info" }: { children: ReactNode; tone?: "info" | "success" | "warning" }) {
   return (
     <div className={`alert alert-${tone}`} role="status">

@@ -4,7 +4,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 
 import { ConfirmDialog } from "@/components/account/ConfirmDialog";
 import { CopyButton } from "@/components/account/CopyButton";
-import { ErrorBox, ErrorWithRetry } from "@/components/ui";
+import { CodeBlock, ErrorBox, ErrorWithRetry } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth } from "@/lib/auth";
 import { apiOrigin, loadConfig } from "@/lib/config";
@@ -76,11 +76,11 @@ function Keys() {
       <h1>{t("keys.title")}</h1>
       <p>{t("keys.intro")}</p>
       <p className="muted">{t("keys.example")}</p>
-      <pre className={styles.example}>
-        <code>{`curl ${origin || "https://…"}/api/videos/text-to-video \\
+      <CodeBlock label={t("keys.example")} className={styles.example}>
+        {`curl ${origin || "https://…"}/api/videos/text-to-video \\
   -H "X-API-Key: <your key>" -H "Content-Type: application/json" \\
-  -d '{"prompt": "a paper boat on a rainy street"}'`}</code>
-      </pre>
+  -d '{"prompt": "a paper boat on a rainy street"}'`}
+      </CodeBlock>
 
       {created ? (
         <CreatedKey created={created} onDone={() => setCreated(null)} />

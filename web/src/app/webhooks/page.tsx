@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 
 import { ConfirmDialog } from "@/components/account/ConfirmDialog";
 import { CopyButton } from "@/components/account/CopyButton";
-import { ErrorWithRetry } from "@/components/ui";
+import { CodeBlock, ErrorWithRetry } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { RequireAuth } from "@/lib/auth";
 import { useFormat, useI18n } from "@/lib/i18n";
@@ -146,9 +146,9 @@ function Webhooks() {
 
         <h3>{t("webhooks.verify")}</h3>
         <p>{t("webhooks.verify.intro")}</p>
-        <pre className={styles.code}>
-          <code>{VERIFY_SAMPLE}</code>
-        </pre>
+        <CodeBlock label={t("webhooks.verify")} className={styles.code}>
+          {VERIFY_SAMPLE}
+        </CodeBlock>
         <p>{t("webhooks.retries")}</p>
       </section>
 
