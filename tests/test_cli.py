@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select, text
 
 from vidgate.apikeys.models import ApiKey
+from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.db.migrate import head_revision
 
@@ -285,3 +286,17 @@ async def test_user_show(cli_env: dict[str, str], client: httpx.AsyncClient) -> 
     assert bad_phone.code == 2, bad_phone.text
     assert unknown.code == 1, unknown.text
     assert "No user" in unknown.err
+
+
+def test_banner_names_the_web_app_and_what_it_lacks(tmp_path: Path) -> None:
+    from vidgate.cli import _banner
+
+    missing = Settings(env="production", web_dir=tmp_path / "none", data_dir=tmp_path)
+    assert "web app:   not built (run `make web`)" in _banner(missing, "http://x", "db", True)
+
+    (tmp_path / "index.html").write_text("<h1>vidgate</h1>")
+    keyless = Settings(env="production", web_dir=tmp_path, data_dir=tmp_path)
+    assert "set VIDGATE_WEB_CLIENT_API_KEY" in _banner(keyless, "http://x", "db", True)
+    keyed = keyless.model_copy(update={"web_client_api_key": "vg_web"})
+    banner = _banner(keyed, "http://x", "db", True)
+    assert "web app:   http://x/\n" in banner

@@ -78,12 +78,16 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
     from vidgate.web import DEFAULT_WEB_DIR, web_app
 
-    web_built = web_app(settings.web_dir or DEFAULT_WEB_DIR) is not None
+    web = "not built (run `make web`)"
+    if web_app(settings.web_dir or DEFAULT_WEB_DIR) is not None:
+        web = url + "/"
+        if not (settings.web_client_api_key or settings.dev_client_api_key):
+            web += "   (set VIDGATE_WEB_CLIENT_API_KEY: without a key it cannot call the API)"
     lines = [
         "",
         "  vidgate is running",
         f"  URL:       {url}   (API docs: {url}/docs)",
-        f"  web app:   {url + '/' if web_built else 'not built (run `make web`)'}",
+        f"  web app:   {web}",
         f"  mode:      {settings.env}",
         f"  database:  {database}",
         f"  worker:    {'in this process' if worker else 'not started (run `vidgate worker`)'}",
