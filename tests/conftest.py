@@ -7,7 +7,9 @@ Tests do not share rows: each one signs in its own random phone numbers.
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -42,9 +44,12 @@ def _server_url(tmp_root: Path) -> tuple[str, object | None]:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url() -> Iterator[str]:
     """A new, migrated database on the test server, dropped at the end of the run."""
-    server_url, embedded = _server_url(tmp_path_factory.mktemp("pg"))
+    # Not under pytest's own temporary directory: every new pytest session makes that 0700
+    # again, which locks the embedded server's user out of a concurrent session's files.
+    pg_root = Path(tempfile.mkdtemp(prefix="vidgate-test-pg-"))
+    server_url, embedded = _server_url(pg_root)
     name = f"vidgate_test_{secrets.token_hex(4)}"
     admin = libpq_url(server_url)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -58,6 +63,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from vidgate.db.embedded import stop_embedded_postgres
 
         stop_embedded_postgres(embedded)
+    shutil.rmtree(pg_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
