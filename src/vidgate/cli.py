@@ -218,11 +218,15 @@ def worker(
 def emulate(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    vidgate_url: Annotated[
+        str, typer.Option(help="The vidgate the emulated Stripe sends its events to.")
+    ] = "http://127.0.0.1:8000",
 ) -> None:
-    """Serve the vendor emulators on their own (Google, DashScope, kie.ai), e.g. for staging.
+    """Serve the vendor emulators on their own (Google, DashScope, kie.ai, WeChat Pay, Stripe),
+    e.g. for a staging vidgate in production mode.
 
-    Point vidgate at them with the printed keys and URLs (VIDGATE_GOOGLE_*, VIDGATE_DASHSCOPE_*,
-    VIDGATE_KIE_*).
+    Writes the settings that point a vidgate at them to DATA_DIR/emulators.env
+    (`set -a; . DATA_DIR/emulators.env; set +a` before `vidgate serve`).
     """
     from fastapi import FastAPI
 
@@ -230,6 +234,12 @@ def emulate(
     from vidgate.auth.google import EMULATOR_PREFIX
     from vidgate.emulators.dashscope import DashScopeEmulator
     from vidgate.emulators.kie import KieEmulator
+    from vidgate.payments.registry import (
+        development_keys,
+        emulator_settings,
+        stripe_emulator,
+        wechat_emulator,
+    )
     from vidgate.providers.registry import emulator_api_key
 
     settings = _settings()
@@ -237,6 +247,9 @@ def emulate(
     google = google_emulator_for(settings)
     dashscope_key = settings.dashscope_api_key or emulator_api_key(settings, "dashscope-emulator")
     kie_key = settings.kie_api_key or emulator_api_key(settings, "kie-emulator")
+    payment_keys = development_keys(settings)
+    wechat = wechat_emulator(payment_keys, f"{root}/_emulator/wechatpay")
+    stripe = stripe_emulator(payment_keys, f"{root}/_emulator/stripe", vidgate_url)
     work_dir = settings.data_dir / "emulators"
     app = FastAPI(title="vidgate emulators")
     app.include_router(google.router())
@@ -248,16 +261,33 @@ def emulate(
     app.include_router(
         KieEmulator(api_key=kie_key, work_dir=work_dir / "kie", public_base_url=root).router()
     )
+    app.include_router(wechat.router())
+    app.include_router(stripe.router())
+
     base = root + EMULATOR_PREFIX
+    env = {
+        "VIDGATE_GOOGLE_CLIENT_ID": google.client_id,
+        "VIDGATE_GOOGLE_CLIENT_SECRET": google.client_secret,
+        "VIDGATE_GOOGLE_AUTHORIZE_URL": f"{base}/o/oauth2/v2/auth",
+        "VIDGATE_GOOGLE_TOKEN_URL": f"{base}/token",
+        "VIDGATE_GOOGLE_JWKS_URL": f"{base}/oauth2/v3/certs",
+        "VIDGATE_DASHSCOPE_API_KEY": dashscope_key,
+        "VIDGATE_DASHSCOPE_BASE_URL": f"{root}/_emulator/dashscope",
+        "VIDGATE_KIE_API_KEY": kie_key,
+        "VIDGATE_KIE_BASE_URL": f"{root}/_emulator/kie",
+        **emulator_settings(payment_keys, wechat, f"{root}/_emulator/stripe"),
+    }
+    env_file = settings.data_dir / "emulators.env"
+    env_file.write_text("".join(f"{name}='{value}'\n" for name, value in env.items()))
+    env_file.chmod(0o600)
     typer.echo(
         "vidgate emulators\n"
-        f"  Google client id:     {google.client_id}\n"
-        f"  Google client secret: {google.client_secret}\n"
-        f"  authorize URL:        {base}/o/oauth2/v2/auth\n"
-        f"  token URL:            {base}/token\n"
-        f"  JWKS URL:             {base}/oauth2/v3/certs\n"
-        f"  DashScope base URL:   {root}/_emulator/dashscope   key: {dashscope_key}\n"
-        f"  kie.ai base URL:      {root}/_emulator/kie   key: {kie_key}"
+        f"  Google authorize URL: {base}/o/oauth2/v2/auth\n"
+        f"  DashScope base URL:   {root}/_emulator/dashscope\n"
+        f"  kie.ai base URL:      {root}/_emulator/kie\n"
+        f"  WeChat Pay base URL:  {root}/_emulator/wechatpay\n"
+        f"  Stripe API base:      {root}/_emulator/stripe   (events to {vidgate_url})\n"
+        f"  settings for vidgate: {env_file}"
     )
     uvicorn.run(app, host=host, port=port, log_config=None)
 

@@ -53,7 +53,7 @@ def stripe_configured(settings: Settings) -> bool:
     return bool(settings.stripe_secret_key and settings.stripe_webhook_secret)
 
 
-def _development_keys(settings: Settings) -> dict[str, Any]:
+def development_keys(settings: Settings) -> dict[str, Any]:
     """Keys the emulated gateways and vidgate share in development, made once and kept in the
     data dir (every process on that data dir, API or worker, must agree on them)."""
     from vidgate.emulators.wechatpay import generate_merchant_keys, generate_platform_key
@@ -89,9 +89,53 @@ def _development_keys(settings: Settings) -> dict[str, Any]:
     return stored
 
 
-def build_payments(settings: Settings) -> Payments:
-    from vidgate.emulators.stripe import StripeEmulator
+def wechat_emulator(dev: dict[str, Any], public_base_url: str) -> WeChatPayEmulator:
+    """The emulated WeChat Pay that knows the development merchant (`development_keys`)."""
     from vidgate.emulators.wechatpay import WeChatPayEmulator
+
+    return WeChatPayEmulator(
+        mchid=dev["wechat_mchid"],
+        appid=dev["wechat_appid"],
+        apiv3_key=dev["wechat_apiv3_key"],
+        merchant_public_key_pem=dev["wechat_public_key"],
+        merchant_cert_serial_no=dev["wechat_cert_serial_no"],
+        platform_private_key_pem=dev["wechat_platform_private_key"],
+        public_base_url=public_base_url,
+    )
+
+
+def stripe_emulator(dev: dict[str, Any], public_base_url: str, vidgate_url: str) -> StripeEmulator:
+    """The emulated Stripe, sending its events to the vidgate at `vidgate_url`."""
+    from vidgate.emulators.stripe import StripeEmulator
+
+    return StripeEmulator(
+        secret_key=dev["stripe_secret_key"],
+        webhook_secret=dev["stripe_webhook_secret"],
+        public_base_url=public_base_url,
+        webhook_url=f"{vidgate_url.rstrip('/')}/api/payments/stripe/webhook",
+    )
+
+
+def emulator_settings(
+    dev: dict[str, Any], wechat: WeChatPayEmulator, stripe_base_url: str
+) -> dict[str, str]:
+    """The settings that point a vidgate at these emulated gateways (`vidgate emulate`)."""
+    return {
+        "VIDGATE_WECHAT_MCHID": dev["wechat_mchid"],
+        "VIDGATE_WECHAT_APPID": dev["wechat_appid"],
+        "VIDGATE_WECHAT_APIV3_KEY": dev["wechat_apiv3_key"],
+        "VIDGATE_WECHAT_PRIVATE_KEY": dev["wechat_private_key"],
+        "VIDGATE_WECHAT_CERT_SERIAL_NO": dev["wechat_cert_serial_no"],
+        "VIDGATE_WECHAT_PLATFORM_PUBLIC_KEY": wechat.platform_public_key_pem,
+        "VIDGATE_WECHAT_PLATFORM_PUBLIC_KEY_ID": wechat.platform_public_key_id,
+        "VIDGATE_WECHAT_BASE_URL": wechat.public_base_url,
+        "VIDGATE_STRIPE_SECRET_KEY": dev["stripe_secret_key"],
+        "VIDGATE_STRIPE_WEBHOOK_SECRET": dev["stripe_webhook_secret"],
+        "VIDGATE_STRIPE_API_BASE": stripe_base_url,
+    }
+
+
+def build_payments(settings: Settings) -> Payments:
     from vidgate.payments.stripe_gateway import StripeGateway
     from vidgate.payments.wechat import WeChatPayGateway
 
@@ -100,7 +144,7 @@ def build_payments(settings: Settings) -> Payments:
     emulate = settings.is_development and not (
         wechat_configured(settings) and stripe_configured(settings)
     )
-    dev = _development_keys(settings) if emulate else {}
+    dev = development_keys(settings) if emulate else {}
 
     if wechat_configured(settings):
         payments.gateways["wechat"] = WeChatPayGateway(
@@ -114,15 +158,7 @@ def build_payments(settings: Settings) -> Payments:
             base_url=settings.wechat_base_url,
         )
     elif settings.is_development:
-        wechat = WeChatPayEmulator(
-            mchid=dev["wechat_mchid"],
-            appid=dev["wechat_appid"],
-            apiv3_key=dev["wechat_apiv3_key"],
-            merchant_public_key_pem=dev["wechat_public_key"],
-            merchant_cert_serial_no=dev["wechat_cert_serial_no"],
-            platform_private_key_pem=dev["wechat_platform_private_key"],
-            public_base_url=f"{base}/_emulator/wechatpay",
-        )
+        wechat = wechat_emulator(dev, f"{base}/_emulator/wechatpay")
         payments.emulators.append(wechat)
         payments.gateways["wechat"] = WeChatPayGateway(
             mchid=dev["wechat_mchid"],
@@ -145,13 +181,7 @@ def build_payments(settings: Settings) -> Payments:
             cancel_url_default=cancel,
         )
     elif settings.is_development:
-        stripe_emulator = StripeEmulator(
-            secret_key=dev["stripe_secret_key"],
-            webhook_secret=dev["stripe_webhook_secret"],
-            public_base_url=f"{base}/_emulator/stripe",
-            webhook_url=f"{base}/api/payments/stripe/webhook",
-        )
-        payments.emulators.append(stripe_emulator)
+        payments.emulators.append(stripe_emulator(dev, f"{base}/_emulator/stripe", base))
         payments.gateways["stripe"] = StripeGateway(
             secret_key=dev["stripe_secret_key"],
             webhook_secret=dev["stripe_webhook_secret"],
