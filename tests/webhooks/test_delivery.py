@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from vidgate.net.safe_http import UrlPolicy
@@ -159,6 +159,14 @@ async def test_an_event_is_recorded_once_and_sent_once(
     assert ids[0] == first[0].headers["webhook-id"]  # the two events may arrive in either order
 
 
+WITHDRAW_QUEUED = text(
+    "DELETE FROM procrastinate_jobs WHERE queueing_lock = :lock AND status = 'todo'"
+)
+COUNT_RUNNING = text(
+    "SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = :lock AND status = 'doing'"
+)
+
+
 async def test_retry_schedule_retry_after_and_410(
     live: Live, http: httpx.AsyncClient, receiver: Receiver
 ) -> None:
@@ -178,14 +186,25 @@ async def test_retry_schedule_retry_after_and_410(
         )
         assert delivery is not None
         delivery_id = delivery.id
-    # Whatever the worker did with it so far, take over: pending again, answers scripted.
+    # Whatever the worker did with it so far, take over: its queued retry is withdrawn (and one
+    # running is waited for) so it cannot spend the scripted answers; pending again.
+    lock = service.queueing_lock(delivery_id)
+    for _ in range(100):
+        async with db.session() as session:
+            await session.execute(WITHDRAW_QUEUED, {"lock": lock})
+            running = await session.scalar(COUNT_RUNNING, {"lock": lock})
+            await session.commit()
+        if not running:
+            break
+        await asyncio.sleep(0.1)
     receiver.answers = [(500, {}), (429, {"Retry-After": "900"}), (503, {"Retry-After": "7"})]
     receiver.answers += [(410, {})]
     async with db.session() as session:
         row = await session.get_one(WebhookDelivery, delivery_id, with_for_update=True)
         row.status, row.attempts = "pending", 0
         await session.commit()
-    clock = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    # The present, so the retries it schedules are in the future and the sweeper leaves them be.
+    clock = datetime.now(UTC)
     waits: list[float | None] = []
     for _ in range(4):
         async with db.session() as session:
