@@ -84,12 +84,19 @@ class LocalStorage:
     async def adopt_file(
         self, key: str, path: Path, *, content_type: str, sha256: str
     ) -> StoredObject:
-        """Move the file into place: on the same filesystem a rename, no second read or write."""
+        """Move the file into place: on the same filesystem a rename, no second read or write.
+        Flushed to disk first, as `put_stream` does: a crash cannot leave a renamed but empty
+        file behind a committed row."""
         target = self.path_for(key)
 
         def move() -> int | None:
             target.parent.mkdir(parents=True, exist_ok=True)
             size = path.stat().st_size
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             try:
                 os.replace(path, target)
             except OSError as exc:
