@@ -111,6 +111,9 @@ def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
     return "\n".join([*lines, ""])
 
 
+KEEP_ALIVE_SECONDS = 65
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after shutting down, which would kill the process before
     the embedded database is stopped; vidgate installs its own handlers instead."""
@@ -145,6 +148,9 @@ def serve(
             proxy_headers=True,
             server_header=False,
             timeout_graceful_shutdown=10,
+            # Longer than the idle timeouts of clients and load balancers (60 s is common): the
+            # server closing an idle connection as a client reuses it is a reset for the client.
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         server = _Server(config)
 

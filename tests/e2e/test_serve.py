@@ -311,6 +311,19 @@ def _sign_in_with_emulated_google(client: httpx.Client, base_url: str) -> dict[s
     return tokens
 
 
+def _answers_after_idle(port: int, idle_seconds: float) -> list[bytes]:
+    """Status lines of two requests on one connection, `idle_seconds` apart."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    lines = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for pause in (0.0, idle_seconds):
+            time.sleep(pause)
+            sock.sendall(request)
+            answer = sock.recv(65536)
+            lines.append(answer.split(b"\r\n", 1)[0])
+    return lines
+
+
 def test_serve_http_surface_restart_and_persistence(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     phone_a, phone_b = random_phone(), random_phone()
@@ -337,6 +350,10 @@ def test_serve_http_surface_restart_and_persistence(tmp_path: Path) -> None:
             metrics = client.get("/metrics")
             assert metrics.status_code == 200
             assert "vidgate_http_requests_total" in metrics.text
+
+            # An idle connection outlives clients' own idle timeouts (uvicorn's default of 5 s
+            # would close it while a client reuses it: a reset on the client's side).
+            assert _answers_after_idle(first.port, 6.0) == [b"HTTP/1.1 200 OK"] * 2
 
             openapi = client.get("/openapi.json")
             assert openapi.status_code == 200
