@@ -2,7 +2,7 @@
 // The user's profile: what sign-in gave (phone, email, region), the editable username and avatar,
 // and deleting the account.
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useState, type FormEvent, type InputHTMLAttributes } from "react";
 
 import { ConfirmDialog } from "@/components/account/ConfirmDialog";
 import { ErrorBox, ErrorWithRetry, Notice } from "@/components/ui";
@@ -174,48 +174,27 @@ function ProfileView({ onDeleted }: { onDeleted: () => void }) {
       <section aria-labelledby="profile-edit" className="card">
         <h2 id="profile-edit" className={styles.cardTitle}>{t("profile.edit")}</h2>
         <form onSubmit={save} noValidate>
-          <div className="field">
-            <label htmlFor="profile-username">{t("profile.username")}</label>
-            <input
-              id="profile-username"
-              type="text"
-              value={username}
-              autoComplete="username"
-              aria-invalid={fields.username ? true : undefined}
-              aria-describedby={fields.username ? "profile-username-hint profile-username-error" : "profile-username-hint"}
-              onChange={(event) => setUsername(event.target.value)}
-            />
-            <p id="profile-username-hint" className="hint">
-              {t("profile.username.hint")}
-            </p>
-            {fields.username && (
-              <p id="profile-username-error" className={styles.fieldError}>
-                {fields.username}
-              </p>
-            )}
-          </div>
-          <div className="field">
-            <label htmlFor="profile-avatar">{t("profile.avatar")}</label>
-            <input
-              id="profile-avatar"
-              type="url"
-              inputMode="url"
-              value={avatarUrl}
-              autoComplete="photo"
-              placeholder="https://"
-              aria-invalid={fields.avatar_url ? true : undefined}
-              aria-describedby={fields.avatar_url ? "profile-avatar-hint profile-avatar-error" : "profile-avatar-hint"}
-              onChange={(event) => setAvatarUrl(event.target.value)}
-            />
-            <p id="profile-avatar-hint" className="hint">
-              {t("profile.avatar.hint")}
-            </p>
-            {fields.avatar_url && (
-              <p id="profile-avatar-error" className={styles.fieldError}>
-                {fields.avatar_url}
-              </p>
-            )}
-          </div>
+          <ProfileField
+            id="profile-username"
+            label={t("profile.username")}
+            hint={t("profile.username.hint")}
+            error={fields.username}
+            input={{ type: "text", value: username, autoComplete: "username", onChange: (event) => setUsername(event.target.value) }}
+          />
+          <ProfileField
+            id="profile-avatar"
+            label={t("profile.avatar")}
+            hint={t("profile.avatar.hint")}
+            error={fields.avatar_url}
+            input={{
+              type: "url",
+              inputMode: "url",
+              value: avatarUrl,
+              autoComplete: "photo",
+              placeholder: "https://",
+              onChange: (event) => setAvatarUrl(event.target.value),
+            }}
+          />
           <div aria-live="polite">
             {(fields.username || fields.avatar_url || rest.length > 0) && (
               <div className="alert alert-error" role="alert">
@@ -302,5 +281,40 @@ function DeleteAccount({ onDeleted }: { onDeleted: () => void }) {
         />
       </ConfirmDialog>
     </section>
+  );
+}
+
+/** A labelled input with its hint and, after a refused save, the server's message for it. */
+function ProfileField({
+  id,
+  label,
+  hint,
+  error,
+  input,
+}: {
+  id: string;
+  label: string;
+  hint: string;
+  error?: string;
+  input: InputHTMLAttributes<HTMLInputElement>;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <input
+        {...input}
+        id={id}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? `${id}-hint ${id}-error` : `${id}-hint`}
+      />
+      <p id={`${id}-hint`} className="hint">
+        {hint}
+      </p>
+      {error && (
+        <p id={`${id}-error`} className={styles.fieldError}>
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
