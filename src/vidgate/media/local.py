@@ -23,6 +23,7 @@ from .storage import (
     public_media_url,
     validate_key,
 )
+from .writeback import start_writeback
 
 # Incoming chunks (often a few KiB from a multipart parser) are gathered up to this size before a
 # write, so a 100 MB upload costs ~100 thread hops rather than tens of thousands.
@@ -66,7 +67,7 @@ class LocalStorage:
                 if len(buffer) >= WRITE_BUFFER:
                     # anyio (unlike asyncio.to_thread) waits for the thread when cancelled, so the
                     # cleanup below never races a write still in flight.
-                    await anyio.to_thread.run_sync(file.write, bytes(buffer))
+                    await anyio.to_thread.run_sync(_write, file, bytes(buffer), size - len(buffer))
                     buffer.clear()
             await anyio.to_thread.run_sync(_finish, file, bytes(buffer), temp, target)
         except BaseException:
@@ -145,6 +146,12 @@ def _open_temp(target: Path) -> tuple[BinaryIO, Path]:
     # dot keeps it out of the key space (validate_key refuses dot-segments).
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     return os.fdopen(fd, "wb"), Path(name)
+
+
+def _write(file: BinaryIO, data: bytes, offset: int) -> None:
+    file.write(data)
+    file.flush()
+    start_writeback(file.fileno(), offset, len(data))
 
 
 def _finish(file: BinaryIO, tail: bytes, temp: Path, target: Path) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 from starlette.requests import Request
 
 from vidgate.errors import BadRequest, Unprocessable, VidgateError
+from vidgate.media.writeback import start_writeback
 
 HEAD_BYTES = 8192  # enough for every magic-byte signature we accept
 MAX_FIELD_BYTES = 1024
@@ -70,6 +71,7 @@ class _HashingFileWriter:
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
         self._hash = hashlib.sha256()
+        self._written = 0
         self._batch: list[bytes] = []
         self.batched = 0
         self._in_flight: Future[None] | None = None
@@ -117,6 +119,8 @@ class _HashingFileWriter:
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
+        start_writeback(self._fd, self._written, len(data))
+        self._written += len(data)
 
 
 class _Receiver:
