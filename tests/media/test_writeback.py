@@ -37,4 +37,4 @@ def test_descriptors_it_cannot_flush_are_ignored() -> None:
     finally:
         os.close(read_end)
         os.close(write_end)
-    start_writeback(write_end, 0, 10)  # closed: EBADF
+    start_writeback(-1, 0, 10)  # no such descriptor: EBADF

@@ -3,8 +3,8 @@
 A stored file is flushed to disk (fsync) before the row that points at it is committed. Left to
 the end, that flush writes the whole file at once while the client waits; started after each
 batch, the disk works while the network delivers the next one and the closing fsync has little
-left to do (measured with bench/upload.py: 0.05 s of the fsync moved off a 100 MB upload's end on
-a fast virtual disk; the slower the disk, the more it saves).
+left to do (timed inside the upload endpoint: the flush after a 100 MB upload went from about
+0.05 s to 0.001 s on a fast virtual disk).
 
 Linux's sync_file_range(2) starts the writeback without waiting for it; elsewhere this is a no-op
 and the closing fsync does all the work, as before.
@@ -13,7 +13,6 @@ and the closing fsync does all the work, as before.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from collections.abc import Callable
 
@@ -24,7 +23,8 @@ def _load() -> Callable[[int, int, int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+        # The process's own symbols include libc's; find_library would run ldconfig at import.
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (OSError, AttributeError):
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
