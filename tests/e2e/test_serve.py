@@ -319,9 +319,27 @@ def _answers_after_idle(port: int, idle_seconds: float) -> list[bytes]:
         for pause in (0.0, idle_seconds):
             time.sleep(pause)
             sock.sendall(request)
-            answer = sock.recv(65536)
-            lines.append(answer.split(b"\r\n", 1)[0])
+            lines.append(_read_response(sock).split(b"\r\n", 1)[0])
     return lines
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response with a Content-Length body: TCP may split it anywhere."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv_some(sock)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    assert length, head
+    while len(body) < int(length.group(1)):
+        body += _recv_some(sock)
+    return data
+
+
+def _recv_some(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    assert chunk, "the server closed the connection"
+    return chunk
 
 
 def test_serve_http_surface_restart_and_persistence(tmp_path: Path) -> None:

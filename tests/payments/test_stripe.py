@@ -165,6 +165,11 @@ async def env(servers: Servers) -> AsyncIterator[Env]:
     servers.switch.target = None
 
 
+# One deadline for every request a test builds: two orders built a moment apart must not differ
+# (Stripe refuses a reused idempotency key whose parameters changed).
+_EXPIRES_AT = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+
+
 def _request(payment_id: str = "pay_0001", **overrides: Any) -> CheckoutRequest:
     values: dict[str, Any] = {
         "payment_id": payment_id,
@@ -173,7 +178,7 @@ def _request(payment_id: str = "pay_0001", **overrides: Any) -> CheckoutRequest:
         "credits": 1000,
         "description": "vidgate 1,000 credits",
         "notify_url": "https://api.example.com/api/payments/stripe/notify",
-        "expires_at": datetime.now(UTC) + timedelta(hours=2),
+        "expires_at": _EXPIRES_AT,
     }
     values.update(overrides)
     return CheckoutRequest(**values)
