@@ -27,7 +27,7 @@ from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import upgrade_to_head
 from vidgate.deps import Runtime
 
-from .helpers import DEV_CLIENT_KEY, serve_on_loopback
+from .helpers import DEV_CLIENT_KEY, FRONT_END_ORIGIN, serve_on_loopback
 
 
 def _server_url(tmp_root: Path) -> tuple[str, object | None]:
@@ -74,6 +74,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         secret_key=secrets.token_urlsafe(48),
         dev_client_api_key=DEV_CLIENT_KEY,
         public_base_url="http://test",
+        cors_origins=[FRONT_END_ORIGIN],  # a front end elsewhere: CORS, payments' way back
         web_dir=tmp_path_factory.mktemp("no-web-app"),  # the API alone, built web app or not
     )
 

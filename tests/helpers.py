@@ -19,6 +19,8 @@ from vidgate.auth.models import SmsCode
 from vidgate.db.engine import Database
 
 DEV_CLIENT_KEY = "vg_test_client_key_0123456789abcdefghijklmnop"
+# The origin of a web front end served apart from the API (test settings allow it).
+FRONT_END_ORIGIN = "https://app.example"
 
 # Mobile prefixes that phonenumbers accepts as valid Chinese mobile numbers.
 _CN_PREFIXES = ("138", "139", "150", "151", "186", "187", "135", "136", "137", "188")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from vidgate.apikeys import endpoints as apikey_endpoints
 from vidgate.apikeys.service import ensure_client_key
@@ -40,6 +41,7 @@ from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
 from vidgate.tasks import endpoints as task_endpoints
+from vidgate.tasks import idempotency
 from vidgate.tasks.inputs import MediaResolver
 from vidgate.users import endpoints as user_endpoints
 from vidgate.web import DEFAULT_WEB_DIR, web_app
@@ -168,4 +170,21 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     if pages is not None:
         app.mount("/", pages, name="web")
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    if settings.cors_origins:
+        # Outermost, so error answers carry the CORS headers too and a browser can read them.
+        # Tokens travel in headers, never cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-API-Key",
+                "X-Request-ID",
+                idempotency.HEADER,
+            ],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
     return app

@@ -13,16 +13,35 @@ import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SmsProviderName = Literal["console", "aliyun", "tencent", "twilio"]
 
 # Values that look like secrets but are not: rejected in production.
 _WEAK_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development", "test"}
 _MIN_SECRET_LENGTH = 32
+
+
+def web_origin(url: str) -> str:
+    """The origin (`scheme://host[:port]`, lower case, default port dropped) of an http(s) URL;
+    ValueError when `url` is not an absolute http(s) URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) origin such as https://app.example.com")
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default_port else "")
 
 
 class ConfigurationError(Exception):
@@ -60,6 +79,11 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None,
         description="Absolute base of URLs vidgate hands out; default: listen address.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other origins a browser front end runs on, comma-separated"
+        " (e.g. https://app.example.com); payments may send the payer back to them too.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -217,6 +241,24 @@ class Settings(BaseSettings):
     web_client_api_key: str = Field(
         default="", description="X-API-Key the web app sends; development: the generated key"
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment: a JSON list, or comma-separated
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part for part in (p.strip() for p in value.split(",")) if part]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return [web_origin(origin) for origin in origins]
 
     @model_validator(mode="after")
     def _mode_defaults(self) -> Settings:

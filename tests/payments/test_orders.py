@@ -22,7 +22,9 @@ from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
 from vidgate.deps import Runtime
+from vidgate.errors import BadRequest
 from vidgate.jobs import WorkerDeps
+from vidgate.payments.endpoints import check_way_back
 from vidgate.payments.gateway import (
     Acknowledgement,
     Checkout,
@@ -35,6 +37,7 @@ from vidgate.payments.gateway import (
 )
 from vidgate.payments.jobs import reconcile_payments
 from vidgate.payments.models import Payment, PaymentEvent
+from vidgate.payments.schemas import CreatePayment
 from vidgate.users.models import User
 
 from ..helpers import SignedIn, sign_in
@@ -201,6 +204,32 @@ async def test_return_and_cancel_urls_name_the_payment(
     assert sent.return_url == f"https://app.example/paid/{payment_id}"
     assert sent.cancel_url == f"https://app.example/buy?gave_up={payment_id}"
 
+    # vidgate's own pages, written with the default port and a capital host, are fine too.
+    created = await order(client, user, return_url="HTTP://Test:80/account")
+    assert created.status_code == 200, created.text
+    assert gateway.created[-1].return_url == "HTTP://Test:80/account"
+
+    # Development also allows pages on loopback (`npm run dev` serves them on another port).
+    created = await order(client, user, return_url="http://localhost:3000/buy/")
+    assert created.status_code == 200, created.text
+
+
+def test_production_sends_payers_back_only_to_listed_origins() -> None:
+    allowed = ["https://pay.example", "https://app.example"]
+    for url in ("https://pay.example/buy/", "https://APP.example:443/paid"):
+        check_way_back(
+            CreatePayment(amount=1, credits=1, return_url=url), allowed, any_loopback=False
+        )
+    for url in ("http://localhost:3000/buy/", "http://127.0.0.1/", "https://pay.example.evil/"):
+        body = CreatePayment(amount=1, credits=1, cancel_url=url)
+        with pytest.raises(BadRequest, match=r"cancel_url must be on https://pay\.example or"):
+            check_way_back(body, allowed, any_loopback=False)
+    check_way_back(
+        CreatePayment(amount=1, credits=1, return_url="http://[::1]:3000/"),
+        allowed,
+        any_loopback=True,
+    )
+
 
 @pytest.mark.parametrize(
     ("overrides", "status"),
@@ -213,6 +242,12 @@ async def test_return_and_cancel_urls_name_the_payment(
         ({"currency": "cny"}, 422),
         ({"return_url": "javascript:alert(1)"}, 422),
         ({"cancel_url": "data:text/html,hi"}, 422),
+        # The way back leads only to vidgate or a front end of this deployment: no lookalikes.
+        ({"return_url": "https://app.example.evil/paid"}, 400),
+        ({"return_url": "http://app.example/paid"}, 400),  # another scheme: another origin
+        ({"return_url": "https://app.example:8443/paid"}, 400),
+        ({"cancel_url": "https://evil.example/login"}, 400),
+        ({"return_url": "https://{PAYMENT_ID}.app.example/paid"}, 400),
         ({"surprise": True}, 422),
     ],
 )

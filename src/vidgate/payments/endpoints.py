@@ -6,12 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
 from vidgate.auth.dependencies import CurrentUser
+from vidgate.config import web_origin
 from vidgate.deps import DbSession, Runtime, RuntimeDep
 from vidgate.errors import BadRequest, NotFound, NotImplementedFeature, ServiceUnavailable
 from vidgate.payments import service
@@ -31,6 +33,7 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
 GATEWAY_NAMES = {"wechat": "WeChat Pay", "stripe": "Stripe"}
 # Replaced in return_url and cancel_url with the new payment's id.
 PAYMENT_ID_PLACEHOLDER = "{PAYMENT_ID}"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 NOTIFY_PATHS = {"wechat": "/api/payments/wechat/notify", "stripe": "/api/payments/stripe/webhook"}
 
 
@@ -55,6 +58,18 @@ def view(payment: Payment) -> PaymentView:
         paid_at=payment.paid_at,
         **urls,
     )
+
+
+def check_way_back(body: CreatePayment, allowed: list[str], *, any_loopback: bool) -> None:
+    """The payer's browser may only be sent back to vidgate's own pages or a front end of this
+    deployment (`VIDGATE_CORS_ORIGINS`): a checkout page must not lead to a lookalike site."""
+    for field in ("return_url", "cancel_url"):
+        url = getattr(body, field)
+        if url is None or web_origin(url) in allowed:
+            continue
+        if any_loopback and urlsplit(url).hostname in LOOPBACK_HOSTS:
+            continue
+        raise BadRequest(f"{field} must be on {' or '.join(allowed)}")
 
 
 def _gateway(runtime: Runtime, provider: str) -> PaymentGateway:
@@ -94,6 +109,11 @@ async def _create(
     pack = service.find_pack(runtime.settings, body.credits, body.amount, body.currency)
     settings = runtime.settings
     base = (settings.public_base_url or str(request.base_url)).rstrip("/")
+    check_way_back(
+        body,
+        allowed=[web_origin(base), *settings.cors_origins],
+        any_loopback=settings.is_development,  # `npm run dev` serves the pages on its own port
+    )
     payment_id = uuid.uuid4()
     back = f"{base}/buy/?payment={PAYMENT_ID_PLACEHOLDER}"
     return_url = (body.return_url or back).replace(PAYMENT_ID_PLACEHOLDER, str(payment_id))
