@@ -29,6 +29,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     # Answers for the next requests, in order: (status, headers); then 200.
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    # When set: requests are recorded, then wait for it before they are answered.
+    hold: asyncio.Event | None = None
 
     def at(self, path: str) -> str:
         return self.url + path
@@ -51,6 +53,8 @@ async def receiver() -> AsyncIterator[Receiver]:
         state.received.append(
             Received(request.url.path, dict(request.headers), await request.body())
         )
+        if state.hold is not None:
+            await state.hold.wait()
         status, headers = state.answers.pop(0) if state.answers else (200, {})
         return Response(status_code=status, headers=headers)
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from vidgate.db.engine import Database
 from vidgate.net.safe_http import UrlPolicy
 from vidgate.outbound import build_webhook_client
 from vidgate.tasks.models import Task
@@ -141,13 +142,10 @@ async def test_an_event_is_recorded_once_and_sent_once(
         await session.commit()
     target = rows[-1].id
 
-    async def one_attempt() -> object:
-        async with db.session() as session:
-            outcome = await service.attempt(session, live.runtime.outbound, target)
-            await session.commit()
-            return outcome
-
-    outcomes = await asyncio.gather(one_attempt(), one_attempt())
+    outcomes = await asyncio.gather(
+        service.attempt(db, live.runtime.outbound, target),
+        service.attempt(db, live.runtime.outbound, target),
+    )
     assert sorted(o is None for o in outcomes) == [False, True]
     await asyncio.sleep(0.3)
     resent = receiver.to("/once")[before:]
@@ -167,6 +165,35 @@ COUNT_RUNNING = text(
 )
 
 
+async def take_over(db: Database, delivery_id: uuid.UUID) -> None:
+    """Whatever the worker did with the delivery so far, the test drives it from here: its queued
+    retry is withdrawn (and one running is waited for) so it cannot spend scripted answers."""
+    lock = service.queueing_lock(delivery_id)
+    for _ in range(100):
+        async with db.session() as session:
+            await session.execute(WITHDRAW_QUEUED, {"lock": lock})
+            running = await session.scalar(COUNT_RUNNING, {"lock": lock})
+            if not running:  # a job that ended meanwhile may have queued its retry first
+                await session.execute(WITHDRAW_QUEUED, {"lock": lock})
+            await session.commit()
+        if not running:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"a worker kept delivery {delivery_id}")
+
+
+async def succeeded_delivery(db: Database, task_id: str) -> uuid.UUID:
+    async with db.session() as session:
+        delivery_id = await session.scalar(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.task_id == uuid.UUID(task_id),
+                WebhookDelivery.event_type == "task.succeeded",
+            )
+        )
+    assert delivery_id is not None
+    return delivery_id
+
+
 async def test_retry_schedule_retry_after_and_410(
     live: Live, http: httpx.AsyncClient, receiver: Receiver
 ) -> None:
@@ -177,26 +204,8 @@ async def test_retry_schedule_retry_after_and_410(
     task_id = await create(http, caller, "retries", receiver.at("/retry"))
     await wait_for(http, caller, task_id)
     db = live.runtime.db
-    async with db.session() as session:
-        delivery = await session.scalar(
-            select(WebhookDelivery).where(
-                WebhookDelivery.task_id == uuid.UUID(task_id),
-                WebhookDelivery.event_type == "task.succeeded",
-            )
-        )
-        assert delivery is not None
-        delivery_id = delivery.id
-    # Whatever the worker did with it so far, take over: its queued retry is withdrawn (and one
-    # running is waited for) so it cannot spend the scripted answers; pending again.
-    lock = service.queueing_lock(delivery_id)
-    for _ in range(100):
-        async with db.session() as session:
-            await session.execute(WITHDRAW_QUEUED, {"lock": lock})
-            running = await session.scalar(COUNT_RUNNING, {"lock": lock})
-            await session.commit()
-        if not running:
-            break
-        await asyncio.sleep(0.1)
+    delivery_id = await succeeded_delivery(db, task_id)
+    await take_over(db, delivery_id)
     receiver.answers = [(500, {}), (429, {"Retry-After": "900"}), (503, {"Retry-After": "7"})]
     receiver.answers += [(410, {})]
     async with db.session() as session:
@@ -207,11 +216,9 @@ async def test_retry_schedule_retry_after_and_410(
     clock = datetime.now(UTC)
     waits: list[float | None] = []
     for _ in range(4):
-        async with db.session() as session:
-            outcome = await service.attempt(
-                session, live.runtime.outbound, delivery_id, now=lambda: clock, rand=lambda: 0.5
-            )
-            await session.commit()
+        outcome = await service.attempt(
+            db, live.runtime.outbound, delivery_id, now=lambda: clock, rand=lambda: 0.5
+        )
         assert outcome is not None
         waits.append(outcome.retry_in)
     assert waits == [5.0, 900.0, 1800.0, None]
@@ -227,8 +234,60 @@ async def test_retry_schedule_retry_after_and_410(
             )
         )
     assert codes[-4:] == [500, 429, 503, 410]
-    async with db.session() as session:  # nothing more is sent after 410
-        assert await service.attempt(session, live.runtime.outbound, delivery_id) is None
+    # nothing more is sent after 410
+    assert await service.attempt(db, live.runtime.outbound, delivery_id) is None
+
+
+async def test_a_slow_receiver_holds_no_lock_and_a_redelivery_takes_over(
+    live: Live, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """While a request is out the delivery row is not locked: the log reads and a redelivery
+    writes at once; the attempt that was out is logged but no longer decides the status."""
+    caller = await new_caller(http)
+    task_id = await create(http, caller, "slow receiver", receiver.at("/slow"))
+    await wait_for(http, caller, task_id)
+    await receiver.wait_for("/slow", 2)
+    db = live.runtime.db
+    delivery_id = await succeeded_delivery(db, task_id)
+    await take_over(db, delivery_id)
+    async with db.session() as session:
+        row = await session.get_one(WebhookDelivery, delivery_id, with_for_update=True)
+        row.status = "pending"
+        await session.commit()
+
+    receiver.hold = asyncio.Event()
+    before = len(receiver.to("/slow"))
+    out = asyncio.create_task(service.attempt(db, live.runtime.outbound, delivery_id))
+    await receiver.wait_for("/slow", before + 1)
+    # A second worker steps aside while the first one's claim is live.
+    assert await service.attempt(db, live.runtime.outbound, delivery_id) is None
+    async with db.session() as session:  # NOWAIT: fails at once if anything holds the row
+        row = await session.get_one(WebhookDelivery, delivery_id, with_for_update={"nowait": True})
+        assert row.sending_until is not None and row.status == "pending"
+        await session.rollback()
+        await service.redeliver(session, uuid.UUID(task_id))
+        await session.commit()
+
+    receiver.answers = [(500, {})]  # what the superseded attempt gets back
+    receiver.hold.set()
+    assert await out is None
+    async with db.session() as session:
+        row = await session.get_one(WebhookDelivery, delivery_id)
+        assert (row.status, row.sending_until, row.last_status_code) == ("pending", None, 200)
+        logged = await session.scalar(
+            select(WebhookAttempt.status_code)
+            .where(WebhookAttempt.delivery_id == delivery_id)
+            .order_by(WebhookAttempt.id.desc())
+            .limit(1)
+        )
+        assert logged == 500
+
+    receiver.hold = None  # the redelivery's attempt (called directly, as nothing queued one)
+    outcome = await service.attempt(db, live.runtime.outbound, delivery_id)
+    assert outcome is not None and outcome.status == "succeeded"
+    async with db.session() as session:
+        row = await session.get_one(WebhookDelivery, delivery_id)
+        assert (row.status, row.sending_until, row.last_status_code) == ("succeeded", None, 200)
 
 
 def test_the_schedule_gives_up_after_the_last_wait() -> None:
@@ -345,9 +404,9 @@ async def test_production_never_sends_to_private_addresses(live: Live, url: str)
             )
             session.add(delivery)
             await session.commit()
-            outcome = await service.attempt(session, client, delivery.id)
-            await session.commit()
-            assert outcome is not None and outcome.status == "pending"
+        outcome = await service.attempt(live.runtime.db, client, delivery.id)
+        assert outcome is not None and outcome.status == "pending"
+        async with live.runtime.db.session() as session:
             row = await session.get_one(WebhookDelivery, delivery.id)
             assert row.last_status_code is None
             assert row.last_error and row.last_error.startswith("Refused")

@@ -23,9 +23,7 @@ async def schedule_delivery(app: App, delivery_id: uuid.UUID | str, delay: float
 
 async def deliver_webhook(context: JobContext, delivery_id: str) -> None:
     deps = deps_of(context)
-    async with deps.db.session() as session:
-        outcome = await service.attempt(session, deps.webhook_client, uuid.UUID(delivery_id))
-        await session.commit()
+    outcome = await service.attempt(deps.db, deps.webhook_client, uuid.UUID(delivery_id))
     if outcome is not None and outcome.retry_in is not None:
         await schedule_delivery(context.app, delivery_id, outcome.retry_in)
 

@@ -78,6 +78,8 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(server_default=func.now())
+    # While an attempt's request is out: until when that attempt owns the delivery.
+    sending_until: Mapped[datetime | None] = mapped_column(default=None)
     last_status_code: Mapped[int | None] = mapped_column(SmallInteger, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = created_at_column()

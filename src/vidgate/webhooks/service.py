@@ -30,6 +30,7 @@ from vidgate.tasks.models import Task, TaskStatus
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 if TYPE_CHECKING:
+    from vidgate.db.engine import Database
     from vidgate.media.storage import Storage
 
 logger = structlog.get_logger(__name__)
@@ -42,6 +43,8 @@ ROTATION_OVERLAP = timedelta(hours=24)
 RETRY_DELAYS = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 JITTER = 0.1  # ± this share of each wait, so retries of many deliveries spread out
 ATTEMPT_TIMEOUT = 15.0
+# How long an attempt's claim on its delivery lasts: the request's timeout and some slack.
+CLAIM = timedelta(seconds=ATTEMPT_TIMEOUT + 30)
 MAX_RETRY_AFTER = 86400
 EVENT_OF_STATUS = {
     TaskStatus.RUNNING: "task.running",
@@ -219,33 +222,44 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 async def attempt(
-    session: AsyncSession,
+    db: Database,
     client: SafeHttpClient,
     delivery_id: uuid.UUID,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     rand: Callable[[], float] = random.random,
 ) -> Outcome | None:
-    """Send a pending delivery once and record the attempt (the caller commits).
+    """Send a pending delivery once and record the attempt.
 
-    The delivery row stays locked while the request is out, so two workers never send the same
-    delivery at once. None when the delivery is not pending (already done, or unknown).
+    One short transaction claims the delivery for the length of a request (`sending_until`),
+    another records what came back: no row lock or database connection waits on a slow
+    receiver. None when there is nothing to do: the delivery is done or unknown, another worker
+    holds a live claim (a dead worker's claim lapses after `CLAIM`), or it was redelivered while
+    this request was out (the attempt is logged; the new one decides the status).
     """
-    delivery = await session.scalar(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .with_for_update(skip_locked=True)
-    )
-    if delivery is None or delivery.status != "pending":
-        return None
     at = now()
-    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
-    secrets = await signing_secrets(session, delivery.user_id, at)
+    claim = at + CLAIM
+    async with db.session() as session:
+        delivery = await session.scalar(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .with_for_update(skip_locked=True)
+        )
+        if delivery is None or delivery.status != "pending":
+            return None
+        if delivery.sending_until is not None and delivery.sending_until > at:
+            return None
+        delivery.sending_until = claim
+        secrets = await signing_secrets(session, delivery.user_id, at)
+        url, event_id, event_type = delivery.url, delivery.event_id, delivery.event_type
+        body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
+        await session.commit()
+
     headers = {
         "content-type": "application/json",
-        "webhook-id": delivery.event_id,
+        "webhook-id": event_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": sign(secrets, delivery.event_id, at, body),
+        "webhook-signature": sign(secrets, event_id, at, body),
     }
     status_code: int | None = None
     error: str | None = None
@@ -254,7 +268,7 @@ async def attempt(
     try:
         response = await client.request(
             "POST",
-            delivery.url,
+            url,
             content=body.encode(),
             headers=headers,
             timeout=ATTEMPT_TIMEOUT,
@@ -267,34 +281,41 @@ async def attempt(
     except FetchFailed as exc:
         error = str(exc)
     duration_ms = round((time.perf_counter() - started) * 1000)
-    session.add(
-        WebhookAttempt(
-            delivery_id=delivery.id,
-            attempted_at=at,
-            status_code=status_code,
-            error=error,
-            duration_ms=duration_ms,
+
+    async with db.session() as session:
+        delivery = await session.get_one(WebhookDelivery, delivery_id, with_for_update=True)
+        session.add(
+            WebhookAttempt(
+                delivery_id=delivery_id,
+                attempted_at=at,
+                status_code=status_code,
+                error=error,
+                duration_ms=duration_ms,
+            )
         )
-    )
-    delivery.attempts += 1
-    delivery.last_status_code = status_code
-    delivery.last_error = error
-    outcome = _outcome(delivery.attempts, status_code, retry_after, rand)
-    delivery.status = outcome.status
-    if outcome.status == "succeeded":
-        delivery.delivered_at = at
-    delivery.next_attempt_at = (
-        at + timedelta(seconds=outcome.retry_in) if outcome.retry_in is not None else None
-    )
-    await session.flush()
+        outcome: Outcome | None = None
+        attempts = delivery.attempts
+        if delivery.sending_until == claim:  # still ours
+            delivery.sending_until = None
+            delivery.attempts = attempts = attempts + 1
+            delivery.last_status_code = status_code
+            delivery.last_error = error
+            outcome = _outcome(delivery.attempts, status_code, retry_after, rand)
+            delivery.status = outcome.status
+            if outcome.status == "succeeded":
+                delivery.delivered_at = at
+            delivery.next_attempt_at = (
+                at + timedelta(seconds=outcome.retry_in) if outcome.retry_in is not None else None
+            )
+        await session.commit()
     logger.info(
         "webhooks.attempt",
-        delivery_id=str(delivery.id),
-        event_type=delivery.event_type,
-        attempt=delivery.attempts,
+        delivery_id=str(delivery_id),
+        event_type=event_type,
+        attempt=attempts,
         status_code=status_code,
         error=error,
-        outcome=outcome.status,
+        outcome=outcome.status if outcome else "superseded by a redelivery",
     )
     return outcome
 
@@ -323,5 +344,6 @@ async def redeliver(session: AsyncSession, task_id: uuid.UUID) -> list[WebhookDe
     for delivery in rows:
         delivery.status = "pending"
         delivery.next_attempt_at = datetime.now(UTC)
+        delivery.sending_until = None  # an attempt still out no longer decides the status
     await session.flush()
     return rows
