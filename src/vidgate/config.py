@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vidgate.payments.currency import price_decimals
+
 SmsProviderName = Literal["console", "aliyun", "tencent", "twilio"]
 
 # Values that look like secrets but are not: rejected in production.
@@ -60,8 +62,11 @@ class CreditPack(BaseModel):
         for currency, price in prices.items():
             if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
                 raise ValueError(f"{currency!r} is not an ISO 4217 code such as CNY or USD")
-            if price <= 0 or price != price.quantize(Decimal("0.01")):
-                raise ValueError(f"{currency} price {price} must be positive, at most 2 decimals")
+            decimals = price_decimals(currency)
+            if price <= 0 or price != price.quantize(Decimal(1).scaleb(-decimals)):
+                raise ValueError(
+                    f"{currency} price {price} must be positive, with at most {decimals} decimals"
+                )
         return prices
 
 

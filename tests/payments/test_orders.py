@@ -11,19 +11,23 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
+from vidgate.config import CreditPack
 from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.errors import BadRequest
 from vidgate.jobs import WorkerDeps
+from vidgate.payments.currency import to_major, to_minor
 from vidgate.payments.endpoints import check_way_back
 from vidgate.payments.gateway import (
     Acknowledgement,
@@ -299,6 +303,51 @@ async def test_gateway_down_is_503_and_the_order_is_failed(
     assert response.status_code == 503
     listed = (await client.get("/api/payments", headers=user.headers)).json()["payments"]
     assert [p["status"] for p in listed] == ["failed"]
+
+
+async def test_zero_and_three_decimal_currencies_are_charged_in_their_own_minor_units(
+    client: httpx.AsyncClient,
+    gateway: DoubleGateway,
+    runtime: Runtime,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """¥3,000 is 3000 for Stripe, not 300000; 6.5 KWD is 6500 thousandths."""
+    pack = CreditPack(credits=2000, prices={"JPY": Decimal("3000"), "KWD": Decimal("6.5")})
+    monkeypatch.setattr(runtime.settings, "payment_packs", [*runtime.settings.payment_packs, pack])
+    user = await sign_in(client)
+
+    created = await order(client, user, amount=3000, currency="JPY", credits=2000)
+    assert created.status_code == 200, created.text
+    assert (created.json()["amount"], created.json()["currency"]) == (3000, "JPY")
+    assert gateway.created[-1].amount_minor == 3000
+    kwd = await order(client, user, amount="6.50", currency="KWD", credits=2000)
+    assert kwd.status_code == 200, kwd.text
+    assert (kwd.json()["amount"], gateway.created[-1].amount_minor) == (6.5, 6500)
+
+    payment_id = created.json()["payment_id"]
+    for amount in (300000, 3000):  # the first is what a cents-only reading would expect
+        headers, body = notification(payment_id, amount=amount, currency="JPY")
+        r = await client.post("/api/payments/stripe/webhook", headers=headers, content=body)
+        assert r.status_code == 200
+    assert await balance(db, user, client) == (100 + 2000, 1)
+    async with db.session() as session:
+        note = await session.scalar(
+            select(LedgerEntry.note).where(LedgerEntry.reference == payment_id)
+        )
+    assert note == "stripe: 2000 credits for 3000 JPY"
+
+
+def test_prices_carry_no_more_decimals_than_the_currency_charges() -> None:
+    assert to_minor(Decimal("9.99"), "USD") == 999
+    assert to_minor(Decimal("1000"), "jpy") == 1000
+    assert to_major(1230, "KWD") == Decimal("1.23")
+    with pytest.raises(ValueError, match="more decimals"):
+        to_minor(Decimal("1000.5"), "JPY")
+    CreditPack(credits=1, prices={"JPY": Decimal("150"), "KWD": Decimal("0.35"), "ISK": 990})
+    for currency, price in (("JPY", "150.5"), ("KWD", "0.355"), ("USD", "0.999"), ("ISK", "9.9")):
+        with pytest.raises(ValidationError, match=f"{currency} price"):
+            CreditPack(credits=1, prices={currency: Decimal(price)})
 
 
 async def test_paid_notification_credits_once_even_twenty_at_once(

@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from vidgate.emulators.background import Background
 from vidgate.emulators.pages import html_page
+from vidgate.payments.currency import minor_exponent, to_major
 
 PREFIX = "/_emulator/stripe"
 API_VERSION = "2026-10-28.endive"  # stamped on events; stripe-python 16.1.0's default version
@@ -45,11 +46,6 @@ DEFAULT_LIFETIME_SECONDS = 24 * 3600  # a session without `expires_at` lives 24 
 MAX_CLIENT_REFERENCE_ID = 200
 MAX_METADATA_KEYS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 50, 40, 500
 MAX_IDEMPOTENCY_KEY = 255
-# Currencies whose amounts have no minor unit (Stripe's list is longer; these are the common ones).
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf"}
-    | {"ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cny": "CN¥", "hkd": "HK$"}
 # Top-level create parameters the emulator knows; Stripe refuses unknown ones by name.
 _CREATE_PARAMS = frozenset(
@@ -877,7 +873,8 @@ def _redact(key: str) -> str:
 def format_amount(amount: int, currency: str) -> str:
     """An amount in minor units as a payer reads it: `$9.99`, `¥1,000`, `CHF 12.50`."""
     code = currency.lower()
-    value = f"{amount:,}" if code in ZERO_DECIMAL else f"{amount / 100:,.2f}"
+    exponent = minor_exponent(code)
+    value = f"{to_major(amount, code):,.{exponent}f}"
     symbol = _SYMBOLS.get(code)
     return f"{symbol}{value}" if symbol else f"{code.upper()} {value}"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ from vidgate.config import web_origin
 from vidgate.deps import DbSession, Runtime, RuntimeDep
 from vidgate.errors import BadRequest, NotFound, NotImplementedFeature, ServiceUnavailable
 from vidgate.payments import service
+from vidgate.payments.currency import to_major, to_minor
 from vidgate.payments.gateway import (
     CheckoutRequest,
     GatewayError,
@@ -49,7 +49,7 @@ def view(payment: Payment) -> PaymentView:
     return PaymentView(
         payment_id=str(payment.id),
         status=payment.status,
-        amount=float(Decimal(payment.amount_minor) / 100),
+        amount=float(to_major(payment.amount_minor, payment.currency)),
         currency=payment.currency,
         credits=payment.credits,
         provider=payment.provider,
@@ -123,7 +123,7 @@ async def _create(
         user_id=user.id,
         provider=provider,
         status="pending",
-        amount_minor=service.minor_units(body.amount),
+        amount_minor=to_minor(body.amount, body.currency),
         currency=body.currency,
         credits=pack.credits,
         scene=body.scene if provider == "wechat" else None,

@@ -23,6 +23,7 @@ from vidgate.config import CreditPack, Settings
 from vidgate.credits import service as ledger
 from vidgate.credits.service import LedgerKind
 from vidgate.errors import BadRequest
+from vidgate.payments.currency import to_major
 from vidgate.payments.gateway import PaymentState, VerifiedEvent
 from vidgate.payments.models import Payment, PaymentEvent
 
@@ -39,11 +40,6 @@ Outcome = Literal[
     "unknown_payment",
     "duplicate",
 ]
-
-
-def minor_units(amount: Decimal) -> int:
-    """Yuan → fen, dollars → cents (every currency sold here has two decimals)."""
-    return int((amount * 100).to_integral_value())
 
 
 def find_pack(settings: Settings, credits: int, amount: Decimal, currency: str) -> CreditPack:
@@ -111,7 +107,7 @@ async def settle(session: AsyncSession, payment_id: uuid.UUID, report: Report) -
             kind=LedgerKind.PURCHASE,
             reference=str(payment.id),
             note=f"{payment.provider}: {payment.credits} credits for"
-            f" {Decimal(payment.amount_minor) / 100} {payment.currency}",
+            f" {to_major(payment.amount_minor, payment.currency)} {payment.currency}",
         )
         payment.status = "completed"
         payment.paid_at = report.paid_at or datetime.now(UTC)
