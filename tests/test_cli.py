@@ -187,6 +187,45 @@ async def test_credits_grant(cli_env: dict[str, str], client: httpx.AsyncClient)
     assert credits["credits"] == 160
 
 
+async def test_credits_deduct(cli_env: dict[str, str], client: httpx.AsyncClient) -> None:
+    """Taking credits back (a payment refunded by hand): never below what is available, and a
+    keyed deduction run twice at once takes once."""
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+
+    key = f"refund-{uuid.uuid4()}"
+    runs = await asyncio.gather(
+        *(
+            vidgate(cli_env, "credits", "deduct", uid, "30", "--reason", "refunded", "--key", key)
+            for _ in range(2)
+        )
+    )
+    assert [r.code for r in runs] == [0, 0], [r.text for r in runs]
+    assert sorted(r.out.split(";")[0] for r in runs) == [
+        "Already deducted (same key) 30 credits",
+        "Deducted 30 credits",
+    ]
+    credits = (await client.get("/api/users/credits", headers=user.headers)).json()
+    assert (credits["credits"], credits["total_spent"]) == (70, 0)  # not spending: an adjustment
+    newest = (await client.get("/api/users/credits/transactions", headers=user.headers)).json()
+    entry = newest["transactions"][0]
+    assert (entry["kind"], entry["delta"], entry["note"]) == ("adjustment", -30, "refunded")
+
+    too_much, zero, unknown = await asyncio.gather(
+        vidgate(cli_env, "credits", "deduct", uid, "71", "--reason", "x"),
+        vidgate(cli_env, "credits", "deduct", uid, "0", "--reason", "x"),
+        vidgate(cli_env, "credits", "deduct", str(uuid.uuid4()), "5", "--reason", "x"),
+    )
+    assert too_much.code == 1, too_much.text
+    assert "Not deducted: Insufficient credits. Required: 71" in too_much.err
+    assert "Available: 70" in too_much.err
+    assert zero.code == 2 and unknown.code == 1
+    credits = (await client.get("/api/users/credits", headers=user.headers)).json()
+    assert credits["credits"] == 70
+    everything = await vidgate(cli_env, "credits", "deduct", uid, "70", "--reason", "all")
+    assert "Deducted 70 credits; balance now 0" in everything.out, everything.text
+
+
 async def test_credits_grant_to_a_malformed_id_is_a_usage_error(cli_env: dict[str, str]) -> None:
     # Exit 2 with "Not an id", like `apikey revoke nope`; not exit 1 with "Not granted: 2".
     run = await vidgate(cli_env, "credits", "grant", "someone", "5", "--reason", "x")

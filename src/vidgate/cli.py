@@ -404,39 +404,56 @@ def apikey_revoke(key_id: str) -> None:
 # --- credits ----------------------------------------------------------------------------------
 
 
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")]
+AdjustmentKey = Annotated[
+    str | None, typer.Option(help="Idempotency key; the same key never moves credits twice.")
+]
+
+
 @credits_cli.command("grant")
-def credits_grant(
-    user_id: str,
-    amount: int,
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")],
-    key: Annotated[
-        str | None, typer.Option(help="Idempotency key; the same key never grants twice.")
-    ] = None,
-) -> None:
+def credits_grant(user_id: str, amount: int, reason: Reason, key: AdjustmentKey = None) -> None:
     """Add AMOUNT credits to a user as an `adjustment` ledger row."""
+    _adjust_credits(user_id, amount, reason, key, deduct=False)
+
+
+@credits_cli.command("deduct")
+def credits_deduct(user_id: str, amount: int, reason: Reason, key: AdjustmentKey = None) -> None:
+    """Take AMOUNT credits from a user as an `adjustment` ledger row (e.g. after refunding a
+    payment by hand); refused when the user has fewer credits available."""
+    _adjust_credits(user_id, amount, reason, key, deduct=True)
+
+
+def _adjust_credits(
+    user_id: str, amount: int, reason: str, key: str | None, *, deduct: bool
+) -> None:
     from vidgate.credits import service as ledger
 
     if amount <= 0:
         typer.echo("AMOUNT must be a positive number of credits", err=True)
         raise typer.Exit(2)
     uid = _parse_uuid(user_id)
-    # A key names one grant to one user: the same --key for another user is another grant.
-    ledger_key = f"cli-grant:{uid}:{key}" if key else f"cli-grant:{uuid.uuid4()}"
+    # A key names one movement for one user: the same --key for another user is another one.
+    name = "deduct" if deduct else "grant"
+    ledger_key = f"cli-{name}:{uid}:{key}" if key else f"cli-{name}:{uuid.uuid4()}"
 
     async def work(db: Database) -> tuple[bool, int]:
         from vidgate.users.models import User
 
+        move = ledger.charge if deduct else ledger.grant
         async with db.session() as session:
-            result = await ledger.grant(session, uid, amount, key=ledger_key, note=reason)
+            result = await move(
+                session, uid, amount, key=ledger_key, kind=ledger.LedgerKind.ADJUSTMENT, note=reason
+            )
             await session.commit()
             return result.applied, (await session.get_one(User, uid)).credits
 
+    done = "Deducted" if deduct else "Granted"
     try:
         applied, balance_now = _with_db(_settings(), work)
-    except VidgateError as exc:  # an unknown user
-        typer.echo(f"Not granted: {exc}", err=True)
+    except VidgateError as exc:  # an unknown user, or too few credits available
+        typer.echo(f"Not {done.lower()}: {exc}", err=True)
         raise typer.Exit(1) from exc
-    verb = "Granted" if applied else "Already granted (same key)"
+    verb = done if applied else f"Already {done.lower()} (same key)"
     typer.echo(f"{verb} {amount} credits; balance now {balance_now}")
 
 

@@ -180,17 +180,19 @@ async def charge(
     amount: int,
     *,
     key: str,
+    kind: LedgerKind = LedgerKind.CHARGE,
     reference: str | None = None,
     note: str | None = None,
     what: str | None = None,
     locked_user: User | None = None,
 ) -> LedgerResult:
-    """Take a prepaid price now; InsufficientCredits if the available credits do not cover it."""
+    """Take credits now (a prepaid price; an operator's deduction is an `adjustment`);
+    InsufficientCredits if the available credits do not cover them."""
     _positive(amount)
     return await _apply(
         session,
         user_id,
-        kind=LedgerKind.CHARGE,
+        kind=kind,
         key=key,
         delta=-amount,
         reference=reference,
