@@ -19,6 +19,7 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.errors import install_error_handlers
 
+from ..conftest import Live
 from ..helpers import DEV_CLIENT_KEY, SignedIn, sign_in
 
 
@@ -246,6 +247,33 @@ async def test_at_most_25_active_keys(client: httpx.AsyncClient) -> None:
     assert "25" in r.json()["detail"]
     await client.delete(f"/api/users/api-keys/{keys[0]['id']}", headers=user.headers)
     await create_key(client, user, "after revoking one")
+
+
+async def test_forty_parallel_creates_leave_exactly_25_keys(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """The limit holds when creates race over real connections: every create counts the keys
+    only after the ones before it have committed."""
+    user = await sign_in(http)
+    responses = await asyncio.gather(
+        *(
+            http.post("/api/users/api-keys", headers=user.headers, json={"name": f"race {i}"})
+            for i in range(40)
+        )
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] * 25 + [400] * 15, codes
+    for refused in (r for r in responses if r.status_code == 400):
+        assert refused.json() == {"detail": "You already have 25 active API keys; revoke one first"}
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    listed = (await http.get("/api/users/api-keys", headers=user.headers)).json()["api_keys"]
+    assert {k["id"] for k in listed} == created
+    uid = uuid.UUID(await user_id(http, user))
+    async with live.runtime.db.session() as s:
+        stored = await s.scalar(
+            select(func.count()).select_from(ApiKey).where(ApiKey.user_id == uid)
+        )
+    assert stored == 25
 
 
 async def test_api_key_endpoints_need_a_token(client: httpx.AsyncClient) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from sqlalchemy import func, select
 
 from vidgate.apikeys import service
 from vidgate.apikeys.models import ApiKey
@@ -13,11 +12,9 @@ from vidgate.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, Api
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.auth.schemas import MessageResponse
 from vidgate.deps import DbSession, RuntimeDep
-from vidgate.errors import BadRequest, NotFound
+from vidgate.errors import NotFound
 
 router = APIRouter(prefix="/api/users/api-keys", tags=["api keys"])
-
-MAX_ACTIVE_KEYS = 25
 
 
 def key_out(key: ApiKey) -> ApiKeyOut:
@@ -37,14 +34,7 @@ async def create_api_key(
     body: ApiKeyCreate, user: CurrentUser, session: DbSession
 ) -> ApiKeyCreated:
     """Create a personal key. The `key` in the answer is shown this once and never again."""
-    active = await session.scalar(
-        select(func.count())
-        .select_from(ApiKey)
-        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
-    )
-    if (active or 0) >= MAX_ACTIVE_KEYS:
-        raise BadRequest(f"You already have {MAX_ACTIVE_KEYS} active API keys; revoke one first")
-    created = await service.create_key(session, kind="personal", name=body.name, user_id=user.id)
+    created = await service.create_personal_key(session, user.id, body.name)
     await session.commit()
     return ApiKeyCreated(
         id=str(created.key.id),

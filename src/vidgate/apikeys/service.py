@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.tokens import sha256_hex
+from vidgate.errors import BadRequest, NotAuthenticated
+from vidgate.users.models import User
 
 KEY_PREFIX = "vg_"
 DISPLAY_PREFIX_LENGTH = 10  # "vg_" + 7 characters: enough to tell keys apart in a list
+MAX_ACTIVE_PERSONAL_KEYS = 25  # per user; revoked keys do not count
 
 KeyKind = Literal["client", "personal"]
 
@@ -52,6 +55,34 @@ async def create_key(
     session.add(key)
     await session.flush()
     return CreatedKey(key, secret)
+
+
+async def create_personal_key(session: AsyncSession, user_id: uuid.UUID, name: str) -> CreatedKey:
+    """A user's new personal key, within their limit of active keys.
+
+    The user's row is locked before the keys are counted, and stays locked until the caller's
+    transaction ends: parallel creates of one user count one after another, each seeing the keys
+    of those that committed before it, so the limit cannot be raced past. (`FOR NO KEY UPDATE`
+    serialises creates and account deletion without blocking other rows that reference the
+    user.) An account deleted meanwhile gets no key: its sessions have ended.
+    """
+    locked = await session.scalar(
+        select(User.id)
+        .where(User.id == user_id, User.deleted_at.is_(None))
+        .with_for_update(key_share=True)
+    )
+    if locked is None:
+        raise NotAuthenticated()
+    active = await session.scalar(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+    )
+    if (active or 0) >= MAX_ACTIVE_PERSONAL_KEYS:
+        raise BadRequest(
+            f"You already have {MAX_ACTIVE_PERSONAL_KEYS} active API keys; revoke one first"
+        )
+    return await create_key(session, kind="personal", name=name, user_id=user_id)
 
 
 async def ensure_client_key(session: AsyncSession, secret: str, name: str) -> bool:
