@@ -165,10 +165,11 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         app.include_router(google_emulator_for(settings).router())
     for emulator_router in [*providers.emulator_routers, *payments.emulator_routers]:
         app.include_router(emulator_router)
-    # Last: the browser app answers every path nothing above claimed.
+    # The browser app answers only paths no route matches with any method (a mount at `/` would
+    # take a wrong method on an API path away from the router's 405).
     pages = web_app(settings.web_dir or DEFAULT_WEB_DIR)
     if pages is not None:
-        app.mount("/", pages, name="web")
+        app.router.default = pages
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     if settings.cors_origins:
         # Outermost, so error answers carry the CORS headers too and a browser can read them.

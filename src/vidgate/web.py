@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from vidgate.credits.pricing import PRICES
 from vidgate.deps import RuntimeDep
@@ -18,8 +19,9 @@ from vidgate.deps import RuntimeDep
 # Where `make web` leaves the build, relative to a source checkout.
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "web" / "out"
 
-# Paths the static app never answers, so an unknown API path gets the API's JSON 404.
-RESERVED_PREFIXES = ("api/", "_emulator/", "media/", "docs", "openapi.json", "redoc")
+# First path segments the static app never answers, so an unknown API path gets the API's JSON
+# 404 rather than the app's 404 page.
+RESERVED_SEGMENTS = frozenset({"api", "_emulator", "media", "docs", "openapi.json", "redoc"})
 
 router = APIRouter(prefix="/api/web", tags=["web"])
 
@@ -67,10 +69,22 @@ def _price_table() -> dict[str, dict[str, int]]:
 
 class WebApp(StaticFiles):
     """The exported pages. Hashed assets under `_next/static` are cached for good; pages are
-    revalidated on every visit so a new deployment shows at once."""
+    revalidated on every visit so a new deployment shows at once.
+
+    It is the API router's `default`, run only for a path no route matches with any method, and
+    never a mount at `/`: a mount matches every path fully, so it would win over an API route
+    that matches the path with another method, and a wrong method would be this app's 404
+    instead of the API's 405 with `Allow`. As the default, the app answers exactly the requests
+    the API would answer 404, and status codes do not depend on whether the app is built."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # a WebSocket to a path nothing serves: what Starlette does
+            await WebSocketClose()(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if path.startswith(RESERVED_PREFIXES):
+        if path.split("/", 1)[0] in RESERVED_SEGMENTS:
             raise HTTPException(status_code=404, detail="Not Found")
         response = await super().get_response(path, scope)
         if path.startswith("_next/static/") and response.status_code == 200:
@@ -81,7 +95,8 @@ class WebApp(StaticFiles):
 
 
 def web_app(directory: Path) -> WebApp | None:
-    """The static app in `directory`, or None when it has not been built."""
+    """The static app in `directory` (to install as `app.router.default`), or None when it has
+    not been built."""
     if not (directory / "index.html").is_file():
         return None
     return WebApp(directory=directory, html=True)
