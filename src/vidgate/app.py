@@ -36,10 +36,12 @@ from vidgate.media.serving import media_router
 from vidgate.media.storage import storage_from_settings
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
+from vidgate.openapi import install_openapi
 from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
+from vidgate.supervisor import WorkerSupervisor
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks import idempotency
 from vidgate.tasks.inputs import MediaResolver
@@ -70,7 +72,10 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(
-            database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
         )
         storage = storage_from_settings(settings)
         outbound = build_outbound_client(settings)
@@ -117,7 +122,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
             deps = WorkerDeps(
                 settings, db, storage, providers, outbound, webhook_client, payments.gateways
             )
-            worker = asyncio.create_task(job_app.run_worker_async(**worker_options(deps)))
+            runtime.worker = WorkerSupervisor(job_app, worker_options(deps))
+            worker = asyncio.create_task(runtime.worker.run())
         try:
             yield
         finally:
@@ -145,6 +151,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # Routes are matched in this order, router by router: the hottest paths come first (task
     # status, /api/auth/me), health checks before the rest.
     app.include_router(task_endpoints.videos)

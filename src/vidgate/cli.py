@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -183,6 +184,7 @@ def worker(
     """Run only the job worker (scale out: any number, against a shared database)."""
     from vidgate.db.migrate import upgrade_to_head
     from vidgate.jobs import WorkerDeps, build_job_app, worker_options
+    from vidgate.supervisor import WorkerGaveUp, WorkerSupervisor
 
     settings = _settings()
     with _database_url(settings) as (url, database):
@@ -204,12 +206,21 @@ def worker(
                 settings, db, storage, providers, outbound, webhook_client, payments.gateways
             )
             job_app = build_job_app(url)
-            options = worker_options(deps, concurrency=concurrency)
-            options["install_signal_handlers"] = True
+            supervisor = WorkerSupervisor(
+                job_app,
+                worker_options(deps, concurrency=concurrency),
+                give_up_after=settings.worker_give_up_seconds,
+            )
             typer.echo(f"vidgate worker on {database}, concurrency {concurrency}")
             try:
                 async with job_app.open_async():
-                    await job_app.run_worker_async(**options)
+                    supervised = asyncio.create_task(supervisor.run())
+                    loop = asyncio.get_running_loop()
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        # Cancelling lets running jobs finish (procrastinate shields its loop).
+                        loop.add_signal_handler(sig, supervised.cancel)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await supervised
             finally:
                 await providers.aclose()
                 await outbound.aclose()
@@ -217,7 +228,11 @@ def worker(
                 await payments.aclose()
                 await db.dispose()
 
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        except WorkerGaveUp as exc:
+            typer.echo(f"vidgate worker: giving up ({exc})", err=True)
+            raise typer.Exit(1) from exc
 
 
 @cli.command()

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="How long a request waits for a database connection before answering 503.",
+    )
     public_base_url: str | None = Field(
         default=None,
         description="Absolute base of URLs vidgate hands out; default: listen address.",
@@ -94,6 +100,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = Field(default=False, description="Log every request (errors always are).")
     run_worker: bool = Field(default=True, description="Run the job worker inside `vidgate serve`.")
+    worker_give_up_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="`vidgate worker` restarts its worker through database outages up to this"
+        " long, then exits non-zero for its process manager to restart it.",
+    )
+    metrics_token: str = Field(
+        default="",
+        description="Production: /metrics answers only `Authorization: Bearer <token>`;"
+        " unset turns /metrics off. Development serves it openly.",
+    )
 
     # Tokens and sessions
     secret_key: str = Field(default="", description="Signs access tokens and hashes SMS codes.")

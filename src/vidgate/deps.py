@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from vidgate.net.safe_http import SafeHttpClient
     from vidgate.payments.gateway import PaymentGateway
     from vidgate.providers.registry import Providers
+    from vidgate.supervisor import WorkerSupervisor
     from vidgate.tasks.inputs import MediaResolver
 
 
@@ -41,6 +42,7 @@ class Runtime:
     outbound: SafeHttpClient
     media_resolver: MediaResolver
     jobs: App | None = None  # defers jobs; None only in tests that run without a queue
+    worker: WorkerSupervisor | None = None  # the job worker run in this process, if any
     google: GoogleSignIn | None = None  # None: Google sign-in not configured
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     task_views: TaskCache = field(default_factory=TaskCache)

@@ -13,6 +13,8 @@ from vidgate.db.engine import Database, libpq_url
 
 logger = structlog.get_logger(__name__)
 
+POOL_TIMEOUT_SECONDS = 10.0
+
 if TYPE_CHECKING:
     from vidgate.config import Settings
     from vidgate.media.storage import Storage
@@ -51,7 +53,13 @@ def build_job_app(database_url: str) -> App:
     from vidgate.users.jobs import blueprint as user_jobs
     from vidgate.webhooks.jobs import blueprint as webhook_jobs
 
-    app = App(connector=PsycopgConnector(conninfo=libpq_url(database_url)))
+    connector = PsycopgConnector(
+        conninfo=libpq_url(database_url),
+        # (procrastinate already checks each connection it takes from the pool.)
+        # A defer or a fetch waits this long for a connection, then fails (the sweeper redoes it).
+        timeout=POOL_TIMEOUT_SECONDS,
+    )
+    app = App(connector=connector)
     # Blueprints are built per app: procrastinate renames a blueprint's tasks when an app adopts
     # it, so one shared between two apps (API and tests, several databases) would break both.
     app.add_tasks_from(user_jobs(), namespace="users")

@@ -6,6 +6,8 @@ metric updates to each request and nothing else.
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import re
 import time
 import uuid
@@ -19,6 +21,8 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict
 
+from vidgate.errors import NotAuthenticated, NotFound
+
 logger = structlog.get_logger("vidgate.access")
 
 REQUESTS = Counter(
@@ -30,6 +34,9 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+# A database that takes longer than this to answer a trivial query is not ready.
+READY_TIMEOUT_SECONDS = 3.0
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -129,13 +136,17 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request, response: Response) -> dict[str, object]:
-    """Ready to serve: the database answers and its schema is at the latest migration."""
+    """Ready to serve: the database answers, its schema is at the latest migration, and the job
+    worker of this process (when it runs one) is running."""
     runtime = request.app.state.runtime
     head: str = request.app.state.migration_head
     checks: dict[str, object] = {}
     try:
-        async with runtime.db.autocommit_engine.connect() as conn:
-            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with runtime.db.autocommit_engine.connect() as conn:
+                current = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
         checks["database"] = "ok"
         checks["migration"] = current
         checks["migration_head"] = head
@@ -143,10 +154,28 @@ async def readyz(request: Request, response: Response) -> dict[str, object]:
     except Exception as exc:  # any failure to reach the database means "not ready"
         checks["database"] = f"error: {type(exc).__name__}"
         ready = False
-    response.status_code = 200 if ready else 503
-    return {"status": "ready" if ready else "not ready", **checks}
+    if runtime.worker is not None:
+        checks["worker"] = "ok" if runtime.worker.up else "down"
+        ready = ready and runtime.worker.up
+    if ready:
+        return {"status": "ready", **checks}
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    failed = [name for name, value in checks.items() if str(value).startswith(("error", "down"))]
+    detail = f"Not ready: {', '.join(failed) or 'migration behind'}"
+    return {"status": "not ready", "detail": detail, **checks}
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics. In production they name request and payment counts, so a scraper
+    must send `Authorization: Bearer <VIDGATE_METRICS_TOKEN>`; with no token set they are off."""
+    settings = request.app.state.runtime.settings
+    if not settings.is_development:
+        token = settings.metrics_token
+        if not token:
+            raise NotFound("Not Found")
+        sent = request.headers.get("authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            raise NotAuthenticated("Metrics need the metrics token")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
