@@ -196,6 +196,12 @@ class Settings(BaseSettings):
     idempotency_key_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Remote media URLs (anything not uploaded to vidgate) are fetched to check them.
     remote_media_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    remote_fetches_per_process: int = Field(
+        default=16, ge=1, description="Remote input URLs one API process downloads at once."
+    )
+    remote_fetches_per_user: int = Field(
+        default=2, ge=1, description="Remote input URLs downloaded at once for one account (429)."
+    )
     outbound_allow_private: bool | None = Field(
         default=None,
         description="Let outbound requests reach private and loopback addresses. Default: on in"

@@ -99,8 +99,8 @@ async def test_killed_worker_task_finishes_once(
                 session, "+8613800000000", username="crash", region="CN", signup_bonus=100
             )
             prepared = await service.prepare(
-                session,
                 live.runtime.media_resolver,
+                user.id,
                 "text-to-video",
                 TextToVideoRequest(prompt="survives a crash"),
             )

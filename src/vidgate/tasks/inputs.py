@@ -3,20 +3,29 @@ limits, and choose the URL the vendor will fetch.
 
 URLs of vidgate uploads resolve to storage (their metadata was read at upload time). Any other
 URL is downloaded once through the SSRF-safe client, sniffed and probed, then discarded.
+
+A download can take as long as the remote host likes (up to the timeout), so no database
+connection is held while one runs: an upload is looked up on a connection of its own, returned
+to the pool at once. Downloads are capped per process (excess waits a little, then 503) and per
+user (excess is 429), so one caller cannot tie up the fetch slots or the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from vidgate.errors import BadRequest
+from vidgate.db.engine import Database
+from vidgate.errors import BadRequest, ServiceUnavailable, TooManyRequests
 from vidgate.media.models import Upload
 from vidgate.media.probe import FileType, MediaInfo, MediaRejected, probe
 from vidgate.media.storage import Storage, fetchable_url, public_media_url
@@ -101,44 +110,86 @@ class ResolvedMedia:
     size: int
 
 
+# How long a create waits for one of the process's fetch slots before answering 503.
+FETCH_SLOT_WAIT_SECONDS = 5.0
+
+
 class MediaResolver:
     def __init__(
         self,
         *,
+        db: Database,
         storage: Storage,
         public_base_url: str,
         client: SafeHttpClient,
         tmp_dir: Path,
         timeout: float,
+        max_fetches: int = 16,
+        max_fetches_per_user: int = 2,
     ) -> None:
+        self.db = db
         self.storage = storage
         self.media_prefix = public_media_url(public_base_url, "")
         self.client = client
         self.tmp_dir = tmp_dir
         self.timeout = timeout
+        self.max_fetches_per_user = max_fetches_per_user
+        self._slots = asyncio.Semaphore(max_fetches)
+        self._fetching: Counter[uuid.UUID] = Counter()
 
     async def resolve(
         self,
-        session: AsyncSession,
         url: str,
         *,
+        user_id: uuid.UUID,
         field: str,
         file_type: FileType,
         limits: MediaLimits,
     ) -> ResolvedMedia:
         if url.startswith(self.media_prefix):
-            resolved = await self._uploaded(session, url, field, file_type)
+            resolved = await self._uploaded(url, user_id, field, file_type)
         else:
-            resolved = await self._remote(url, field, file_type, limits.max_bytes)
+            async with self._fetch_slot(user_id):
+                resolved = await self._remote(url, field, file_type, limits.max_bytes)
         limits.check(field, resolved.info, resolved.size)
         return resolved
 
+    @contextlib.asynccontextmanager
+    async def _fetch_slot(self, user_id: uuid.UUID) -> AsyncIterator[None]:
+        if self._fetching[user_id] >= self.max_fetches_per_user:
+            raise TooManyRequests(
+                f"At most {self.max_fetches_per_user} remote files are fetched for one account"
+                " at a time; wait for the others, or upload the file",
+                retry_after=5,
+            )
+        self._fetching[user_id] += 1
+        try:
+            try:
+                async with asyncio.timeout(FETCH_SLOT_WAIT_SECONDS):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise ServiceUnavailable(
+                    "Too many remote files are being fetched; try again shortly",
+                    headers={"Retry-After": "10"},
+                ) from exc
+            try:
+                yield
+            finally:
+                self._slots.release()
+        finally:
+            self._fetching[user_id] -= 1
+            if not self._fetching[user_id]:
+                del self._fetching[user_id]
+
     async def _uploaded(
-        self, session: AsyncSession, url: str, field: str, file_type: FileType
+        self, url: str, user_id: uuid.UUID, field: str, file_type: FileType
     ) -> ResolvedMedia:
         key = url.removeprefix(self.media_prefix).split("?", 1)[0]
-        upload = await session.scalar(select(Upload).where(Upload.storage_key == key))
-        if upload is None:
+        async with self.db.autocommit_engine.connect() as conn:
+            upload = (
+                await conn.execute(select(Upload.__table__).where(Upload.storage_key == key))
+            ).first()
+        if upload is None or upload.user_id != user_id:
             raise BadRequest(f"{field}: no uploaded file at this URL")
         if upload.file_type != file_type:
             raise BadRequest(
