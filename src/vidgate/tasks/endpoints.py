@@ -111,7 +111,7 @@ async def _create(
                 replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"}
             )
     try:
-        prepared = await service.prepare(session, runtime.media_resolver, kind, body)
+        prepared = await service.prepare(runtime.media_resolver, user.id, kind, body)
         task = await service.create(
             session,
             runtime.settings,

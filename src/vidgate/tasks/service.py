@@ -91,16 +91,26 @@ class Prepared:
 
 
 async def prepare(
-    session: AsyncSession, resolver: MediaResolver, kind: TaskKind, body: CreateBody
+    resolver: MediaResolver, user_id: uuid.UUID, kind: TaskKind, body: CreateBody
 ) -> Prepared:
-    """Check inputs against the vendor's limits (fetching remote URLs) before money moves."""
+    """Check inputs against the vendor's limits (fetching remote URLs) before money moves.
+
+    Takes no session: a remote fetch may last many seconds, and must not hold a connection."""
     params = body.model_dump(exclude={"webhook_url"})
     if isinstance(body, AnimateRequest):
         image = await resolver.resolve(
-            session, body.image_url, field="image_url", file_type="image", limits=ANIMATE_IMAGE
+            body.image_url,
+            user_id=user_id,
+            field="image_url",
+            file_type="image",
+            limits=ANIMATE_IMAGE,
         )
         video = await resolver.resolve(
-            session, body.video_url, field="video_url", file_type="video", limits=ANIMATE_VIDEO
+            body.video_url,
+            user_id=user_id,
+            field="video_url",
+            file_type="video",
+            limits=ANIMATE_VIDEO,
         )
         request = VideoRequest(
             kind=kind,
@@ -116,7 +126,7 @@ async def prepare(
     if isinstance(body, ImageToVideoRequest):
         resolved = [
             await resolver.resolve(
-                session, url, field=f"image_urls[{i}]", file_type="image", limits=SORA_IMAGE
+                url, user_id=user_id, field=f"image_urls[{i}]", file_type="image", limits=SORA_IMAGE
             )
             for i, url in enumerate(body.image_urls)
         ]
