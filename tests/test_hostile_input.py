@@ -36,3 +36,12 @@ async def test_nul_in_upload_file_name_is_stored_without_it(client: httpx.AsyncC
         data={"file_type": "image"},
     )
     assert r.status_code == 200, r.text
+
+
+async def test_empty_google_code_on_the_development_callback_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    """An empty code is the caller's mistake, not a misconfigured server (was 503)."""
+    r = await client.get("/api/_dev/google/callback", params={"code": "", "state": "s"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "code"]

@@ -273,7 +273,7 @@ async def google_dev_callback(
     runtime: RuntimeDep,
     session: DbSession,
     ip: ClientIp,
-    code: Annotated[str, Query(max_length=2048)],
+    code: Annotated[str, Query(min_length=1, max_length=2048)],
     state: Annotated[StateParam, Query()],
 ) -> TokenResponse:
     """A redirect target for trying Google sign-in without a front end (development only):
