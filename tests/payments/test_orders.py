@@ -501,3 +501,43 @@ async def test_failed_then_paid_and_expired_then_paid(
     assert await balance(db, user, client) == (100 + 2 * 1100, 2)
     assert await post(failed, "failed") == "completed"
     assert await balance(db, user, client) == (2300, 2)
+
+
+async def test_only_the_orders_own_gateway_settles_it(
+    client: httpx.AsyncClient, runtime: Runtime, db: Database
+) -> None:
+    """A genuine notification from the other gateway that names a WeChat order (the same id
+    form, another merchant's order) credits nothing; the order's own gateway still does."""
+    wechat, stripe = DoubleGateway(name="wechat"), DoubleGateway(name="stripe")
+    saved = dict(runtime.payment_gateways)
+    runtime.payment_gateways.clear()
+    runtime.payment_gateways.update({"wechat": wechat, "stripe": stripe})  # type: ignore[dict-item]
+    try:
+        user = await sign_in(client)
+        created = await client.post(
+            "/api/payments/wechat/create",
+            headers=user.headers,
+            json={"amount": 100, "currency": "CNY", "credits": 1100},
+        )
+        assert created.status_code == 200, created.text
+        payment_id = created.json()["payment_id"]
+
+        headers, body = notification(payment_id)
+        r = await client.post("/api/payments/stripe/webhook", headers=headers, content=body)
+        assert r.status_code == 200  # genuine, so acknowledged; but not this gateway's order
+        assert await balance(db, user, client) == (100, 0)
+        shown = await client.get(f"/api/payments/{payment_id}", headers=user.headers)
+        assert shown.json()["status"] == "pending"
+        async with db.session() as session:
+            outcome = await session.scalar(
+                select(PaymentEvent.outcome).where(PaymentEvent.event_id == json.loads(body)["id"])
+            )
+        assert outcome == "gateway_mismatch"
+
+        headers, body = notification(payment_id)
+        r = await client.post("/api/payments/wechat/notify", headers=headers, content=body)
+        assert r.status_code == 200
+        assert await balance(db, user, client) == (1200, 1)
+    finally:
+        runtime.payment_gateways.clear()
+        runtime.payment_gateways.update(saved)

@@ -67,7 +67,7 @@ async def reconcile_payments(context: JobContext, timestamp: int) -> int:
         if report is None:
             continue
         async with deps.db.session() as session:
-            outcome = await service.settle(session, payment.id, report)
+            outcome = await service.settle(session, payment.id, report, gateway=gateway.name)
             await session.commit()
         if outcome in ("credited", "expired", "failed", "amount_mismatch"):
             moved += 1

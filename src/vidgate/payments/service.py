@@ -34,6 +34,7 @@ Outcome = Literal[
     "credited",
     "already_completed",
     "amount_mismatch",
+    "gateway_mismatch",
     "failed",
     "expired",
     "ignored",
@@ -76,13 +77,27 @@ def parse_payment_id(value: str | None) -> uuid.UUID | None:
         return None
 
 
-async def settle(session: AsyncSession, payment_id: uuid.UUID, report: Report) -> Outcome:
-    """Apply a gateway's report to the payment (the caller commits)."""
+async def settle(
+    session: AsyncSession, payment_id: uuid.UUID, report: Report, *, gateway: Provider
+) -> Outcome:
+    """Apply what `gateway` reports about the payment (the caller commits).
+
+    Only the order's own gateway speaks for it: a genuine notification of the other gateway
+    that names this order (same id form, another merchant's order) moves nothing."""
     payment = await session.scalar(
         select(Payment).where(Payment.id == payment_id).with_for_update()
     )
     if payment is None:
         return "unknown_payment"
+    if payment.provider != gateway:
+        logger.error(
+            "payments.gateway_mismatch",
+            alert=True,
+            payment_id=str(payment.id),
+            provider=payment.provider,
+            reported_by=gateway,
+        )
+        return "gateway_mismatch"
     if report.state == "paid":
         if report.amount_minor != payment.amount_minor or report.currency != payment.currency:
             # Credit nothing: an operator looks at it (the money may need refunding by hand).
@@ -153,9 +168,10 @@ async def record_notification(
                 event.paid_at,
                 event.transaction_id,
             ),
+            gateway=provider,
         )
     row = await session.get_one(PaymentEvent, inbox_id)
     row.outcome = outcome
-    row.payment_id = payment_id if outcome != "unknown_payment" else None
+    row.payment_id = payment_id if outcome not in ("unknown_payment", "gateway_mismatch") else None
     await session.flush()
     return outcome
