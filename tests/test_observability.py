@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import httpx
+
+from vidgate.deps import Runtime
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -28,6 +33,44 @@ async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> Non
     text = (await client.get("/metrics")).text
     assert 'vidgate_http_requests_total{method="GET",route="/api/auth/me",status="401"}' in text
     assert "vidgate_http_request_duration_seconds_bucket" in text
+
+
+@contextlib.contextmanager
+def production_metrics(runtime: Runtime, token: str) -> Iterator[None]:
+    """The running app as production would see its metrics settings."""
+    saved = runtime.settings
+    runtime.settings = saved.model_copy(update={"env": "production", "metrics_token": token})
+    try:
+        yield
+    finally:
+        runtime.settings = saved
+
+
+async def test_metrics_in_production_need_the_metrics_token(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    with production_metrics(runtime, "s3cret-metrics-token"):
+        anonymous = await client.get("/metrics")
+        assert anonymous.status_code == 401
+        assert anonymous.json() == {"detail": "Metrics need the metrics token"}
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+        assert wrong.status_code == 401
+        right = await client.get(
+            "/metrics", headers={"Authorization": "Bearer s3cret-metrics-token"}
+        )
+        assert right.status_code == 200
+        assert "vidgate_http_requests_total" in right.text
+    with production_metrics(runtime, ""):  # no token set: no metrics at all
+        off = await client.get("/metrics", headers={"Authorization": "Bearer "})
+        assert (off.status_code, off.json()) == (404, {"detail": "Not Found"})
+
+
+async def test_readiness_reports_the_worker_when_this_process_runs_one(
+    client: httpx.AsyncClient,
+) -> None:
+    """The test app runs no worker here: readiness does not mention one (the worker's own
+    readiness under an outage is tested in test_faults.py)."""
+    assert "worker" not in (await client.get("/readyz")).json()
 
 
 async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
