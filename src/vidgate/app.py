@@ -36,6 +36,7 @@ from vidgate.media.serving import media_router
 from vidgate.media.storage import storage_from_settings
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
+from vidgate.openapi import install_openapi
 from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
@@ -153,6 +154,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # Routes are matched in this order, router by router: the hottest paths come first (task
     # status, /api/auth/me), health checks before the rest.
     app.include_router(task_endpoints.videos)
