@@ -261,7 +261,7 @@ def emulate(
         stripe_emulator,
         wechat_emulator,
     )
-    from vidgate.providers.registry import emulator_api_key
+    from vidgate.providers.registry import emulator_api_key, emulator_timing
 
     settings = _settings()
     root = f"http://{host}:{port}"
@@ -276,11 +276,20 @@ def emulate(
     app.include_router(google.router())
     app.include_router(
         DashScopeEmulator(
-            api_key=dashscope_key, work_dir=work_dir / "dashscope", public_base_url=root
+            api_key=dashscope_key,
+            work_dir=work_dir / "dashscope",
+            public_base_url=root,
+            **emulator_timing(settings),
         ).router()
     )
     app.include_router(
-        KieEmulator(api_key=kie_key, work_dir=work_dir / "kie", public_base_url=root).router()
+        KieEmulator(
+            api_key=kie_key,
+            work_dir=work_dir / "kie",
+            public_base_url=root,
+            seconds=settings.emulator_sora_seconds,
+            **emulator_timing(settings),
+        ).router()
     )
     app.include_router(wechat.router())
     app.include_router(stripe.router())

@@ -217,6 +217,9 @@ class Settings(BaseSettings):
     emulator_sora_seconds: float | None = Field(
         default=None, gt=0, le=30, description="Render this long instead of the requested length."
     )
+    emulator_slow_seconds: float = Field(
+        default=30.0, ge=0, description="How long a `[fault:slow]` submit takes to be answered."
+    )
 
     # Media storage
     storage_backend: Literal["local", "s3"] = "local"

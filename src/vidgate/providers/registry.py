@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
@@ -42,6 +42,16 @@ class Providers:
             await emulator.aclose()
 
 
+def emulator_timing(settings: Settings) -> dict[str, Any]:
+    """How the emulated vendors pace their tasks (shared by the mounted and standalone ones)."""
+    return {
+        "queue_seconds": settings.emulator_queue_seconds,
+        "run_seconds": settings.emulator_run_seconds,
+        "render_height": settings.emulator_render_height,
+        "slow_seconds": settings.emulator_slow_seconds,
+    }
+
+
 def build_providers(settings: Settings) -> Providers:
     from vidgate.emulators.dashscope import DashScopeEmulator
     from vidgate.emulators.kie import KieEmulator
@@ -62,9 +72,7 @@ def build_providers(settings: Settings) -> Providers:
                 api_key=dashscope_key,
                 work_dir=work_dir / "dashscope",
                 public_base_url=base,
-                queue_seconds=settings.emulator_queue_seconds,
-                run_seconds=settings.emulator_run_seconds,
-                render_height=settings.emulator_render_height,
+                **emulator_timing(settings),
             )
         )
 
@@ -77,10 +85,8 @@ def build_providers(settings: Settings) -> Providers:
                 api_key=kie_key,
                 work_dir=work_dir / "kie",
                 public_base_url=base,
-                queue_seconds=settings.emulator_queue_seconds,
-                run_seconds=settings.emulator_run_seconds,
-                render_height=settings.emulator_render_height,
                 seconds=settings.emulator_sora_seconds,
+                **emulator_timing(settings),
             )
         )
 
