@@ -23,18 +23,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 from starlette.requests import Request
 
 from vidgate.errors import BadRequest, Unprocessable, VidgateError
+from vidgate.media.disposition import MalformedHeader, clean_filename, parse_parameters
 from vidgate.media.writeback import start_writeback
 
 HEAD_BYTES = 8192  # enough for every magic-byte signature we accept
 MAX_FIELD_BYTES = 1024
 MAX_PARTS = 10
+# Headers per part and bytes per header line (python-multipart's defaults, made explicit): a
+# Content-Disposition with a long Chinese file name is well under 1 KB.
+MAX_PART_HEADERS = 8
+MAX_HEADER_LINE_BYTES = 4096 + 128
+# RFC 2046 §5.1.1: a boundary is 1 to 70 characters.
+MAX_BOUNDARY_LENGTH = 70
 BODY_OVERHEAD = 64 * 1024  # boundaries and headers around the file
 # The file part goes to the worker thread in batches of about this size: large enough that the
 # thread hops and GIL hand-overs are few (~100 for 100 MB), small enough to keep memory flat.
@@ -138,7 +145,7 @@ class _Receiver:
         self._head = bytearray()
         self._header_name = bytearray()
         self._header_value = bytearray()
-        self._headers: dict[str, str] = {}
+        self._disposition: bytes | None = None
         self._name: str | None = None
         self._value = bytearray()
         self._in_file = False
@@ -158,31 +165,43 @@ class _Receiver:
         self.parts += 1
         if self.parts > MAX_PARTS:
             raise Unprocessable("Too many form fields")
-        self._headers = {}
+        self._disposition = None
         self._name = None
         self._value = bytearray()
         self._in_file = False
 
     def _header_end(self) -> None:
-        name = self._header_name.decode("latin-1").lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace")
+        # Header names are ASCII tokens; only Content-Disposition is read, as raw bytes (its
+        # parameters are UTF-8). A second one is refused, not chosen between.
+        if self._header_name.strip().lower() == b"content-disposition":
+            if self._disposition is not None:
+                raise BadRequest("A multipart part has two Content-Disposition headers")
+            self._disposition = bytes(self._header_value)
         self._header_name = bytearray()
         self._header_value = bytearray()
 
     def _headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get("content-disposition", ""))
-        name = options.get(b"name")
-        self._name = name.decode("utf-8", "replace") if name else None
+        if self._disposition is None:
+            raise BadRequest("A multipart part has no Content-Disposition header")
+        try:
+            disposition, params = parse_parameters(self._disposition, "Content-Disposition")
+        except MalformedHeader as exc:
+            raise BadRequest(str(exc)) from exc
+        if disposition != "form-data" or not params.get("name"):
+            raise BadRequest(
+                "Each multipart part needs a Content-Disposition: form-data header with a name"
+            )
+        self._name = params["name"]
         if self._name != self.file_field:
             return
         if self.file is not None:
             raise Unprocessable(f"Send exactly one `{self.file_field}`")
-        filename = options.get(b"filename")
+        filename = params.get("filename")
         fd, path = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
         self._writer = _HashingFileWriter(fd)
         self.file = ReceivedFile(
             path=Path(path),
-            filename=filename.decode("utf-8", "replace") if filename else None,
+            filename=clean_filename(filename) if filename is not None else None,
             size=0,
             sha256="",
             head=b"",
@@ -238,20 +257,38 @@ class _Receiver:
             self.file.discard()
 
 
+def _boundary(content_type: str) -> str:
+    """The boundary of a `multipart/form-data` Content-Type (as Starlette gives it: Latin-1)."""
+    try:
+        media_type, params = parse_parameters(content_type.encode("latin-1"), "Content-Type")
+    except MalformedHeader as exc:
+        raise Unprocessable(f"Send the file as multipart/form-data ({exc})") from exc
+    boundary = params.get("boundary", "")
+    if media_type != "multipart/form-data" or not boundary:
+        raise Unprocessable("Send the file as multipart/form-data")
+    if len(boundary) > MAX_BOUNDARY_LENGTH or not boundary.isascii():
+        raise Unprocessable(
+            f"The multipart boundary must be 1 to {MAX_BOUNDARY_LENGTH} ASCII characters"
+        )
+    return boundary
+
+
 async def receive_file(
     request: Request, *, file_field: str, max_bytes: int, tmp_dir: Path
 ) -> ReceivedFile:
     """The one file part of the request (on disk, in `tmp_dir`, which must exist) plus the
     small text fields beside it."""
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    boundary = params.get(b"boundary")
-    if content_type != b"multipart/form-data" or not boundary:
-        raise Unprocessable("Send the file as multipart/form-data")
+    boundary = _boundary(request.headers.get("content-type", ""))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + BODY_OVERHEAD:
         raise UploadTooLarge(_limit_message(max_bytes))
     receiver = _Receiver(file_field, max_bytes, tmp_dir)
-    parser = MultipartParser(boundary, cast("MultipartCallbacks", receiver.callbacks()))
+    parser = MultipartParser(
+        boundary,
+        cast("MultipartCallbacks", receiver.callbacks()),
+        max_header_count=MAX_PART_HEADERS,
+        max_header_size=MAX_HEADER_LINE_BYTES,
+    )
     try:
         async for chunk in request.stream():
             parser.write(chunk)
@@ -261,7 +298,7 @@ async def receive_file(
             raise MultipartParseError("The body ended inside the file part")
     except MultipartParseError as exc:
         receiver.abort()
-        raise BadRequest("Malformed multipart/form-data body") from exc
+        raise BadRequest(f"Malformed multipart/form-data body ({exc})") from exc
     except BaseException:
         receiver.abort()
         raise
