@@ -4,8 +4,9 @@ Idempotency-Key, refused input and the active-task cap, each checked by status c
 
 Tasks are kept in a chosen state with the kie emulator's prompt markers: `[fault:invalid]` fails
 at submit at once (FAILED, refunded), `[fault:throttle]` is refused with 429 on every submit so
-the task stays PENDING with nothing sent, `[fault:stuck]` stays RUNNING forever and `[fault:slow]`
-holds the submit call open.
+the task stays PENDING with nothing sent (a cancel stops it), `[fault:stuck]` stays RUNNING
+forever (kie.ai cannot cancel it: it ends at its deadline) and `[fault:slow]` holds the submit
+call open.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from vidgate.credits import service as ledger
 from vidgate.db.engine import Database
+from vidgate.emulators.dashscope import DashScopeEmulator
 from vidgate.emulators.kie import KieEmulator
 from vidgate.tasks.models import Task
 
@@ -122,6 +124,10 @@ async def assert_untouched(live: Live, caller: Caller) -> None:
 
 def kie(live: Live) -> KieEmulator:
     return next(e for e in live.runtime.providers.emulators if isinstance(e, KieEmulator))
+
+
+def dashscope(live: Live) -> DashScopeEmulator:
+    return next(e for e in live.runtime.providers.emulators if isinstance(e, DashScopeEmulator))
 
 
 def iso(value: str) -> datetime:
@@ -365,13 +371,16 @@ async def test_cancel_a_pending_task_refunds_once_and_it_can_be_retried(
     )
 
 
-async def test_cancel_a_running_task_refunds_and_it_cannot_be_retried_while_running(
+async def test_cancel_a_running_sora_task_is_refused_and_it_cannot_be_retried_while_running(
     live: Live, http: httpx.AsyncClient
 ) -> None:
+    """kie.ai cannot cancel: the task keeps running and keeps its charge (test_cancel.py follows
+    such tasks to their end)."""
     caller = await new_caller(http)
     task_id = await create(http, caller, "never ends [fault:stuck]")
     running = await wait_for(http, caller, task_id, {"RUNNING"}, within=15)
     assert running["progress"] > 0
+    assert (running["cancel_requested"], running["cancel_outcome"]) == (False, None)
 
     retried = await http.post(f"/api/tasks/{task_id}/retry", headers=bearer(caller))
     assert retried.status_code == 400
@@ -381,29 +390,35 @@ async def test_cancel_a_running_task_refunds_and_it_cannot_be_retried_while_runn
 
     response = await cancel(http, caller, task_id)
     assert response.status_code == 200, response.text
-    assert response.json()["message"] == "Task cancellation requested"
+    body = response.json()
+    assert body["message"].startswith("Task cancellation requested, but the provider cannot")
+    assert (body["status"], body["cancel_outcome"]) == ("RUNNING", "not_cancelable")
     seen = await get_task(http, caller, task_id)
-    assert seen["cancel_requested"] or seen["status"] == "CANCELED", seen
-    # Asking twice while the worker is on it is fine, and changes nothing.
-    assert (await cancel(http, caller, task_id)).status_code in (200, 400)
-
-    task = await wait_for(http, caller, task_id, within=20)
-    assert task["status"] == "CANCELED"
-    assert task["result_url"] is None
-    assert (task["credits_charged"], task["credits_refunded"]) == (20, 20)
-    assert await account(live.runtime.db, caller.user_id) == (
-        100,
-        0,
-        [BONUS, CHARGE_20, REFUND_20],
+    assert (seen["status"], seen["cancel_requested"], seen["cancel_outcome"]) == (
+        "RUNNING",
+        True,
+        "not_cancelable",
     )
-    assert (await cancel(http, caller, task_id)).status_code == 400
+    assert seen["cancel_message"] == body["cancel_message"]
+    # Asking twice changes nothing.
+    assert (await cancel(http, caller, task_id)).json() == body
+    retried = await http.post(f"/api/tasks/{task_id}/retry", headers=bearer(caller))
+    assert retried.status_code == 400
+    assert await account(live.runtime.db, caller.user_id) == (80, 0, [BONUS, CHARGE_20])
+
+    async with live.runtime.db.session() as session:  # let its deadline end it
+        await session.execute(
+            update(Task).where(Task.id == uuid.UUID(task_id)).values(deadline_at=func.now())
+        )
+        await session.commit()
+    assert (await wait_for(http, caller, task_id, within=20))["status"] == "TIMEOUT"
 
 
 async def test_cancel_while_the_submission_is_in_flight(
     live: Live, http: httpx.AsyncClient
 ) -> None:
-    """The vendor call is out when the cancel arrives: the task waits for it, is canceled
-    upstream and refunded; it never turns into a video."""
+    """The vendor call is out when the cancel arrives: the task waits for it, then asks the
+    vendor; kie.ai cannot cancel, so the task runs to its video and keeps its charge."""
     emulator = kie(live)
     slow_before = emulator.slow_seconds
     emulator.slow_seconds = 1.5
@@ -421,18 +436,21 @@ async def test_cancel_while_the_submission_is_in_flight(
 
         response = await cancel(http, caller, task_id)
         assert response.status_code == 200, response.text
-        assert response.json() == {"message": "Task cancellation requested", "status": "PENDING"}
+        assert response.json() == {
+            "message": "Task cancellation requested",
+            "status": "PENDING",
+            "cancel_outcome": "pending",
+            "cancel_message": "Cancellation requested; waiting for the provider to confirm it"
+            " stopped the task.",
+        }
         seen = await get_task(http, caller, task_id)
         assert (seen["status"], seen["cancel_requested"]) == ("PENDING", True)
 
         task = await wait_for(http, caller, task_id, within=20)
-        assert task["status"] == "CANCELED", task
-        assert (task["credits_charged"], task["credits_refunded"]) == (20, 20)
-        assert await account(live.runtime.db, caller.user_id) == (
-            100,
-            0,
-            [BONUS, CHARGE_20, REFUND_20],
-        )
+        assert task["status"] == "SUCCEEDED", task
+        assert task["cancel_outcome"] == "not_cancelable"
+        assert (task["credits_charged"], task["credits_refunded"]) == (20, 0)
+        assert await account(live.runtime.db, caller.user_id) == (80, 0, [BONUS, CHARGE_20])
     finally:
         emulator.slow_seconds = slow_before
 
@@ -440,6 +458,7 @@ async def test_cancel_while_the_submission_is_in_flight(
 async def test_cancel_a_metered_animate_task_releases_the_hold(
     live: Live, http: httpx.AsyncClient
 ) -> None:
+    """Still queued at DashScope: the vendor confirms the cancel and the hold is released."""
     caller = await new_caller(http)
     image = await upload(http, caller, png_bytes((320, 400)), "me.png", "image")
     video = await upload(
@@ -447,6 +466,8 @@ async def test_cancel_a_metered_animate_task_releases_the_hold(
     )
     armed = await http.post("/_emulator/dashscope/_control/faults", json={"next_submit": "stuck"})
     assert armed.status_code == 200, armed.text
+    emulator = dashscope(live)
+    queue_before, emulator.queue_seconds = emulator.queue_seconds, 30.0  # cancelable until then
     try:
         created = await http.post(
             MOVE, headers=caller.headers, json={"image_url": image, "video_url": video}
@@ -463,13 +484,18 @@ async def test_cancel_a_metered_animate_task_releases_the_hold(
             [BONUS, ("reserve", 0, 25)],
         )
         await wait_for(http, caller, task_id, {"RUNNING"}, within=15)
+        response = await cancel(http, caller, task_id)
     finally:
         await http.post("/_emulator/dashscope/_control/faults", json={"next_submit": None})
+        emulator.queue_seconds = queue_before
 
-    response = await cancel(http, caller, task_id)
     assert response.status_code == 200, response.text
     assert response.json()["message"] == "Task cancellation requested"
-    task = await wait_for(http, caller, task_id, within=20)
+    assert (response.json()["status"], response.json()["cancel_outcome"]) == (
+        "CANCELED",
+        "canceled",
+    )
+    task = await get_task(http, caller, task_id)
     assert task["status"] == "CANCELED"
     assert (task["credits_reserved"], task["credits_charged"], task["credits_refunded"]) == (
         0,
@@ -1023,11 +1049,11 @@ async def test_a_sixth_active_task_is_429_with_retry_after_and_costs_nothing(
     await grant(live.runtime.db, caller.user_id, 40)  # 140: seven tasks' worth, so 429 is the cap
 
     responses = await asyncio.gather(
-        *(t2v(http, caller, f"forever {i} [fault:stuck]") for i in range(7))
+        *(t2v(http, caller, f"never sent {i} [fault:throttle]") for i in range(7))
     )
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] * 5 + [429] * 2, [r.text for r in responses]
-    stuck = [r.json()["task_id"] for r in responses if r.status_code == 200]
+    waiting = [r.json()["task_id"] for r in responses if r.status_code == 200]
     for response in responses:
         if response.status_code == 429:
             assert response.json()["detail"].startswith("Too many active tasks: at most 5")
@@ -1040,11 +1066,11 @@ async def test_a_sixth_active_task_is_429_with_retry_after_and_costs_nothing(
     credits, reserved, rows = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (40, 0)
     assert rows == [BONUS, ("adjustment", 40, 0)] + [CHARGE_20] * 5
-    assert sorted(await tasks_of(live.runtime.db, caller.user_id)) == sorted(stuck)
+    assert sorted(await tasks_of(live.runtime.db, caller.user_id)) == sorted(waiting)
 
-    for task_id in stuck:
+    for task_id in waiting:
         assert (await cancel(http, caller, task_id)).status_code == 200
-    ended = await asyncio.gather(*(wait_for(http, caller, t, within=20) for t in stuck))
+    ended = await asyncio.gather(*(wait_for(http, caller, t, within=20) for t in waiting))
     assert {t["status"] for t in ended} == {"CANCELED"}
 
     # Room again, and the refused key was not used up.

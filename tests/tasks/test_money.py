@@ -29,7 +29,7 @@ async def test_fifty_concurrent_creates_with_credits_for_five(
         return await http.post(
             "/api/videos/text-to-video",
             headers=caller.headers,
-            json={"prompt": f"race {i} [fault:stuck]"},
+            json={"prompt": f"race {i} [fault:throttle]"},  # never sent: a cancel refunds it
         )
 
     responses = await asyncio.gather(*(create(i) for i in range(50)))

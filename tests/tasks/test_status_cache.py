@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from vidgate.tasks.models import Task
 
@@ -58,11 +58,21 @@ async def test_a_change_made_elsewhere_shows_up_and_owners_are_still_checked(
     seen = await _until(http, task_id, lambda t: t["progress"] == 77)
     assert seen["status"] == "RUNNING"
 
-    cancelled = await http.delete(
+    # A cancel kie.ai refuses changes the row, not the status: the cached view shows it too.
+    refused = await http.delete(
         f"/api/tasks/{task_id}", headers={"Authorization": caller.headers["Authorization"]}
     )
-    assert cancelled.status_code == 200, cancelled.text
-    final = await _until(http, task_id, lambda t: t["status"] == "CANCELED")
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["cancel_outcome"] == "not_cancelable"
+    seen = await _until(http, task_id, lambda t: t["cancel_outcome"] == "not_cancelable")
+    assert seen["status"] == "RUNNING"
+
+    async with live.runtime.db.session() as session:  # its deadline passes
+        await session.execute(
+            update(Task).where(Task.id == uuid.UUID(task_id)).values(deadline_at=func.now())
+        )
+        await session.commit()
+    final = await _until(http, task_id, lambda t: t["status"] == "TIMEOUT")
     assert (final["credits_charged"], final["credits_refunded"]) == (20, 20)
     credits, reserved, _ = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)

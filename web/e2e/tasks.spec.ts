@@ -1,6 +1,7 @@
 // Making videos: uploads with progress, the four kinds from the form to a playing result, what
-// each cost (on the page and on the server), cancel with refund, failure with refund and retry,
-// running out of credits, a refused upload, and tasks that are not yours.
+// each cost (on the page and on the server), cancel with refund (and a cancel the provider cannot
+// honour: the task runs on, charged), failure with refund and retry, running out of credits, a
+// refused upload, and tasks that are not yours.
 import { apiGet, expect, signInBySms, snap, test } from "./fixtures";
 import {
   cancelByApi,
@@ -157,14 +158,18 @@ test("upload, make all four kinds, watch them finish and pay the right price; th
   expect((await serverCredits(page)).credits).toBe(100 - spent);
 });
 
-test("cancel a task that never finishes: confirm, see it canceled and the credits back", async ({ page }) => {
+test("cancel: a task not yet at the provider stops with its credits back; one it cannot stop runs on, charged", async ({ page }) => {
   await signInBySms(page);
-  const id = await createTextToVideo(page, "A sunrise that takes forever [fault:stuck]");
-  await expectStatus(page, "Running");
+  // kie.ai keeps refusing the submit with 429, so nothing reaches the provider: cancelable.
+  const id = await createTextToVideo(page, "A sunrise that never gets a slot [fault:throttle]");
+  await expectStatus(page, "Queued");
   expect((await serverCredits(page)).credits).toBe(80);
 
   await page.getByRole("button", { name: "Cancel task" }).click();
-  await expect(page.getByText("Cancel this task? Its credits come back to your balance.")).toBeVisible();
+  // The question says what a cancel can and cannot give back, before the click.
+  const question = page.locator("#cancel-question");
+  await expect(question).toContainText("If the provider has not started it yet, it stops and its credits come back.");
+  await expect(question).toContainText("keeps running and is charged for what it makes");
   await expect(page.getByRole("button", { name: "Keep it running" })).toBeFocused();
   await page.getByRole("button", { name: "Keep it running" }).click();
   await expect(page.getByRole("button", { name: "Cancel task" })).toBeFocused();
@@ -176,25 +181,46 @@ test("cancel a task that never finishes: confirm, see it canceled and the credit
   await expect(page.getByTestId("task-refund")).toHaveText("20 credits were refunded to your balance.");
   await expect(page.getByTestId("task-credits").locator("dt:text-is('Refunded') + dd")).toHaveText("20");
   await expect(page.getByRole("button", { name: "Cancel task" })).toHaveCount(0);
+  await expect(page.getByTestId("task-cancel-refused")).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Retry" })).toBeVisible();
   const task = await serverTask(page, id);
-  expect(task).toMatchObject({ status: "CANCELED", credits_charged: 20, credits_refunded: 20 });
+  expect(task).toMatchObject({ status: "CANCELED", cancel_outcome: "canceled", credits_charged: 20, credits_refunded: 20 });
   expect((await serverCredits(page)).credits).toBe(100);
   await expect(page.getByTestId("header-balance")).toHaveText("100 credits");
 
+  // Running at kie.ai, which has no cancel: the page says the task runs on, and the charge stays.
+  const running = await createTextToVideo(page, "A sunrise that takes forever [fault:stuck]");
+  await expectStatus(page, "Running");
+  await page.getByRole("button", { name: "Cancel task" }).click();
+  await page.getByRole("button", { name: "Yes, cancel it" }).click();
+  await expect(page.getByTestId("task-cancel-refused")).toHaveText(
+    "The provider could not stop this task: it keeps running, you get the video and it is charged for what it makes. If it fails, the credits come back.",
+  );
+  await snap(page, "task-cancel-refused");
+  await expectStatus(page, "Running");
+  await expect(page.getByRole("button", { name: "Cancel task" })).toHaveCount(0);
+  expect(await serverTask(page, running)).toMatchObject({
+    status: "RUNNING",
+    cancel_requested: true,
+    cancel_outcome: "not_cancelable",
+    credits_charged: 20,
+    credits_refunded: 0,
+  });
+  expect((await serverCredits(page)).credits).toBe(80);
+
   // The dashboard follows unfinished tasks live: canceled elsewhere, it shows at once.
-  const other = await createByApi(page, "Another endless one [fault:stuck]");
+  const other = await createByApi(page, "Another one that never gets a slot [fault:throttle]");
   await page.getByRole("link", { name: "Dashboard" }).click();
   const row = page.locator(`main li[data-task-id="${other}"]`);
   await expect(row.locator(".badge")).toHaveText(/Queued|Running/);
   await expect(row.getByRole("progressbar")).toBeVisible();
   await expect(row).toContainText("20 charged");
-  await expect(page.getByTestId("stat-available").locator(".stat")).toHaveText("80");
+  await expect(page.getByTestId("stat-available").locator(".stat")).toHaveText("60");
   await cancelByApi(page, other);
   await expect(row.locator(".badge")).toHaveText("Canceled", { timeout: 30_000 });
   await expect(row).toContainText("20 refunded");
   await expect(row.getByRole("progressbar")).toHaveCount(0);
-  await expect(page.getByTestId("stat-available").locator(".stat")).toHaveText("100");
+  await expect(page.getByTestId("stat-available").locator(".stat")).toHaveText("80");
 });
 
 test("a failed task shows the error and the refund, and Retry runs it again", async ({ page, browser }) => {

@@ -23,7 +23,7 @@ from vidgate.auth.dependencies import (
 from vidgate.credits.pricing import TaskKind, price_of
 from vidgate.deps import DbSession, Runtime, RuntimeDep
 from vidgate.errors import BadRequest, NotFound, Unprocessable
-from vidgate.tasks import idempotency, service
+from vidgate.tasks import idempotency, lifecycle, service
 from vidgate.tasks.jobs import schedule_advance
 from vidgate.tasks.models import OPEN_STATUSES, RETRYABLE_STATUSES, Task, TaskStatus
 from vidgate.tasks.schemas import (
@@ -337,12 +337,33 @@ async def task_events(
 async def cancel_task(
     task_id: str, user: CurrentUser, runtime: RuntimeDep, session: DbSession
 ) -> CancelResponse:
-    """Cancel a pending or running task; its credits come back (400 once it has finished)."""
-    task, pending = await service.request_cancel(session, task_id, user.id, runtime.storage)
+    """Cancel a pending or running task (400 once it has finished). Credits come back only when
+    the task is stopped before the vendor bills it: a task never sent is canceled at once; one the
+    vendor has is canceled when the vendor confirms. A vendor that cannot stop it (kie.ai never
+    can, DashScope not once it runs) leaves it running: `cancel_outcome` is `not_cancelable`,
+    and the task finishes and is charged for what it makes (refunded if it fails)."""
+    task, ask_vendor = await service.request_cancel(session, task_id, user.id, runtime.storage)
     await session.commit()
-    if pending:
-        await _start(runtime, task.id)
-    return CancelResponse(status=task.status)
+    if ask_vendor:
+        # Asked here rather than left to the worker, whose next step may be a poll interval away:
+        # DashScope cancels only while the task is queued, and the caller hears the real outcome.
+        attempt = None
+        if task.upstream_id is not None:
+            provider = lifecycle.provider_for(runtime.providers, task)
+            attempt = await lifecycle.cancel_upstream(runtime.db, runtime.storage, provider, task)
+        if attempt is None or attempt.verdict == lifecycle.CancelVerdict.LATER:
+            await _start(runtime, task.id)  # a submission in flight, or no answer: the worker asks
+    task = await session.get_one(Task, task.id, populate_existing=True)  # as it stands now
+    shown = service.view(task, runtime.storage)
+    message = "Task cancellation requested"
+    if shown.cancel_outcome == "not_cancelable":
+        message += ", but the provider cannot stop a running task: it will finish and be charged"
+    return CancelResponse(
+        message=message,
+        status=task.status,
+        cancel_outcome=shown.cancel_outcome,
+        cancel_message=shown.cancel_message,
+    )
 
 
 @tasks.post("/{task_id}/retry", response_model=RetryResponse)

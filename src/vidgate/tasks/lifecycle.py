@@ -4,6 +4,11 @@
 the result, cancel, time out) and says when to look again, or that the task is finished. Calls to
 the vendor happen outside any transaction; what they lead to is written by the guarded changes
 in `service`, so two workers advancing one task still settle it once.
+
+A cancel gives credits back only for what the vendor does not bill: the task is closed CANCELED
+when it never reached the vendor or when the vendor confirms it stopped it (`cancel_upstream`).
+kie.ai cannot cancel at all and DashScope only while a task is queued; when the vendor says no,
+the refusal is recorded once and the task runs on, polled and charged like any other.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +45,10 @@ from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
 from vidgate.webhooks import service as webhooks
 
 if TYPE_CHECKING:
+    from vidgate.db.engine import Database
     from vidgate.jobs import WorkerDeps
+    from vidgate.media.storage import Storage
+    from vidgate.providers.registry import Providers
 
 logger = structlog.get_logger(__name__)
 
@@ -56,8 +65,13 @@ class Step:
 DONE = Step(None)
 
 
+def provider_for(providers: Providers, task: Task) -> VideoProvider:
+    """The adapter of the vendor that runs the task."""
+    return providers.dashscope if task.provider == "dashscope" else providers.kie
+
+
 def _provider(deps: WorkerDeps, task: Task) -> VideoProvider:
-    return deps.providers.dashscope if task.provider == "dashscope" else deps.providers.kie
+    return provider_for(deps.providers, task)
 
 
 def _backoff(deps: WorkerDeps, attempts: int, hint: float | None = None) -> Step:
@@ -76,10 +90,11 @@ async def advance(deps: WorkerDeps, task_id: uuid.UUID) -> Step:
         task = await session.get(Task, task_id)
     if task is None or task.status not in OPEN_STATUSES:
         return DONE
-    if task.cancel_requested_at is not None:
-        return await _cancel(deps, task)
+    # The deadline first: a cancel the vendor cannot be reached for must not outlive it.
     if datetime.now(UTC) >= task.deadline_at:
         return await _time_out(deps, task)
+    if task.cancel_requested_at is not None and task.cancel_refused_at is None:
+        return await _cancel(deps, task)
     if task.status == TaskStatus.PENDING:
         return await _submit(deps, task)
     return await _poll(deps, task)
@@ -96,8 +111,110 @@ async def _close(deps: WorkerDeps, task: Task, status: TaskStatus, code: str, me
     return DONE
 
 
-async def _cancel_upstream(deps: WorkerDeps, task: Task) -> None:
+CANCELED_BY_USER = "Canceled by the user"
+
+
+class CancelVerdict(StrEnum):
+    """What asking the vendor to stop a task came to."""
+
+    CANCELED = "canceled"  # the vendor stopped it: the task is closed CANCELED, credits back
+    REFUSED = "refused"  # the vendor cannot stop it: recorded; it runs on and is charged
+    LATER = "later"  # no answer (not sent, throttled, lost): ask again later
+
+
+@dataclass(frozen=True)
+class CancelAttempt:
+    verdict: CancelVerdict
+    retry_after: float | None = None  # seconds the vendor asked us to wait, when it said
+
+
+async def cancel_upstream(
+    db: Database, storage: Storage, provider: VideoProvider, task: Task
+) -> CancelAttempt:
+    """Ask the vendor to stop a task it has, and act on its answer.
+
+    Only the vendor's confirmation closes the task CANCELED with its credits back: a task the
+    vendor keeps rendering is a task the vendor bills. A refusal (kie.ai never cancels; DashScope
+    not past PENDING; a `Rejected` call) is recorded once, so nobody asks again and the worker
+    keeps polling; an error that says nothing about the task is left for a later try. The DELETE
+    request calls this at once (a task still queued at DashScope is caught before it starts), and
+    the worker calls it for cancels the request could not settle.
+    """
+    assert task.upstream_id is not None
+    try:
+        try:
+            stopped = await provider.cancel(task.upstream_id)
+        except Rejected as exc:
+            logger.warning("tasks.upstream_cancel_rejected", task_id=str(task.id), error=str(exc))
+            stopped = False
+        if not stopped:
+            # Two cancels at once (two requests, or a request and the worker): the second hears
+            # "cannot cancel" about the task the first just canceled. The vendor's state says.
+            try:
+                state = await provider.fetch(task.upstream_id)
+            except Rejected:
+                state = None
+            stopped = state is not None and state.status == UpstreamStatus.CANCELED
+    except (NotSent, Throttled, Ambiguous) as exc:
+        logger.info("tasks.upstream_cancel_retry", task_id=str(task.id), error=str(exc))
+        return CancelAttempt(
+            CancelVerdict.LATER, exc.retry_after if isinstance(exc, Throttled) else None
+        )
+    closed: Task | None = None
+    recorded: uuid.UUID | None = None
+    async with db.session() as session:
+        if stopped:
+            closed = await service.close(
+                session,
+                task.id,
+                TaskStatus.CANCELED,
+                storage,
+                error_code="canceled",
+                error_message=CANCELED_BY_USER,
+            )
+        else:
+            recorded = await session.scalar(
+                update(Task)
+                .where(
+                    Task.id == task.id,
+                    Task.status.in_(OPEN_STATUSES),
+                    Task.cancel_refused_at.is_(None),
+                )
+                .values(cancel_refused_at=datetime.now(UTC))
+                .returning(Task.id)
+            )
+        await session.commit()
+    if stopped:
+        if closed is not None:
+            logger.info("tasks.closed", task_id=str(task.id), status="CANCELED", code="canceled")
+        return CancelAttempt(CancelVerdict.CANCELED)
+    if recorded is not None:
+        logger.info("tasks.cancel_refused", task_id=str(task.id), provider=provider.name)
+    return CancelAttempt(CancelVerdict.REFUSED)
+
+
+async def _cancel(deps: WorkerDeps, task: Task) -> Step:
     if task.upstream_id is None:
+        if task.status == TaskStatus.PENDING and _submitting(deps, task):
+            return Step(1.0)  # a submission is in flight: ask the vendor once it returns
+        # Nothing reached the vendor (or a submission whose outcome is unknown, which is never
+        # resent and is refunded like any unconfirmed submission): nothing is billed.
+        return await _close(deps, task, TaskStatus.CANCELED, "canceled", CANCELED_BY_USER)
+    attempt = await cancel_upstream(deps.db, deps.storage, _provider(deps, task), task)
+    if attempt.verdict == CancelVerdict.CANCELED:
+        return DONE
+    if attempt.verdict == CancelVerdict.LATER:
+        async with deps.db.session() as session:
+            await session.execute(
+                update(Task).where(Task.id == task.id).values(attempts=Task.attempts + 1)
+            )
+            await session.commit()
+    return _backoff(deps, task.attempts + 1, attempt.retry_after)  # refused: polling goes on
+
+
+async def _cancel_upstream(deps: WorkerDeps, task: Task) -> None:
+    """Best effort, for a task vidgate has closed already: its outcome changes nothing here."""
+    if task.upstream_id is None or task.cancel_refused_at is not None:
         return
     try:
         await _provider(deps, task).cancel(task.upstream_id)
@@ -105,14 +222,10 @@ async def _cancel_upstream(deps: WorkerDeps, task: Task) -> None:
         logger.info("tasks.upstream_cancel_failed", task_id=str(task.id), error=str(exc))
 
 
-async def _cancel(deps: WorkerDeps, task: Task) -> Step:
-    if task.status == TaskStatus.PENDING and task.upstream_id is None and _submitting(deps, task):
-        return Step(1.0)  # a submission is in flight: cancel what it creates once it returns
-    await _cancel_upstream(deps, task)
-    return await _close(deps, task, TaskStatus.CANCELED, "canceled", "Canceled by the user")
-
-
 async def _time_out(deps: WorkerDeps, task: Task) -> Step:
+    """Past the deadline the credits come back, as the product promises, even though a vendor
+    that cannot cancel may still be rendering (and billing) the task. Deadlines are hours past
+    any normal run, so this is a vendor fault and no way to get videos for free."""
     await _cancel_upstream(deps, task)
     minutes = max(1, round((task.deadline_at - task.created_at).total_seconds() / 60))
     return await _close(
@@ -187,6 +300,7 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
             "submit_unknown",
             "The provider did not confirm the task in time; its credits were returned",
         )
+    running: Task | None = None
     async with deps.db.session() as session:
         started = await session.scalar(
             update(Task)
@@ -204,7 +318,7 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
         if started is not None:
             running = await session.get_one(Task, task.id, populate_existing=True)
             await webhooks.record_task_event(session, running, deps.storage)
-        else:  # canceled meanwhile: keep the upstream id so it can be canceled
+        else:  # closed meanwhile (say, its deadline passed): keep the upstream id, cancel it
             await session.execute(
                 update(Task)
                 .where(Task.id == task.id, Task.upstream_id.is_(None))
@@ -216,6 +330,9 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
         await _cancel_upstream(deps, task)
         return DONE
     logger.info("tasks.submitted", task_id=str(task.id), upstream_id=submitted.upstream_id)
+    if running is not None and running.cancel_requested_at is not None:
+        # A cancel waited for this submission: ask now, while the vendor may still have it queued.
+        return await _cancel(deps, running)
     return _backoff(deps, 1)
 
 
@@ -255,6 +372,8 @@ async def _poll(deps: WorkerDeps, task: Task) -> Step:
             deps, task, TaskStatus.FAILED, state.error_code or "upstream_failed", message
         )
     if state.status == UpstreamStatus.CANCELED:
+        if task.cancel_requested_at is not None:  # the user's cancel, confirmed by another caller
+            return await _close(deps, task, TaskStatus.CANCELED, "canceled", CANCELED_BY_USER)
         return await _close(
             deps, task, TaskStatus.CANCELED, "upstream_canceled", "The provider canceled the task"
         )

@@ -93,6 +93,9 @@ class Task(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deadline_at: Mapped[datetime]
     cancel_requested_at: Mapped[datetime | None]
+    # When the vendor said it cannot stop the task (or has no cancel): the task runs on and is
+    # charged for what it makes; set once, so the worker stops asking and keeps polling.
+    cancel_refused_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), onupdate=func.now(), nullable=False

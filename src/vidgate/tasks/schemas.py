@@ -42,6 +42,16 @@ Mode = Literal["wan-std", "wan-pro"]
 AspectRatio = Literal["landscape", "portrait"]
 Quality = Literal["standard", "hd"]
 Prompt = Annotated[str, Field(min_length=1, max_length=5000), NoNul]
+# What a user's cancel came to: still asking the vendor, stopped (credits back), or refused by the
+# vendor (the task runs on and is charged for what it makes; a failure is still refunded).
+CancelOutcome = Literal["pending", "canceled", "not_cancelable"]
+_CANCEL_OUTCOME_DOC = (
+    "What a cancel came to: null (none asked, or the task ended another way first), `pending`"
+    " (the provider has not answered yet), `canceled` (stopped; credits back) or"
+    " `not_cancelable` (the provider cannot stop it: it finishes and is charged for what it"
+    " makes; a failure is still refunded)."
+)
+_CANCEL_MESSAGE_DOC = "The cancel outcome in a sentence, for people."
 
 
 class _Body(BaseModel):
@@ -101,6 +111,8 @@ class TaskView(BaseModel):
     inputs: dict[str, Any]
     retry_of: str | None = None
     cancel_requested: bool = False
+    cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
+    cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
 
 
 class TaskList(BaseModel):
@@ -113,6 +125,43 @@ class TaskList(BaseModel):
 class CancelResponse(BaseModel):
     message: str = "Task cancellation requested"
     status: str
+    # Additions to the contract:
+    cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
+    cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
+
+
+def describe_cancel(
+    status: str, requested_at: datetime | None, refused_at: datetime | None
+) -> tuple[CancelOutcome | None, str | None]:
+    """What a user's cancel came to (`cancel_outcome`), and the sentence that tells them, so a
+    task the vendor could not stop never reads as canceled."""
+    if requested_at is None:
+        return None, None
+    if status == "CANCELED":
+        return "canceled", "Canceled before the provider charged for it; its credits came back."
+    if refused_at is not None:
+        if status in ("PENDING", "RUNNING"):
+            message = (
+                "The provider cannot stop this task once it is running: it will finish and be"
+                " charged for what it makes (if it fails, its credits come back)."
+            )
+        elif status == "SUCCEEDED":
+            message = (
+                "The provider could not stop this task, so it ran to the end and was charged"
+                " for its video."
+            )
+        else:
+            message = (
+                "The provider could not stop this task; it then ended without a video and its"
+                " credits came back."
+            )
+        return "not_cancelable", message
+    if status in ("PENDING", "RUNNING"):
+        return (
+            "pending",
+            "Cancellation requested; waiting for the provider to confirm it stopped the task.",
+        )
+    return None, None  # it ended another way (failed, timed out) before the vendor answered
 
 
 class RetryResponse(BaseModel):

@@ -36,6 +36,7 @@ from vidgate.tasks.schemas import (
     ImageToVideoRequest,
     TaskView,
     TextToVideoRequest,
+    describe_cancel,
 )
 from vidgate.users.models import User
 from vidgate.webhooks import service as webhooks
@@ -366,9 +367,12 @@ def parse_task_id(task_id: str) -> uuid.UUID | None:
 async def request_cancel(
     session: AsyncSession, task_id: str, user_id: uuid.UUID, storage: Storage
 ) -> tuple[Task, bool]:
-    """Cancel now if nothing was sent upstream yet; otherwise mark it for the worker.
+    """Record the user's cancel, and cancel at once a task nothing was sent upstream for.
 
-    Returns the task and whether the worker still has to finish the cancellation.
+    Returns the task and whether its vendor still has to be asked: a task the vendor has (or
+    may have: a submission in flight) is stopped only by the vendor's word, since the vendor
+    bills what it keeps rendering. A task whose vendor already refused is left as it is: asking
+    again cannot change the answer.
     """
     task = await owned_task(session, task_id, user_id)
     task = await lock_task(session, task.id) or task
@@ -376,6 +380,9 @@ async def request_cancel(
         raise BadRequest(
             f"Task is already {task.status}; only pending or running tasks can be canceled"
         )
+    if task.cancel_requested_at is None:
+        task.cancel_requested_at = datetime.now(UTC)
+        await session.flush()
     if task.status == TaskStatus.PENDING and task.submit_started_at is None:
         closed = await close(
             session,
@@ -388,13 +395,13 @@ async def request_cancel(
         )
         assert closed is not None
         return closed, False
-    if task.cancel_requested_at is None:
-        task.cancel_requested_at = datetime.now(UTC)
-        await session.flush()
-    return task, True
+    return task, task.cancel_refused_at is None
 
 
 def view(task: Task, storage: Storage) -> TaskView:
+    cancel_outcome, cancel_message = describe_cancel(
+        task.status, task.cancel_requested_at, task.cancel_refused_at
+    )
     return TaskView(
         task_id=str(task.id),
         user_id=str(task.user_id),
@@ -417,4 +424,6 @@ def view(task: Task, storage: Storage) -> TaskView:
         inputs=task.params,
         retry_of=str(task.retry_of) if task.retry_of else None,
         cancel_requested=task.cancel_requested_at is not None and task.status in OPEN_STATUSES,
+        cancel_outcome=cancel_outcome,
+        cancel_message=cancel_message,
     )

@@ -1,7 +1,8 @@
 "use client";
 // One task, live: status and progress over SSE, what it cost (estimated, held, charged,
 // refunded), the error and the refund when it failed, the video when it succeeded, and Cancel or
-// Retry when they apply.
+// Retry when they apply. A cancel the provider could not honour (it bills what it keeps rendering)
+// is said plainly, before the click and after it: such a task finishes and is charged.
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useRef, useState } from "react";
@@ -147,6 +148,14 @@ export function TaskDetail({ id }: { id: string }) {
     task.status === "RUNNING"
       ? t("task.live.RUNNING", { n: task.progress })
       : t(`task.live.${task.status}` as MessageKey);
+  const cancelRefused =
+    task.cancel_outcome !== "not_cancelable"
+      ? null
+      : open
+        ? t("task.cancelRefused.open")
+        : task.status === "SUCCEEDED"
+          ? t("task.cancelRefused.SUCCEEDED")
+          : t("task.cancelRefused.ended");
 
   return (
     <div className={styles.page}>
@@ -165,9 +174,9 @@ export function TaskDetail({ id }: { id: string }) {
         {open && (
           <>
             <ProgressBar value={task.progress} label={t("task.progress")} />
-            {task.cancel_requested ? (
+            {task.cancel_outcome === "pending" ? (
               <p className="hint">{t("task.cancelRequested")}</p>
-            ) : (
+            ) : task.cancel_requested ? null : (
               task.estimated_time > 0 && (
                 <p className="hint">{t("task.estimatedTime", { time: duration(t, task.estimated_time) })}</p>
               )
@@ -212,6 +221,12 @@ export function TaskDetail({ id }: { id: string }) {
           </div>
         )}
       </section>
+
+      {cancelRefused && (
+        <p className="alert alert-warning" role="status" data-testid="task-cancel-refused">
+          {cancelRefused}
+        </p>
+      )}
 
       {failed && (
         <section className="alert alert-error" aria-labelledby="failure-heading" data-testid="task-error">

@@ -279,7 +279,11 @@ export interface paths {
         post?: never;
         /**
          * Cancel Task
-         * @description Cancel a pending or running task; its credits come back (400 once it has finished).
+         * @description Cancel a pending or running task (400 once it has finished). Credits come back only when
+         *     the task is stopped before the vendor bills it: a task never sent is canceled at once; one the
+         *     vendor has is canceled when the vendor confirms. A vendor that cannot stop it (kie.ai never
+         *     can, DashScope not once it runs) leaves it running: `cancel_outcome` is `not_cancelable`,
+         *     and the task finishes and is charged for what it makes (refunded if it fails).
          */
         delete: operations["cancel_task_api_tasks__task_id__delete"];
         options?: never;
@@ -874,6 +878,16 @@ export interface components {
             message: string;
             /** Status */
             status: string;
+            /**
+             * Cancel Outcome
+             * @description What a cancel came to: null (none asked, or the task ended another way first), `pending` (the provider has not answered yet), `canceled` (stopped; credits back) or `not_cancelable` (the provider cannot stop it: it finishes and is charged for what it makes; a failure is still refunded).
+             */
+            cancel_outcome?: ("pending" | "canceled" | "not_cancelable") | null;
+            /**
+             * Cancel Message
+             * @description The cancel outcome in a sentence, for people.
+             */
+            cancel_message?: string | null;
         };
         /** CreatePayment */
         CreatePayment: {
@@ -1317,6 +1331,16 @@ export interface components {
              * @default false
              */
             cancel_requested: boolean;
+            /**
+             * Cancel Outcome
+             * @description What a cancel came to: null (none asked, or the task ended another way first), `pending` (the provider has not answered yet), `canceled` (stopped; credits back) or `not_cancelable` (the provider cannot stop it: it finishes and is charged for what it makes; a failure is still refunded).
+             */
+            cancel_outcome?: ("pending" | "canceled" | "not_cancelable") | null;
+            /**
+             * Cancel Message
+             * @description The cancel outcome in a sentence, for people.
+             */
+            cancel_message?: string | null;
         };
         /** TextToVideoRequest */
         TextToVideoRequest: {
