@@ -31,7 +31,7 @@ from vidgate.tasks.models import Task
 from ..conftest import Live
 from ..helpers import DEV_CLIENT_KEY, closed_port_url
 from ..samples import mp4_bytes, png_bytes
-from .support import Caller, account, new_caller, upload, wait_for
+from .support import Caller, account, animate_inputs, new_caller, upload, wait_for
 
 T2V = "/api/videos/text-to-video"
 I2V = "/api/videos/image-to-video"
@@ -855,8 +855,10 @@ async def test_concurrent_duplicates_create_one_task_and_charge_once(
 
 @dataclass(frozen=True)
 class Media:
-    """Uploads (by a user of their own) the bad-input cases point at."""
+    """Uploads the bad-input cases point at, and their owner, who sends those cases (another
+    account's upload is not an input; that refusal is a case of its own)."""
 
+    owner: Caller
     image: str  # 320x400 PNG
     tiny_image: str  # 100x100 PNG
     video: str  # 2.5 s, 256x256
@@ -878,7 +880,7 @@ async def media(live: Live) -> AsyncIterator[Media]:
             http, uploader, mp4_bytes(seconds=1.0, size=(256, 256)), "short.mp4", "video"
         )
         missing = f"{live.url}/media/uploads/2026/01/{'0' * 32}.png"
-        yield Media(image, tiny, video, short, missing, live.url)
+        yield Media(uploader, image, tiny, video, short, missing, live.url)
 
 
 URL = "https://example.com/a.png"
@@ -992,7 +994,7 @@ BAD_INPUT: dict[str, Bad] = {
 async def test_bad_input_is_refused_before_any_money_moves(
     live: Live, http: httpx.AsyncClient, media: Media, case: Bad
 ) -> None:
-    caller = await new_caller(http)
+    caller = media.owner  # every case is refused, so the owner stays untouched throughout
     body = case.body(media)
     if isinstance(body, bytes):
         headers = {**caller.headers, "Content-Type": "application/json"}
@@ -1013,10 +1015,26 @@ async def test_bad_input_is_refused_before_any_money_moves(
     await assert_untouched(live, caller)
 
 
-async def test_too_few_credits_is_402_with_the_contract_message(
+async def test_another_accounts_upload_is_not_an_input(
     live: Live, http: httpx.AsyncClient, media: Media
 ) -> None:
+    """Upload URLs are unguessable but public once shared; they still make nobody else's task."""
+    stranger = await new_caller(http)
+    for path, body, field in [
+        (MOVE, {"image_url": media.image, "video_url": media.video}, "image_url"),
+        (I2V, {"prompt": "p", "image_urls": [media.image]}, "image_urls[0]"),
+    ]:
+        response = await http.post(path, headers=stranger.headers, json=body)
+        assert response.status_code == 400, response.text
+        assert response.json() == {"detail": f"{field}: no uploaded file at this URL"}
+    await assert_untouched(live, stranger)
+
+
+async def test_too_few_credits_is_402_with_the_contract_message(
+    live: Live, http: httpx.AsyncClient
+) -> None:
     caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller)
     await spend(live.runtime.db, caller.user_id, 90)
     before = await account(live.runtime.db, caller.user_id)
     assert before == (10, 0, [BONUS, ("charge", -90, 0)])
@@ -1027,9 +1045,7 @@ async def test_too_few_credits_is_402_with_the_contract_message(
         "detail": "Insufficient credits. Required: 20 credits (standard quality)."
         " Available: 10 credits."
     }
-    metered = await http.post(
-        MOVE, headers=caller.headers, json={"image_url": media.image, "video_url": media.video}
-    )
+    metered = await http.post(MOVE, headers=caller.headers, json=inputs)
     assert metered.status_code == 402
     assert metered.json()["detail"].startswith("Insufficient credits. Required: 25 credits")
     assert metered.json()["detail"].endswith("Available: 10 credits.")

@@ -97,7 +97,8 @@ async def test_canceled_and_failed_events(
     secret = (await secret_of(http, caller))["secret"]
     failed = await create(http, caller, "no [fault:moderation]", receiver.at("/failed"))
     assert (await wait_for(http, caller, failed))["status"] == "FAILED"
-    pending = await create(http, caller, "stays [fault:stuck]", receiver.at("/canceled"))
+    # Never accepted by the vendor (throttled): a cancel stops it, with its credits back.
+    pending = await create(http, caller, "waits [fault:throttle]", receiver.at("/canceled"))
     response = await http.delete(f"/api/tasks/{pending}", headers=bearer(caller))
     assert response.status_code == 200
     assert (await wait_for(http, caller, pending))["status"] == "CANCELED"

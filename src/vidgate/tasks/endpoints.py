@@ -300,8 +300,8 @@ async def task_events(
     task_id: str, key: ApiKeyAuth, request: Request, credentials: OptionalBearer
 ) -> StreamingResponse:
     """Server-Sent Events: a `task` event with the task as `GET /api/tasks/{id}` shows it now
-    and on every change of status or progress, a comment every 15 s to keep proxies from
-    closing the stream, and the end of the stream once the task has finished."""
+    and on every change of status, progress or cancel outcome, a comment every 15 s to keep
+    proxies from closing the stream, and the end of the stream once the task has finished."""
     runtime: Runtime = request.app.state.runtime
     parsed = service.parse_task_id(task_id)
     owner = await _owner_for_key(runtime, key, credentials)
@@ -310,15 +310,17 @@ async def task_events(
     await _read_view(runtime, parsed, owner)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
-        sent: tuple[str, int] | None = None
+        sent: tuple[str, int, str | None] | None = None
         yield b"retry: 3000\n\n"
         with runtime.task_events.follow(parsed) as changed:
             while True:
                 changed.clear()
                 view = await _read_view(runtime, parsed, owner)
-                if (view.status, view.progress) != sent:
-                    sent = (view.status, view.progress)
-                    event_id = f"{view.status}:{view.progress}"
+                # A cancel the vendor refused changes neither status nor progress: it counts too.
+                shown = (view.status, view.progress, view.cancel_outcome)
+                if shown != sent:
+                    sent = shown
+                    event_id = ":".join(str(part) for part in shown if part is not None)
                     data = view.model_dump_json()
                     yield f"event: task\nid: {event_id}\ndata: {data}\n\n".encode()
                     if view.status in _TERMINAL:
