@@ -110,16 +110,20 @@ async def _create(
             return JSONResponse(
                 replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"}
             )
+    replayed = False
     try:
         prepared = await service.prepare(runtime.media_resolver, user.id, kind, body)
-        task = await service.create(
-            session,
-            runtime.settings,
-            user.id,
-            prepared,
-            retry_of=retry_of.id if retry_of else None,
-            idempotency_key=key,
-        )
+        try:
+            task = await service.create(
+                session,
+                runtime.settings,
+                user.id,
+                prepared,
+                retry_of=retry_of.id if retry_of else None,
+                idempotency_key=key,
+            )
+        except service.AlreadyRetried as exc:  # a concurrent retry of the same task won
+            task, replayed = exc.task, True
         if retry_of is not None:
             response: CreateTaskResponse | RetryResponse = RetryResponse(
                 new_task_id=str(task.id), credits_estimated=task.credits_estimated
@@ -141,8 +145,16 @@ async def _create(
         if key is not None:
             await idempotency.release(runtime.db, user.id, key)
         raise
+    if replayed:
+        return _retried_before(task)
     await _start(runtime, task.id)
     return response
+
+
+def _retried_before(task: Task) -> JSONResponse:
+    """The answer to a retry of a task that was retried already: its first retry."""
+    body = RetryResponse(new_task_id=str(task.id), credits_estimated=task.credits_estimated)
+    return JSONResponse(body.model_dump(mode="json"), headers={"Idempotent-Replayed": "true"})
 
 
 def _create_route(kind: TaskKind, body_type: type[service.CreateBody], summary: str) -> None:
@@ -377,8 +389,16 @@ async def retry_task(
     session: DbSession,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    """Run a failed, timed-out or canceled task again as a new task, charged again."""
-    old = await service.owned_task(session, task_id, user.id)
+    """Run a failed, timed-out or canceled task again as a new task, charged again. A task is
+    retried once: retrying it again (a double click, a client's retry) answers with that same
+    new task, `Idempotent-Replayed: true`, and charges nothing."""
+    # Read on a session of its own: the request's must hold no connection while the inputs
+    # are fetched again.
+    async with runtime.db.session() as lookup:
+        old = await service.owned_task(lookup, task_id, user.id)
+        earlier = await service.earlier_retry(lookup, old.id)
+    if earlier is not None:
+        return _retried_before(earlier)
     if old.status not in RETRYABLE_STATUSES:
         raise BadRequest(
             f"Task is {old.status}; only FAILED, TIMEOUT or CANCELED tasks can be retried"

@@ -142,6 +142,21 @@ async def prepare(
     return Prepared(kind, params, request, body.quality, None, body.webhook_url)
 
 
+class AlreadyRetried(Exception):
+    """The task was retried before: its first retry stands for this one too."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(f"task {task.retry_of} was retried as {task.id}")
+        self.task = task
+
+
+async def earlier_retry(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
+    """The task that retried `task_id`, if any."""
+    return await session.scalar(
+        select(Task).where(Task.retry_of == task_id).order_by(Task.created_at).limit(1)
+    )
+
+
 def ledger_key(task_id: uuid.UUID, movement: str) -> str:
     """The one ledger key of each movement a task can make (charge, reserve, settle, ...)."""
     return f"task:{task_id}:{movement}"
@@ -169,6 +184,12 @@ async def create(
     )
     if user is None:
         raise NotFound("User not found")
+    if retry_of is not None:
+        # Under the user's lock: of two retries of one task sent at once, the second sees the
+        # first's task here and is answered with it (AlreadyRetried), charging nothing.
+        earlier = await earlier_retry(session, retry_of)
+        if earlier is not None:
+            raise AlreadyRetried(earlier)
     price = price_of(prepared.kind, prepared.tier)
     estimate = prepared.estimate
     what = prepared.price_note
