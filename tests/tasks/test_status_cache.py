@@ -72,7 +72,8 @@ async def test_a_change_made_elsewhere_shows_up_and_owners_are_still_checked(
             update(Task).where(Task.id == uuid.UUID(task_id)).values(deadline_at=func.now())
         )
         await session.commit()
-    final = await _until(http, task_id, lambda t: t["status"] == "TIMEOUT")
+    await _until(http, task_id, lambda t: t["status"] == "TIMEOUT")
+    final = await _status(http, task_id, caller.headers)  # the money: for its owner's eyes
     assert (final["credits_charged"], final["credits_refunded"]) == (20, 20)
     credits, reserved, _ = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)

@@ -32,6 +32,7 @@ from vidgate.tasks.schemas import (
     CreateTaskResponse,
     ImageToVideoRequest,
     RetryResponse,
+    TaskByIdView,
     TaskList,
     TaskView,
     TextToVideoRequest,
@@ -206,14 +207,19 @@ async def _task_for_key(
     key: ApiKeyAuth,
     credentials: HTTPAuthorizationCredentials | None,
     task_id: str,
-) -> TaskView:
+) -> TaskByIdView:
     """A personal key sees its owner's tasks; a client key any task by its unguessable id, and
     only the signed-in user's when a Bearer token comes along."""
     parsed = service.parse_task_id(task_id)
     owner = await _owner_for_key(runtime, key, credentials)
     if parsed is None:
         raise NotFound("Task not found")
-    return await _read_view(runtime, parsed, owner)
+    return _as_seen_by(owner, await _read_view(runtime, parsed, owner))
+
+
+def _as_seen_by(owner: uuid.UUID | None, view: TaskView) -> TaskByIdView:
+    """Everything to the owner; to a client key alone (no owner), progress and outcome only."""
+    return view if owner is not None else view.for_client_key()
 
 
 async def _owner_for_key(
@@ -248,13 +254,13 @@ async def _read_view(runtime: Runtime, parsed: uuid.UUID, owner: uuid.UUID | Non
     return view
 
 
-@videos.get("/tasks/{task_id}", response_model=TaskView)
+@videos.get("/tasks/{task_id}", response_model=TaskByIdView)
 async def video_task_status(
     task_id: str,
     key: ApiKeyAuth,
     request: Request,
     credentials: OptionalBearer,
-) -> TaskView:
+) -> TaskByIdView:
     """A task's status and progress, its result URL once it succeeded (contract §2.6)."""
     return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
 
@@ -288,13 +294,13 @@ async def list_tasks(
     )
 
 
-@tasks.get("/{task_id}", response_model=TaskView)
+@tasks.get("/{task_id}", response_model=TaskByIdView)
 async def task_detail(
     task_id: str,
     key: ApiKeyAuth,
     request: Request,
     credentials: OptionalBearer,
-) -> TaskView:
+) -> TaskByIdView:
     """Task details (contract §3.1), with credits charged and refunded and the inputs."""
     return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
 
@@ -327,7 +333,7 @@ async def task_events(
         with runtime.task_events.follow(parsed) as changed:
             while True:
                 changed.clear()
-                view = await _read_view(runtime, parsed, owner)
+                view = _as_seen_by(owner, await _read_view(runtime, parsed, owner))
                 # A cancel the vendor refused changes neither status nor progress: it counts too.
                 shown = (view.status, view.progress, view.cancel_outcome)
                 if shown != sent:

@@ -88,9 +88,14 @@ class CreateTaskResponse(BaseModel):
     billing_mode: Literal["metered", "prepaid"]
 
 
-class TaskView(BaseModel):
+class TaskByIdView(BaseModel):
+    """A task as the by-id endpoints show it (`GET /api/tasks/{id}`, `/api/videos/tasks/{id}`,
+    the event stream). Its owner — a Bearer token or a personal key — sees everything; a client
+    key alone (public: the web app's configuration serves it) sees only progress and outcome,
+    with the owner, the inputs and the money null."""
+
     task_id: str
-    user_id: str
+    user_id: str | None = Field(description="null when read with a client key alone")
     task_type: str
     status: str
     progress: int
@@ -101,18 +106,51 @@ class TaskView(BaseModel):
     completed_at: datetime | None = None
     # Additions to the contract:
     error_code: str | None = None
+    billing_mode: Literal["metered", "prepaid"] | None = None
+    credits_estimated: int | None = None
+    credits_reserved: int | None = None
+    credits_charged: int | None = None
+    credits_refunded: int | None = None
+    estimated_time: int
+    result_duration_seconds: float | None = None
+    inputs: dict[str, Any] | None = None
+    retry_of: str | None = None
+    cancel_requested: bool = False
+    cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
+    cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
+
+
+class TaskView(TaskByIdView):
+    """A task as its owner sees it: every field filled in."""
+
+    user_id: str
     billing_mode: Literal["metered", "prepaid"]
     credits_estimated: int
     credits_reserved: int
     credits_charged: int
     credits_refunded: int
-    estimated_time: int
-    result_duration_seconds: float | None = None
     inputs: dict[str, Any]
-    retry_of: str | None = None
-    cancel_requested: bool = False
-    cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
-    cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
+
+    def for_client_key(self) -> TaskByIdView:
+        """Only what following a task needs: its kind, progress and outcome."""
+        return TaskByIdView(
+            task_id=self.task_id,
+            user_id=None,
+            task_type=self.task_type,
+            status=self.status,
+            progress=self.progress,
+            result_url=self.result_url,
+            error_message=self.error_message,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            completed_at=self.completed_at,
+            error_code=self.error_code,
+            estimated_time=self.estimated_time,
+            result_duration_seconds=self.result_duration_seconds,
+            cancel_requested=self.cancel_requested,
+            cancel_outcome=self.cancel_outcome,
+            cancel_message=self.cancel_message,
+        )
 
 
 class TaskList(BaseModel):

@@ -8,7 +8,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useRef, useState } from "react";
 
 import { APIError, getApi, unwrap } from "@/lib/api/client";
-import { followTask, isFinished, type TaskView } from "@/lib/api/events";
+import { followTask, isFinished, ownerView, type TaskView } from "@/lib/api/events";
 import { useAuth } from "@/lib/auth";
 import { useFormat, useI18n } from "@/lib/i18n";
 import type { MessageKey } from "@/lib/i18n/messages";
@@ -50,7 +50,7 @@ export function TaskDetail({ id }: { id: string }) {
         const api = await getApi();
         const first = await unwrap(api.GET("/api/tasks/{task_id}", { params: { path: { task_id: id } } }));
         if (cancelled) return;
-        setTask(first);
+        setTask(ownerView(first));
         if (!isFinished(first.status)) {
           stop = followTask(id, (next) => {
             setTask(next);
@@ -77,7 +77,7 @@ export function TaskDetail({ id }: { id: string }) {
       const api = await getApi();
       await unwrap(api.DELETE("/api/tasks/{task_id}", { params: { path: { task_id: id } } }));
       const now = await unwrap(api.GET("/api/tasks/{task_id}", { params: { path: { task_id: id } } }));
-      setTask(now);
+      setTask(ownerView(now));
       setConfirming(false);
       if (isFinished(now.status)) void reload();
     } catch (caught) {

@@ -5,6 +5,13 @@ import { authHeaders, type Schemas } from "./client";
 
 export type TaskView = Schemas["TaskView"];
 
+/** A task read by id. The app always sends the user's token, so the answer is the owner's full
+ * view; only a client key alone gets one without its owner, money and inputs. */
+export function ownerView(task: Schemas["TaskByIdView"]): TaskView {
+  if (task.user_id === null) throw new Error("task read without the user's token");
+  return task as TaskView;
+}
+
 const FINISHED = new Set(["SUCCEEDED", "FAILED", "TIMEOUT", "CANCELED"]);
 
 export function isFinished(status: string): boolean {

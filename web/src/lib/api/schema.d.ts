@@ -301,8 +301,8 @@ export interface paths {
         /**
          * Task Events
          * @description Server-Sent Events: a `task` event with the task as `GET /api/tasks/{id}` shows it now
-         *     and on every change of status or progress, a comment every 15 s to keep proxies from
-         *     closing the stream, and the end of the stream once the task has finished.
+         *     and on every change of status, progress or cancel outcome, a comment every 15 s to keep
+         *     proxies from closing the stream, and the end of the stream once the task has finished.
          */
         get: operations["task_events_api_tasks__task_id__events_get"];
         put?: never;
@@ -324,7 +324,9 @@ export interface paths {
         put?: never;
         /**
          * Retry Task
-         * @description Run a failed, timed-out or canceled task again as a new task, charged again.
+         * @description Run a failed, timed-out or canceled task again as a new task, charged again. A task is
+         *     retried once: retrying it again (a double click, a client's retry) answers with that same
+         *     new task, `Idempotent-Replayed: true`, and charges nothing.
          */
         post: operations["retry_task_api_tasks__task_id__retry_post"];
         delete?: never;
@@ -1257,6 +1259,81 @@ export interface components {
             /** Remaining Requests */
             remaining_requests: number;
         };
+        /**
+         * TaskByIdView
+         * @description A task as the by-id endpoints show it (`GET /api/tasks/{id}`, `/api/videos/tasks/{id}`,
+         *     the event stream). Its owner — a Bearer token or a personal key — sees everything; a client
+         *     key alone (public: the web app's configuration serves it) sees only progress and outcome,
+         *     with the owner, the inputs and the money null.
+         */
+        TaskByIdView: {
+            /** Task Id */
+            task_id: string;
+            /**
+             * User Id
+             * @description null when read with a client key alone
+             */
+            user_id: string | null;
+            /** Task Type */
+            task_type: string;
+            /** Status */
+            status: string;
+            /** Progress */
+            progress: number;
+            /** Result Url */
+            result_url?: string | null;
+            /** Error Message */
+            error_message?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Completed At */
+            completed_at?: string | null;
+            /** Error Code */
+            error_code?: string | null;
+            /** Billing Mode */
+            billing_mode?: ("metered" | "prepaid") | null;
+            /** Credits Estimated */
+            credits_estimated?: number | null;
+            /** Credits Reserved */
+            credits_reserved?: number | null;
+            /** Credits Charged */
+            credits_charged?: number | null;
+            /** Credits Refunded */
+            credits_refunded?: number | null;
+            /** Estimated Time */
+            estimated_time: number;
+            /** Result Duration Seconds */
+            result_duration_seconds?: number | null;
+            /** Inputs */
+            inputs?: {
+                [key: string]: unknown;
+            } | null;
+            /** Retry Of */
+            retry_of?: string | null;
+            /**
+             * Cancel Requested
+             * @default false
+             */
+            cancel_requested: boolean;
+            /**
+             * Cancel Outcome
+             * @description What a cancel came to: null (none asked, or the task ended another way first), `pending` (the provider has not answered yet), `canceled` (stopped; credits back) or `not_cancelable` (the provider cannot stop it: it finishes and is charged for what it makes; a failure is still refunded).
+             */
+            cancel_outcome?: ("pending" | "canceled" | "not_cancelable") | null;
+            /**
+             * Cancel Message
+             * @description The cancel outcome in a sentence, for people.
+             */
+            cancel_message?: string | null;
+        };
         /** TaskList */
         TaskList: {
             /** Tasks */
@@ -1273,7 +1350,10 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMEOUT" | "CANCELED";
-        /** TaskView */
+        /**
+         * TaskView
+         * @description A task as its owner sees it: every field filled in.
+         */
         TaskView: {
             /** Task Id */
             task_id: string;
@@ -2001,7 +2081,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TaskView"];
+                    "application/json": components["schemas"]["TaskByIdView"];
                 };
             };
             /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token */
@@ -2529,7 +2609,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TaskView"];
+                    "application/json": components["schemas"]["TaskByIdView"];
                 };
             };
             /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token */
