@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictBool
 
 from vidgate.validation import NoNul
 
@@ -130,9 +130,16 @@ class TaskView(TaskByIdView):
     credits_charged: int
     credits_refunded: int
     inputs: dict[str, Any]
+    # Views are cached per task and read often with a client key: its reduction is made once.
+    _for_client_key: TaskByIdView | None = PrivateAttr(default=None)
 
     def for_client_key(self) -> TaskByIdView:
         """Only what following a task needs: its kind, progress and outcome."""
+        if self._for_client_key is None:
+            self._for_client_key = self._reduced()
+        return self._for_client_key
+
+    def _reduced(self) -> TaskByIdView:
         return TaskByIdView(
             task_id=self.task_id,
             user_id=None,
