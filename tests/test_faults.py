@@ -23,8 +23,8 @@ from vidgate.config import Settings
 from vidgate.deps import Runtime
 
 from .conftest import Live
+from .databases import cut_off, database_of_its_own, outage, restore
 from .helpers import DEV_CLIENT_KEY, serve_on_loopback, sign_in
-from .outages import cut_off, database_of_its_own, outage, restore
 from .tasks.support import new_caller, text_to_video, wait_for
 
 VIDGATE = Path(sys.executable).with_name("vidgate")

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
-
-import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
-from vidgate.db.engine import libpq_url, sqlalchemy_url
+from vidgate.db.engine import sqlalchemy_url
 from vidgate.db.migrate import head_revision, include_name, upgrade_to_head
 from vidgate.db.models import Base
 
+from .databases import scratch_database
+
 
 def test_migrations_from_empty_reach_head_and_match_models(database_url: str) -> None:
-    name = f"vidgate_migrate_{secrets.token_hex(4)}"
-    admin = libpq_url(database_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(database_url, "vidgate_migrate", migrated=False) as url:
         upgrade_to_head(url)
         upgrade_to_head(url)  # a second run is a no-op
         engine = create_engine(sqlalchemy_url(url))
@@ -38,6 +31,3 @@ def test_migrations_from_empty_reach_head_and_match_models(database_url: str) ->
         assert version == head_revision()
         assert diff == []
         assert jobs_table
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

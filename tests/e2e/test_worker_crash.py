@@ -20,22 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from vidgate.app import create_app
 from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
-from vidgate.db.engine import Database, libpq_url
-from vidgate.db.migrate import upgrade_to_head
+from vidgate.db.engine import Database
 from vidgate.tasks import service
 from vidgate.tasks.models import Task
 from vidgate.tasks.schemas import TextToVideoRequest
 from vidgate.users import service as users
 
 from ..conftest import Live
+from ..databases import database_of_its_own
 from ..helpers import DEV_CLIENT_KEY, serve_on_loopback
 from ..tasks.test_events import read_events
 
@@ -46,15 +44,8 @@ VIDGATE = Path(sys.executable).with_name("vidgate")
 
 @pytest.fixture
 async def own_database(database_url: str) -> AsyncIterator[str]:
-    name = f"vidgate_crash_{uuid.uuid4().hex[:8]}"
-    admin = libpq_url(database_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade_to_head, url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with database_of_its_own(database_url, "vidgate_crash") as url:
+        yield url
 
 
 def _start_worker(live: Live, url: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:

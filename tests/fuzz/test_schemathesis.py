@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psycopg
 import pytest
 import requests
 import schemathesis
@@ -43,14 +42,12 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.engine import make_url
 
 from vidgate.app import create_app
 from vidgate.config import Settings
-from vidgate.db.engine import libpq_url
-from vidgate.db.migrate import upgrade_to_head
 from vidgate.web import openapi_document
 
+from ..databases import scratch_database
 from ..helpers import DEV_CLIENT_KEY, SignedIn, serve_on_loopback, sign_in
 
 pytestmark = pytest.mark.fuzz
@@ -134,17 +131,8 @@ class FuzzApp:
 @pytest.fixture(scope="module")
 def fuzz_database(database_url: str) -> Iterator[str]:
     """A migrated database of the fuzzed app's own on the test server, dropped afterwards."""
-    name = f"vidgate_fuzz_{secrets.token_hex(4)}"
-    admin = libpq_url(database_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_to_head(url)
+    with scratch_database(database_url, "vidgate_fuzz") as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Database outages for fault tests: a database of its own, and a way to make it unreachable.
+"""Databases of a test's own on the test server, and outages of one.
 
 Refusing connections to one database (and cutting the ones it has) looks to vidgate exactly like
 a server that went away, without disturbing the server other tests share.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
@@ -18,21 +18,42 @@ from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import upgrade_to_head
 
 
-@contextlib.asynccontextmanager
-async def database_of_its_own(server_url: str, prefix: str) -> AsyncIterator[str]:
-    """A new migrated database on the server of `server_url`, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = libpq_url(server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
+def create_database(server_url: str, prefix: str, *, migrated: bool = True) -> str:
+    """A new database on the server of `server_url` (migrated to head unless told); its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    if migrated:
+        upgrade_to_head(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    admin, name = _admin(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A database of the block's own, dropped afterwards."""
+    url = create_database(server_url, prefix, migrated=migrated)
     try:
-        await asyncio.to_thread(upgrade_to_head, url)
         yield url
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
+
+
+@contextlib.asynccontextmanager
+async def database_of_its_own(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """`scratch_database` for async tests: made and dropped off the event loop."""
+    url = await asyncio.to_thread(create_database, server_url, prefix)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(drop_database, url)
 
 
 def _admin(url: str) -> tuple[str, str]:
