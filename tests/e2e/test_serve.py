@@ -49,6 +49,17 @@ _READY = re.compile(r"ready in (\d+(?:\.\d+)?) s")
 _CLIENT_KEY = re.compile(r"client API key \(X-API-Key\): (vg_\S+)")
 
 
+def _ready(client: httpx.Client, within: float = 10.0) -> httpx.Response:
+    """/readyz once it says ready (the worker registers a moment after the banner), or as it
+    last answered."""
+    deadline = time.monotonic() + within
+    while True:
+        ready = client.get("/readyz")
+        if ready.status_code == 200 or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.05)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -356,7 +367,7 @@ def test_serve_http_surface_restart_and_persistence(tmp_path: Path) -> None:
             health = client.get("/healthz")
             assert health.status_code == 200, health.text
 
-            ready = client.get("/readyz")
+            ready = _ready(client)
             assert ready.status_code == 200, ready.text
             assert ready.json()["status"] == "ready"
 
@@ -429,7 +440,7 @@ def test_serve_http_surface_restart_and_persistence(tmp_path: Path) -> None:
         assert second.client_key() == client_key, "generated client key not kept in the data dir"
         assert second_ready < WARM_START_LIMIT, second.diagnostics()
         with httpx.Client(base_url=second.base_url, timeout=15) as client:
-            ready = client.get("/readyz")
+            ready = _ready(client)
             assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
 
             # A's token was signed before the restart: the secret key and the session persisted.
