@@ -93,6 +93,8 @@ DOMAIN_ERRORS: dict[str, dict[int, str]] = {
             400: "An input URL is not media this kind accepts (or cannot be fetched), or the"
             " Idempotency-Key is malformed",
             404: "The account was deleted meanwhile",
+            429: "Too many remote input files being fetched for this account at once",
+            503: "Too many remote input files being fetched by this server at once",
         }
         for kind in ("animate-move", "animate-mix", "text-to-video", "image-to-video")
     },
@@ -102,7 +104,8 @@ DOMAIN_ERRORS: dict[str, dict[int, str]] = {
         402: "Insufficient credits",
         404: "No such task of yours",
         409: "Same Idempotency-Key still in flight",
-        429: "Too many active tasks",
+        429: "Too many active tasks, or remote input files being fetched for this account",
+        503: "Too many remote input files being fetched by this server at once",
     },
     "GET /api/videos/tasks/{task_id}": {404: "No such task (or not the caller's)"},
     "GET /api/tasks/{task_id}": {404: "No such task (or not the caller's)"},

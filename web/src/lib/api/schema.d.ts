@@ -1709,7 +1709,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -1823,7 +1823,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -1937,7 +1937,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2051,7 +2051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2866,7 +2866,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many active tasks */
+            /** @description Too many active tasks, or remote input files being fetched for this account */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -2877,7 +2877,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
