@@ -1,4 +1,4 @@
-"""SMS sign-in, refresh, logout and /me through the HTTP API (contract §1)."""
+"""SMS sign-in, refresh, logout and /me through the HTTP API (docs/api.md §2)."""
 
 from __future__ import annotations
 

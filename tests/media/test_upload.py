@@ -1,4 +1,4 @@
-"""POST /api/videos/upload: streamed, checked by content, stored, served back (contract §2.5)."""
+"""POST /api/videos/upload: streamed, checked by content, stored, served back (docs/api.md §3.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The task API as a caller uses it (contract §2.1–2.6, §3, §7): listing, status, cancel, retry,
+"""The task API as a caller uses it (docs/api.md §1, §3, §4): listing, status, cancel, retry,
 Idempotency-Key, refused input and the active-task cap, each checked by status code, the
 `{"detail": ...}` body, the task fields and the money (balance and ledger rows).
 

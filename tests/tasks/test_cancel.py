@@ -1,4 +1,4 @@
-"""Cancel refunds only what the vendor does not bill (contract §3.3).
+"""Cancel refunds only what the vendor does not bill (docs/api.md §4.4).
 
 A cancel is confirmed (CANCELED, credits back) when the task never reached the vendor or the
 vendor says it stopped it. kie.ai has no cancel at all and DashScope cancels only while a task is

@@ -1,4 +1,4 @@
-"""Profile, credits, ledger history and account deletion through the HTTP API (contract §4)."""
+"""Profile, credits, ledger history and account deletion through the HTTP API (docs/api.md §5)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 - `CurrentUser`: a Bearer access token whose session is still live (one query, no transaction).
 - `ApiKeyAuth`: an `X-API-Key`, client or personal.
 - `UserWithKey` ("JWT + API Key" in the contract): a Bearer token plus any key, or a personal key
-  on its own (ARCHITECTURE.md §7).
+  on its own (docs/api.md §1.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`/api/auth/*`: SMS sign-in, token refresh, logout, the current user (contract §1)."""
+"""`/api/auth/*`: SMS sign-in, token refresh, logout, the current user (docs/api.md §2)."""
 
 from __future__ import annotations
 

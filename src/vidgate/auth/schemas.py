@@ -1,4 +1,4 @@
-"""Request and response bodies of the sign-in endpoints (contract §1)."""
+"""Request and response bodies of the sign-in endpoints (docs/api.md §2)."""
 
 from __future__ import annotations
 

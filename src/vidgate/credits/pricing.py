@@ -1,4 +1,4 @@
-"""What each kind of video costs, in credits (contract appendix A; 1 credit = ¥0.1)."""
+"""What each kind of video costs, in credits (docs/api.md §3.1; 1 credit = ¥0.1)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ _MARKERS: dict[str, Fault] = {
 MODELS = frozenset({"wan2.2-animate-move", "wan2.2-animate-mix"})
 FPS = {"wan-std": 15, "wan-pro": 25}
 
-# Input limits from DashScope's documentation (providers.md §1.7).
+# Input limits from DashScope's documentation (docs/vendors.md §1.3).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov"})
 IMAGE_MAX_BYTES = 5 * 1024 * 1024

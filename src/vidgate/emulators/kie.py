@@ -6,8 +6,8 @@ input images as kie would, walks `waiting → queuing → generating → success
 read from an injectable clock, renders a real H.264 MP4 (marked EMULATED) per task, serves it at
 an expiring URL and POSTs kie's callback body once on completion. Faults are chosen per request
 by a marker in the prompt (`[fault:moderation]`, …) or for the next submit through
-`POST /_control/faults`. Nothing is persisted. Protocol facts: `shared/reference/providers.md`
-§2.3 and §3.2; where kie's behaviour is unconfirmed the choice is noted beside the code.
+`POST /_control/faults`. Nothing is persisted. Protocol facts: docs/vendors.md
+§2; where kie's behaviour is unconfirmed the choice is noted beside the code.
 """
 
 from __future__ import annotations

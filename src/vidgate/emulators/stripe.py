@@ -8,7 +8,7 @@ the webhook URL, signed the way Stripe signs (`Stripe-Signature: t=…,v1=HMAC-S
 and retried a few times if the receiver fails. Sessions expire at `expires_at` by the injectable
 clock (unix seconds). A delayed payment method (completes unpaid, settles later) and failing
 creates can be simulated. Nothing is persisted. Protocol facts:
-`shared/reference/integrations.md` §4; unconfirmed details are noted beside the code.
+docs/vendors.md §4; unconfirmed details are noted beside the code.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ order's `notify_url`, retrying on failure. Faults for the next API request are s
 
 Crypto is done with `cryptography` directly, not with `wechatpayv3` as the gateway does, so a
 test of one against the other is a test of two implementations. Protocol facts:
-`shared/reference/integrations.md` §3; where WeChat's behaviour is unconfirmed the choice is
+docs/vendors.md §3; where WeChat's behaviour is unconfirmed the choice is
 noted beside the code.
 """
 

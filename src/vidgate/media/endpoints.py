@@ -1,4 +1,4 @@
-"""`POST /api/videos/upload`: one image or video, streamed, checked, stored (contract §2.5)."""
+"""`POST /api/videos/upload`: one image or video, streamed, checked, stored (docs/api.md §3.2)."""
 
 from __future__ import annotations
 

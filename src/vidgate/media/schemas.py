@@ -1,4 +1,4 @@
-"""Bodies of `POST /api/videos/upload` (contract §2.5)."""
+"""Bodies of `POST /api/videos/upload` (docs/api.md §3.2)."""
 
 from __future__ import annotations
 

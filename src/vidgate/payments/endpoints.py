@@ -245,7 +245,7 @@ async def list_payments(
 
 @router.get("/{payment_id}", response_model=PaymentView)
 async def get_payment(payment_id: str, user: CurrentUser, session: DbSession) -> PaymentView:
-    """One of your orders (contract §5.3, plus credits, provider and paid_at)."""
+    """One of your orders, with its credits, provider and paid_at (docs/api.md §6.3)."""
     parsed = service.parse_payment_id(payment_id)
     payment = await session.get(Payment, parsed) if parsed else None
     if payment is None or payment.user_id != user.id:

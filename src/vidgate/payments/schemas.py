@@ -1,4 +1,4 @@
-"""Payment API bodies (contract §5 plus what a client needs to finish paying)."""
+"""Payment API bodies (docs/api.md §6, plus what a client needs to finish paying)."""
 
 from __future__ import annotations
 

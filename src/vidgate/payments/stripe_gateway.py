@@ -6,7 +6,7 @@ webhook or a server-side query (reconciliation), never from the browser coming b
 goes through the official SDK's `StripeClient` on its httpx transport with the `*_async` methods,
 so nothing blocks the event loop. `api_base` points the client at the emulator
 (`vidgate.emulators.stripe`) in development and tests. Protocol notes:
-`shared/reference/integrations.md` §4.
+docs/vendors.md §4.
 """
 
 from __future__ import annotations

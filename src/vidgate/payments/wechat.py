@@ -3,7 +3,7 @@
 Native (QR code) and H5 (mobile browser) orders, query and close by `out_trade_no`, and payment
 notifications. Requests are signed with the merchant API key; responses and notifications are
 verified with the "WeChat Pay public key" (`PUB_KEY_ID_…`), the mode WeChat gives new merchants,
-so no platform certificate is ever downloaded. Protocol facts: `shared/reference/integrations.md`
+so no platform certificate is ever downloaded. Protocol facts: docs/vendors.md
 §3.
 
 HTTP goes through our own `httpx.AsyncClient`; `wechatpayv3` supplies the signing, verifying and
@@ -48,7 +48,7 @@ SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 MAX_CLOCK_SKEW_SECONDS = 300
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # WeChat writes times in +08:00
 
-# `trade_state` → vidgate's view (integrations.md §3.3). REFUND means the payment succeeded and
+# `trade_state` → vidgate's view (docs/vendors.md §3). REFUND means the payment succeeded and
 # a refund was started afterwards: the money was received, so the purchase stands as paid.
 _TRADE_STATES: dict[str, PaymentState] = {
     "SUCCESS": "paid",
@@ -205,7 +205,7 @@ class WeChatPayGateway:
 
     def reject(self, message: str) -> Acknowledgement:
         # WeChat takes 200/204 as received and any 4xx/5xx as "not received, send it again",
-        # with `{"code": "FAIL", "message": …}` as the body (integrations.md §3.4). 400 because
+        # with `{"code": "FAIL", "message": …}` as the body (docs/vendors.md §3). 400 because
         # the notification itself failed verification; a 5xx would read as our outage.
         body = json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False)
         return Acknowledgement(400, body.encode())

@@ -2,7 +2,7 @@
 
 kie.ai answers most errors with HTTP 200 and the real status in the body's `code` field, so every
 answer is classified by that inner code first and by the HTTP status only when the body has none.
-Protocol facts: `shared/reference/providers.md` §2.3–2.4.
+Protocol facts: docs/vendors.md §2.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ DEFAULT_BASE_URL = "https://api.kie.ai"
 CREATE_PATH = "/api/v1/jobs/createTask"
 RECORD_PATH = "/api/v1/jobs/recordInfo"
 
-# kie's `state` values (providers.md §2.3).
+# kie's `state` values (docs/vendors.md §2.1).
 _STATES = {
     "waiting": UpstreamStatus.PENDING,
     "queuing": UpstreamStatus.PENDING,

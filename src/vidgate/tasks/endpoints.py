@@ -1,4 +1,4 @@
-"""Create, follow, list, cancel and retry video tasks (contract §2.1–2.4, 2.6 and 3)."""
+"""Create, follow, list, cancel and retry video tasks (docs/api.md §3.1, §3.3 and §4)."""
 
 from __future__ import annotations
 
@@ -261,7 +261,7 @@ async def video_task_status(
     request: Request,
     credentials: OptionalBearer,
 ) -> TaskByIdView:
-    """A task's status and progress, its result URL once it succeeded (contract §2.6)."""
+    """A task's status and progress, its result URL once it succeeded (docs/api.md §3.3)."""
     return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
 
 
@@ -301,7 +301,7 @@ async def task_detail(
     request: Request,
     credentials: OptionalBearer,
 ) -> TaskByIdView:
-    """Task details (contract §3.1), with credits charged and refunded and the inputs."""
+    """Task details (docs/api.md §4.1), with credits charged and refunded and the inputs."""
     return await _task_for_key(request.app.state.runtime, key, credentials, task_id)
 
 

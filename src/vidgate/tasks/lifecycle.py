@@ -1,4 +1,4 @@
-"""What a worker does with an open task, one step per job run (ARCHITECTURE.md §6).
+"""What a worker does with an open task, one step per job run (docs/architecture.md §5).
 
 `advance` looks at the task once, takes the one step its state calls for (submit, poll, collect
 the result, cancel, time out) and says when to look again, or that the task is finished. Calls to

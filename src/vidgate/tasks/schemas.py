@@ -1,4 +1,4 @@
-"""Request and response bodies of the video and task endpoints (contract §2.1–2.4, 2.6, 3)."""
+"""Request and response bodies of the video and task endpoints (docs/api.md §3.1, §3.3, §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/api/users/*`: profile, credits, ledger history, account deletion (contract §4)."""
+"""`/api/users/*`: profile, credits, ledger history, account deletion (docs/api.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bodies of `/api/users/*` (contract §4) plus the ledger history vidgate adds."""
+"""Bodies of `/api/users/*` (docs/api.md §5) plus the ledger history vidgate adds."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 "use client";
-// Sign in by SMS (contract §1.1, §1.2, §6.3): number → "Send code" → 6-digit code → "Sign in",
+// Sign in by SMS (docs/api.md §2.1, §2.2): number → "Send code" → 6-digit code → "Sign in",
 // with a 60 s wait before another code can be asked for.
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 
@@ -9,7 +9,7 @@ import { ErrorBox } from "@/components/ui";
 
 import { useCountdown } from "./useCountdown";
 
-export const RESEND_SECONDS = 60; // contract §6.3; the server refuses sooner with a 429
+export const RESEND_SECONDS = 60; // docs/api.md §2.1; the server refuses sooner with a 429
 
 interface Props {
   /** Development: codes can be read at /api/_dev/sms/outbox. */

@@ -1,5 +1,5 @@
-// Prices and limits: the prices and the upload limit come from the server; the rest are the
-// contract's (§2.3–2.5). The server checks everything again, and its answer is what is shown.
+// Prices and limits: the prices and the upload limit come from the server; the rest are as
+// docs/api.md §3.1–3.2 gives them. The server checks everything again, and its answer is what is shown.
 import type { WebConfig } from "@/lib/config";
 
 export type Kind = "animate-move" | "animate-mix" | "text-to-video" | "image-to-video";

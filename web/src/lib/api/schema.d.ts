@@ -93,7 +93,7 @@ export interface paths {
         };
         /**
          * Video Task Status
-         * @description A task's status and progress, its result URL once it succeeded (contract §2.6).
+         * @description A task's status and progress, its result URL once it succeeded (docs/api.md §3.3).
          */
         get: operations["video_task_status_api_videos_tasks__task_id__get"];
         put?: never;
@@ -272,7 +272,7 @@ export interface paths {
         };
         /**
          * Task Detail
-         * @description Task details (contract §3.1), with credits charged and refunded and the inputs.
+         * @description Task details (docs/api.md §4.1), with credits charged and refunded and the inputs.
          */
         get: operations["task_detail_api_tasks__task_id__get"];
         put?: never;
@@ -707,7 +707,7 @@ export interface paths {
         };
         /**
          * Get Payment
-         * @description One of your orders (contract §5.3, plus credits, provider and paid_at).
+         * @description One of your orders, with its credits, provider and paid_at (docs/api.md §6.3).
          */
         get: operations["get_payment_api_payments__payment_id__get"];
         put?: never;
