@@ -77,8 +77,9 @@ def share_disconnects(*engines: AsyncEngine) -> None:
 class Database:
     """The process's engine plus the two ways to use it.
 
-    `session()` opens an ORM session for work that writes (the caller commits). `reader()` hands
-    out an autocommit connection for hot read paths: one round trip per query, no BEGIN/ROLLBACK.
+    `session()` opens an ORM session for work that writes (the caller commits).
+    `autocommit_engine.connect()` hands out an autocommit connection for hot read paths: one round
+    trip per query, no BEGIN/ROLLBACK.
     """
 
     def __init__(
