@@ -1,8 +1,10 @@
 "use client";
 // Who is signed in. The user comes from GET /api/auth/me; signing out anywhere (this tab, another
-// tab, a refused refresh) clears the tokens and lands on the sign-in page.
+// tab, a refused refresh) clears the tokens and lands on the sign-in page. A server that cannot be
+// reached (or cannot renew the session just now) signs nobody out: the user is asked for again
+// after a growing pause.
 import { usePathname, useRouter } from "next/navigation";
-import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 
 import { APIError, getApi, unwrap, type Schemas } from "./api/client";
 import { tokens } from "./tokens";
@@ -23,11 +25,24 @@ interface Auth {
 
 const AuthContext = createContext<Auth | null>(null);
 
+/** The pauses before asking again for a user the server could not give (ms): doubling to a cap. */
+const RETRY_FIRST = 1000;
+const RETRY_MAX = 30_000;
+
 export function AuthProvider({ children }: { children: ReactNode }) {
   const [status, setStatus] = useState<Status>("loading");
   const [user, setUser] = useState<User | null>(null);
 
+  // While the user could not be loaded for a passing failure: the next try, and its pause (ms).
+  const retryTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const retryDelay = useRef(RETRY_FIRST);
+  const reloadRef = useRef<() => Promise<void>>(async () => {});
+
   const reload = useCallback(async () => {
+    if (retryTimer.current) {
+      clearTimeout(retryTimer.current);
+      retryTimer.current = null;
+    }
     if (!tokens.access()) {
       setUser(null);
       setStatus("signedOut");
@@ -38,26 +53,45 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       const me = await unwrap(api.GET("/api/auth/me"));
       setUser(me);
       setStatus("signedIn");
+      retryDelay.current = RETRY_FIRST;
     } catch (error) {
       if (error instanceof APIError && error.status === 401) {
+        // The session was refused (the client already tried to renew it).
         tokens.clear();
         setUser(null);
         setStatus("signedOut");
       } else if (!user) {
-        // The server is unreachable: keep the tokens, show the signed-in shell once it answers.
-        setStatus(tokens.access() ? "loading" : "signedOut");
+        // The server is unreachable or cannot renew the session just now: keep the tokens, and
+        // ask again after a pause; the signed-in shell shows once it answers.
+        const signedIn = tokens.access() !== null;
+        setStatus(signedIn ? "loading" : "signedOut");
+        if (signedIn && !retryTimer.current) {
+          const delay = retryDelay.current;
+          retryDelay.current = Math.min(delay * 2, RETRY_MAX);
+          retryTimer.current = setTimeout(() => {
+            retryTimer.current = null;
+            void reloadRef.current();
+          }, delay);
+        }
       }
     }
   }, [user]);
+  useEffect(() => {
+    reloadRef.current = reload;
+  }, [reload]);
 
   useEffect(() => {
     void reload();
-    return tokens.subscribe((signedIn) => {
+    const unsubscribe = tokens.subscribe((signedIn) => {
       if (!signedIn) {
         setUser(null);
         setStatus("signedOut");
       }
     });
+    return () => {
+      unsubscribe();
+      if (retryTimer.current) clearTimeout(retryTimer.current);
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 

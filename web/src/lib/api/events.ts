@@ -1,7 +1,8 @@
 // Live task updates from GET /api/tasks/{id}/events. EventSource cannot send X-API-Key, so the
 // stream is read with fetch; it reconnects until the task has finished or the caller stops.
 import { loadConfig, apiOrigin } from "../config";
-import { authHeaders, type Schemas } from "./client";
+import { authHeaders, refreshTokens, type Schemas } from "./client";
+import { tokens } from "../tokens";
 
 export type TaskView = Schemas["TaskView"];
 
@@ -22,6 +23,7 @@ export function isFinished(status: string): boolean {
 export function followTask(taskId: string, onTask: (task: TaskView) => void): () => void {
   const controller = new AbortController();
   let delay = 1000;
+  let renewed = false;
 
   const run = async () => {
     const config = await loadConfig();
@@ -32,8 +34,19 @@ export function followTask(taskId: string, onTask: (task: TaskView) => void): ()
           { headers: { ...authHeaders(config), Accept: "text/event-stream" }, signal: controller.signal },
         );
         if (response.status === 404) return;
+        if (response.status === 401 && tokens.access()) {
+          // The access token expired while following: renew it (a refusal signs out and ends
+          // this; a passing failure waits and tries again like any other).
+          const outcome = await refreshTokens(config);
+          if (outcome.kind === "refused") return;
+          if (outcome.kind === "refreshed" && !renewed) {
+            renewed = true; // at once, but only once in a row
+            continue;
+          }
+        }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         delay = 1000;
+        renewed = false;
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {

@@ -1,6 +1,6 @@
 // Uploads go through XMLHttpRequest: fetch cannot report upload progress.
 import { loadConfig, apiOrigin } from "../config";
-import { APIError, authHeaders, refreshTokens, type Schemas } from "./client";
+import { APIError, authHeaders, refreshTokens, unavailableError, type Schemas } from "./client";
 import { tokens } from "../tokens";
 
 export type UploadResult = Schemas["UploadResponse"];
@@ -36,7 +36,8 @@ function sendOnce(
   });
 }
 
-/** POST /api/videos/upload with progress (0..1); one refresh and retry on an expired token. */
+/** POST /api/videos/upload with progress (0..1); one refresh and retry on an expired token (a
+ * refresh that cannot be made just now fails the upload and keeps the user signed in). */
 export async function uploadFile(
   file: File,
   kind: FileKind,
@@ -49,9 +50,14 @@ export async function uploadFile(
   form.append("file", file);
   form.append("file_type", kind);
   let result = await sendOnce(url, authHeaders(config), form, onProgress, signal);
-  if (result.status === 401 && tokens.access() && (await refreshTokens(config))) {
-    onProgress(0);
-    result = await sendOnce(url, authHeaders(config), form, onProgress, signal);
+  if (result.status === 401 && tokens.access()) {
+    const outcome = await refreshTokens(config);
+    // Not renewed for now: fail this upload with why, and stay signed in.
+    if (outcome.kind === "unavailable") throw unavailableError(outcome);
+    if (outcome.kind === "refreshed") {
+      onProgress(0);
+      result = await sendOnce(url, authHeaders(config), form, onProgress, signal);
+    }
   }
   if (result.status < 200 || result.status >= 300) {
     throw new APIError(result.status, (result.body as { detail?: unknown } | null)?.detail);
