@@ -15,6 +15,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from vidgate.db.engine import Database
 from vidgate.net.safe_http import UrlPolicy
 from vidgate.outbound import build_webhook_client
+from vidgate.tasks import service as tasks
 from vidgate.tasks.models import Task
 from vidgate.webhooks import service
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
@@ -125,7 +126,7 @@ async def test_an_event_is_recorded_once_and_sent_once(
     db = live.runtime.db
     async with db.session() as session:
         task = await session.get_one(Task, uuid.UUID(task_id))
-        again = await service.record_task_event(session, task, live.runtime.storage)
+        again = await tasks.record_event(session, task, live.runtime.storage)
         await session.commit()
     assert again is False
     async with db.session() as session:

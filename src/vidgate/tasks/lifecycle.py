@@ -42,7 +42,6 @@ from vidgate.providers.base import (
 )
 from vidgate.tasks import service
 from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
-from vidgate.webhooks import service as webhooks
 
 if TYPE_CHECKING:
     from vidgate.db.engine import Database
@@ -317,7 +316,7 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
         )
         if started is not None:
             running = await session.get_one(Task, task.id, populate_existing=True)
-            await webhooks.record_task_event(session, running, deps.storage)
+            await service.record_event(session, running, deps.storage)
         else:  # closed meanwhile (say, its deadline passed): keep the upstream id, cancel it
             await session.execute(
                 update(Task)

@@ -319,7 +319,7 @@ async def close(
     task.error_message = error_message
     task.completed_at = datetime.now(UTC)
     await session.flush()
-    await webhooks.record_task_event(session, task, storage)
+    await record_event(session, task, storage)
     return task
 
 
@@ -365,8 +365,15 @@ async def succeed(
     task.result_duration_seconds = duration_seconds
     task.completed_at = datetime.now(UTC)
     await session.flush()
-    await webhooks.record_task_event(session, task, storage)
+    await record_event(session, task, storage)
     return task
+
+
+async def record_event(session: AsyncSession, task: Task, storage: Storage) -> bool:
+    """Record the webhook event for the task's current status, its data the task's view."""
+    return await webhooks.record_task_event(
+        session, task, lambda current: view(current, storage).model_dump(mode="json")
+    )
 
 
 async def owned_task(session: AsyncSession, task_id: str, user_id: uuid.UUID) -> Task:

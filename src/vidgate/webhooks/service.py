@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select, text, update
@@ -31,7 +31,6 @@ from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecr
 
 if TYPE_CHECKING:
     from vidgate.db.engine import Database
-    from vidgate.media.storage import Storage
 
 logger = structlog.get_logger(__name__)
 
@@ -133,13 +132,15 @@ def sign(secrets: Sequence[str], event_id: str, at: datetime, body: str) -> str:
 # --- recording events ---------------------------------------------------------------------------
 
 
-async def record_task_event(session: AsyncSession, task: Task, storage: Storage) -> bool:
+async def record_task_event(
+    session: AsyncSession, task: Task, describe: Callable[[Task], dict[str, Any]]
+) -> bool:
     """Record the event for the task's current status, if it has a webhook URL; queue it.
 
+    `describe` gives the event's `data` (the task's public view, as JSON) from the task as
+    refreshed here; the caller supplies it, so this module does not depend on the tasks service.
     False when there is nothing to send or the event was already recorded.
     """
-    from vidgate.tasks.service import view  # tasks imports this module
-
     event_type = EVENT_OF_STATUS.get(TaskStatus(task.status))
     if not task.webhook_url or event_type is None:
         return False
@@ -148,7 +149,7 @@ async def record_task_event(session: AsyncSession, task: Task, storage: Storage)
     payload = {
         "type": event_type,
         "timestamp": now.isoformat().replace("+00:00", "Z"),
-        "data": view(task, storage).model_dump(mode="json"),
+        "data": describe(task),
     }
     delivery_id = await session.scalar(
         insert(WebhookDelivery)
