@@ -11,8 +11,8 @@ import jwt
 from sqlalchemy import func, update
 
 from vidgate.apikeys.models import ApiKey
-from vidgate.auth.dependencies import Principal
 from vidgate.auth.models import AuthSession
+from vidgate.auth.principal import Principal
 from vidgate.auth.principal_cache import PrincipalCache
 from vidgate.auth.tokens import sha256_hex
 from vidgate.credits import service as ledger

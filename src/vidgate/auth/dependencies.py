@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +19,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession
+from vidgate.auth.principal import USER_COLUMNS, KeyIdentity, Principal
 from vidgate.auth.tokens import sha256_hex
 from vidgate.deps import Runtime, RuntimeDep
 from vidgate.errors import Forbidden, NotAuthenticated
@@ -28,54 +28,12 @@ from vidgate.users.models import User
 _bearer = HTTPBearer(auto_error=False, description="Access token from sign-in")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Client or personal key")
 
-_USER_COLUMNS = (
-    User.id,
-    User.phone,
-    User.email,
-    User.username,
-    User.avatar_url,
-    User.region,
-    User.credits,
-    User.credits_reserved,
-    User.created_at,
-    User.last_login_at,
-)
-
 KEY_TOUCH_INTERVAL = 60.0
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The signed-in user as read at the start of the request (a snapshot, not an ORM object)."""
-
-    id: uuid.UUID
-    phone: str | None
-    email: str | None
-    username: str
-    avatar_url: str | None
-    region: str
-    credits: int
-    credits_reserved: int
-    created_at: datetime
-    last_login_at: datetime | None
-    session_id: uuid.UUID | None = None
-    api_key_id: uuid.UUID | None = None
-
-    @classmethod
-    def from_row(cls, row: Any, **extra: Any) -> Principal:
-        return cls(**{c.key: row._mapping[c.key] for c in _USER_COLUMNS}, **extra)
-
-
-@dataclass(frozen=True)
-class KeyIdentity:
-    id: uuid.UUID
-    kind: str
-    user_id: uuid.UUID | None
 
 
 # Built once: compiling a statement per request would cost more than running it.
 _LIVE_SESSION_USER = (
-    select(*_USER_COLUMNS, AuthSession.expires_at.label("session_expires_at"))
+    select(*USER_COLUMNS, AuthSession.expires_at.label("session_expires_at"))
     .join(AuthSession, AuthSession.user_id == User.id)
     .where(
         AuthSession.id == bindparam("session_id"),
@@ -121,7 +79,7 @@ async def _touch_key(runtime: Runtime, key_id: uuid.UUID) -> None:
 
 # Built once, like the session query: the key's hash is the only parameter.
 _LIVE_KEY = (
-    select(ApiKey.id.label("key_id"), ApiKey.kind, ApiKey.expires_at, *_USER_COLUMNS)
+    select(ApiKey.id.label("key_id"), ApiKey.kind, ApiKey.expires_at, *USER_COLUMNS)
     .select_from(ApiKey)
     .outerjoin(User, User.id == ApiKey.user_id)
     .where(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
-    from vidgate.auth.dependencies import KeyIdentity, Principal
+    from vidgate.auth.principal import KeyIdentity, Principal
 
 logger = structlog.get_logger(__name__)
 

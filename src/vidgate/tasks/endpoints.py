@@ -16,10 +16,10 @@ from vidgate.auth.dependencies import (
     ApiKeyAuth,
     CurrentUser,
     OptionalBearer,
-    Principal,
     UserWithKey,
     user_for_access_token,
 )
+from vidgate.auth.principal import Principal
 from vidgate.credits.pricing import TaskKind, price_of
 from vidgate.deps import DbSession, Runtime, RuntimeDep
 from vidgate.errors import BadRequest, NotFound, Unprocessable
