@@ -6,7 +6,7 @@ from datetime import datetime
 
 import croniter
 
-from vidgate.jobs import build_job_app
+from vidgate.job_registry import build_job_app
 
 JOBS = {
     "auth:purge_sign_in_records",

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests.helpers import DEV_CLIENT_KEY
-from vidgate.app import create_app
+from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
-from vidgate.web import openapi_document, web_app
+from vidgate.web import web_app
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 

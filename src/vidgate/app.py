@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -30,10 +33,11 @@ from vidgate.db.migrate import head_revision
 from vidgate.deps import Runtime
 from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
-from vidgate.jobs import WorkerDeps, build_job_app, worker_options
+from vidgate.job_registry import build_job_app
+from vidgate.jobs import WorkerDeps, worker_options
 from vidgate.media import endpoints as media_endpoints
+from vidgate.media.backends import storage_from_settings
 from vidgate.media.serving import media_router
-from vidgate.media.storage import storage_from_settings
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
 from vidgate.openapi import install_openapi
@@ -199,3 +203,19 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
             max_age=600,
         )
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API as a development server describes it (development adds only `/api/_dev/...`),
+    independent of this machine's settings, keys and data."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(
+            env="development",
+            data_dir=Path(data_dir),
+            google_client_id="",
+            dashscope_api_key="",
+            kie_api_key="",
+            wechat_mchid="",
+            stripe_secret_key="",
+        )
+        return create_app(settings, "postgresql://unused/unused").openapi()

@@ -183,7 +183,8 @@ def worker(
 ) -> None:
     """Run only the job worker (scale out: any number, against a shared database)."""
     from vidgate.db.migrate import upgrade_to_head
-    from vidgate.jobs import WorkerDeps, build_job_app, worker_options
+    from vidgate.job_registry import build_job_app
+    from vidgate.jobs import WorkerDeps, worker_options
     from vidgate.supervisor import WorkerGaveUp, WorkerSupervisor
 
     settings = _settings()
@@ -191,7 +192,7 @@ def worker(
         upgrade_to_head(url)
 
         async def run() -> None:
-            from vidgate.media.storage import storage_from_settings
+            from vidgate.media.backends import storage_from_settings
             from vidgate.outbound import build_outbound_client, build_webhook_client
             from vidgate.payments.registry import build_payments
             from vidgate.providers.registry import build_providers
@@ -329,7 +330,7 @@ def openapi(
     ] = None,
 ) -> None:
     """Print the OpenAPI document the web app's typed client is generated from."""
-    from vidgate.web import openapi_document
+    from vidgate.app import openapi_document
 
     text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
     if output is None:

@@ -1,4 +1,8 @@
-"""The procrastinate app: every feature's job blueprint on one PostgreSQL-backed queue."""
+"""What jobs use: the worker's dependencies, their context, and deferring and retrying jobs.
+
+A leaf for the features' jobs modules to import; the app that gathers their blueprints is
+`vidgate.job_registry`, which nothing in the features imports.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate import App, JobContext
 from procrastinate.exceptions import AlreadyEnqueued
 
-from vidgate.db.engine import Database, libpq_url
+from vidgate.db.engine import Database
 
 logger = structlog.get_logger(__name__)
-
-POOL_TIMEOUT_SECONDS = 10.0
 
 if TYPE_CHECKING:
     from vidgate.config import Settings
@@ -44,30 +46,6 @@ def deps_of(context: JobContext) -> WorkerDeps:
 def database_of(context: JobContext) -> Database:
     """The worker's Database, handed to every job through the worker's context."""
     return deps_of(context).db
-
-
-def build_job_app(database_url: str) -> App:
-    from vidgate.auth.jobs import blueprint as auth_jobs
-    from vidgate.payments.jobs import blueprint as payment_jobs
-    from vidgate.tasks.jobs import blueprint as task_jobs
-    from vidgate.users.jobs import blueprint as user_jobs
-    from vidgate.webhooks.jobs import blueprint as webhook_jobs
-
-    connector = PsycopgConnector(
-        conninfo=libpq_url(database_url),
-        # (procrastinate already checks each connection it takes from the pool.)
-        # A defer or a fetch waits this long for a connection, then fails (the sweeper redoes it).
-        timeout=POOL_TIMEOUT_SECONDS,
-    )
-    app = App(connector=connector)
-    # Blueprints are built per app: procrastinate renames a blueprint's tasks when an app adopts
-    # it, so one shared between two apps (API and tests, several databases) would break both.
-    app.add_tasks_from(user_jobs(), namespace="users")
-    app.add_tasks_from(auth_jobs(), namespace="auth")
-    app.add_tasks_from(task_jobs(), namespace="tasks")
-    app.add_tasks_from(webhook_jobs(), namespace="webhooks")
-    app.add_tasks_from(payment_jobs(), namespace="payments")
-    return app
 
 
 def worker_options(deps: WorkerDeps, *, concurrency: int = 10) -> dict[str, Any]:

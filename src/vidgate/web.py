@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
@@ -100,22 +99,3 @@ def web_app(directory: Path) -> WebApp | None:
     if not (directory / "index.html").is_file():
         return None
     return WebApp(directory=directory, html=True)
-
-
-def openapi_document() -> dict[str, Any]:
-    """The API as a development server describes it (development adds only `/api/_dev/...`),
-    independent of this machine's settings, keys and data."""
-    from vidgate.app import create_app
-    from vidgate.config import Settings
-
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(
-            env="development",
-            data_dir=Path(data_dir),
-            google_client_id="",
-            dashscope_api_key="",
-            kie_api_key="",
-            wechat_mchid="",
-            stripe_secret_key="",
-        )
-        return create_app(settings, "postgresql://unused/unused").openapi()

@@ -9,10 +9,9 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from vidgate.app import create_app
+from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
 from vidgate.openapi import DOMAIN_ERRORS, ErrorBody, ValidationErrorBody
-from vidgate.web import openapi_document
 
 REF = "#/components/schemas/"
 # Operations that answer from memory alone: no database, so no 503.

@@ -43,9 +43,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from vidgate.app import create_app
+from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
-from vidgate.web import openapi_document
 
 from ..databases import scratch_database
 from ..helpers import DEV_CLIENT_KEY, SignedIn, serve_on_loopback, sign_in

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from moto.server import ThreadedMotoServer
 
 from vidgate.media import local as local_module
+from vidgate.media.backends import build_storage
 from vidgate.media.local import LocalStorage
 from vidgate.media.s3 import PART_SIZE, S3Storage, attachment_disposition
 from vidgate.media.serving import media_router
@@ -24,7 +25,6 @@ from vidgate.media.storage import (
     ObjectTooLarge,
     Storage,
     StoredObject,
-    build_storage,
     new_object_key,
     validate_key,
 )
