@@ -21,7 +21,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict
 
-from vidgate.errors import NotAuthenticated, NotFound
+from vidgate.errors import DATABASE_RETRY_AFTER_SECONDS, NotAuthenticated, NotFound
 
 logger = structlog.get_logger("vidgate.access")
 
@@ -141,29 +141,28 @@ async def readyz(request: Request, response: Response) -> dict[str, object]:
     runtime = request.app.state.runtime
     head: str = request.app.state.migration_head
     checks: dict[str, object] = {}
+    not_ready: list[str] = []
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
             async with runtime.db.autocommit_engine.connect() as conn:
                 current = (
                     await conn.execute(text("SELECT version_num FROM alembic_version"))
                 ).scalar()
-        checks["database"] = "ok"
-        checks["migration"] = current
-        checks["migration_head"] = head
-        ready = current == head
+        checks.update(database="ok", migration=current, migration_head=head)
+        if current != head:
+            not_ready.append("migration behind")
     except Exception as exc:  # any failure to reach the database means "not ready"
         checks["database"] = f"error: {type(exc).__name__}"
-        ready = False
+        not_ready.append("database")
     if runtime.worker is not None:
         checks["worker"] = "ok" if runtime.worker.up else "down"
-        ready = ready and runtime.worker.up
-    if ready:
+        if not runtime.worker.up:
+            not_ready.append("worker")
+    if not not_ready:
         return {"status": "ready", **checks}
     response.status_code = 503
-    response.headers["Retry-After"] = "5"
-    failed = [name for name, value in checks.items() if str(value).startswith(("error", "down"))]
-    detail = f"Not ready: {', '.join(failed) or 'migration behind'}"
-    return {"status": "not ready", "detail": detail, **checks}
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return {"status": "not ready", "detail": f"Not ready: {', '.join(not_ready)}", **checks}
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -69,7 +69,6 @@ class WorkerSupervisor:
         self.max_backoff = max_backoff
         self.up = False
         self.restarts = 0
-        self.last_error: str | None = None
 
     async def run(self) -> None:
         """Run the worker until cancelled; WorkerGaveUp once it has failed for too long."""
@@ -89,7 +88,6 @@ class WorkerSupervisor:
                 healthy_until = now
             if now - started >= STABLE_SECONDS:
                 delay = self.initial_backoff
-            self.last_error = error
             failing_for = now - healthy_until
             if self.give_up_after is not None and failing_for >= self.give_up_after:
                 logger.error("worker.gave_up", error=error, failing_for=round(failing_for))
