@@ -27,7 +27,7 @@ from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import upgrade_to_head
 from vidgate.deps import Runtime
 
-from .helpers import DEV_CLIENT_KEY, FRONT_END_ORIGIN, serve_on_loopback
+from .fixtures.signin import DEV_CLIENT_KEY, FRONT_END_ORIGIN, serve_on_loopback
 
 
 def _server_url(tmp_root: Path) -> tuple[str, object | None]:

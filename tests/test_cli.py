@@ -21,7 +21,7 @@ from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.db.migrate import head_revision
 
-from .helpers import SignedIn, e164, sign_in
+from .fixtures.signin import SignedIn, e164, sign_in
 
 VIDGATE = Path(sys.executable).with_name("vidgate")
 

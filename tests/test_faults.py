@@ -23,9 +23,9 @@ from vidgate.config import Settings
 from vidgate.deps import Runtime
 
 from .conftest import Live
-from .databases import cut_off, database_of_its_own, outage, restore
-from .helpers import DEV_CLIENT_KEY, serve_on_loopback, sign_in
-from .tasks.support import new_caller, text_to_video, wait_for
+from .fixtures.databases import cut_off, database_of_its_own, outage, restore
+from .fixtures.signin import DEV_CLIENT_KEY, serve_on_loopback, sign_in
+from .fixtures.tasks import new_caller, text_to_video, wait_for
 
 VIDGATE = Path(sys.executable).with_name("vidgate")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from .helpers import DEV_CLIENT_KEY, sign_in
-from .samples import png_bytes
+from .fixtures.samples import png_bytes
+from .fixtures.signin import DEV_CLIENT_KEY, sign_in
 
 
 async def test_huge_page_number_is_422(client: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ from vidgate.db.engine import sqlalchemy_url
 from vidgate.db.migrate import head_revision, include_name, upgrade_to_head
 from vidgate.db.models import Base
 
-from .databases import scratch_database
+from .fixtures.databases import scratch_database
 
 
 def test_migrations_from_empty_reach_head_and_match_models(database_url: str) -> None:

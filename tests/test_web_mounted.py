@@ -14,7 +14,7 @@ import pytest
 from vidgate.app import create_app
 from vidgate.config import Settings
 
-from .helpers import DEV_CLIENT_KEY, sign_in
+from .fixtures.signin import DEV_CLIENT_KEY, sign_in
 
 MOUNTED = "web app mounted"
 NOT_MOUNTED = "web app not mounted"

@@ -20,7 +20,7 @@ from vidgate.deps import Runtime
 from vidgate.errors import install_error_handlers
 
 from ..conftest import Live
-from ..helpers import DEV_CLIENT_KEY, SignedIn, sign_in
+from ..fixtures.signin import DEV_CLIENT_KEY, SignedIn, sign_in
 
 
 @pytest.fixture

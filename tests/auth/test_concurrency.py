@@ -14,7 +14,7 @@ from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
 from vidgate.users.models import User
 
-from ..helpers import e164, random_phone, send_code, sign_in
+from ..fixtures.signin import e164, random_phone, send_code, sign_in
 
 
 async def test_twenty_parallel_logins_with_one_code_exactly_one_wins(

@@ -14,7 +14,7 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.users.models import User
 
-from ..helpers import age_codes, e164, random_phone, send_code, sign_in
+from ..fixtures.signin import age_codes, e164, random_phone, send_code, sign_in
 
 
 async def test_send_code_answers_with_contract_fields(client: httpx.AsyncClient) -> None:

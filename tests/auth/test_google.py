@@ -21,7 +21,7 @@ from vidgate.deps import Runtime
 from vidgate.emulators.google import PREFIX, GoogleEmulator
 from vidgate.users.models import User
 
-from ..helpers import closed_port_url, serve_on_loopback, sign_in
+from ..fixtures.signin import closed_port_url, serve_on_loopback, sign_in
 
 ISSUER = "https://accounts.google.com"
 CLIENT_ID = "test-client.apps.googleusercontent.com"

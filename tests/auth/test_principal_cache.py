@@ -20,7 +20,7 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.users.models import User
 
-from ..helpers import sign_in
+from ..fixtures.signin import sign_in
 
 
 async def _me_until(

@@ -23,7 +23,7 @@ from vidgate.errors import NotFound
 from vidgate.users.models import User
 from vidgate.users.service import sign_in_by_phone
 
-from ..helpers import e164, random_phone
+from ..fixtures.signin import e164, random_phone
 
 Row = tuple[str, int, int, int, int]  # kind, delta, reserved_delta, balance_after, reserved_after
 

@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import upgrade_to_head
 
-from ..helpers import DEV_CLIENT_KEY, random_phone
+from ..fixtures.signin import DEV_CLIENT_KEY, random_phone
 
 pytestmark = pytest.mark.e2e
 

@@ -35,8 +35,8 @@ from vidgate.providers.base import TaskState, UpstreamStatus, VideoRequest
 from vidgate.providers.dashscope import DashScopeAdapter
 from vidgate.providers.registry import emulator_api_key
 
-from ..helpers import random_phone
-from ..samples import mp4_bytes, png_bytes
+from ..fixtures.samples import mp4_bytes, png_bytes
+from ..fixtures.signin import random_phone
 
 pytestmark = pytest.mark.e2e
 

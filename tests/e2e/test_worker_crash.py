@@ -33,8 +33,8 @@ from vidgate.tasks.schemas import TextToVideoRequest
 from vidgate.users import service as users
 
 from ..conftest import Live
-from ..databases import database_of_its_own
-from ..helpers import DEV_CLIENT_KEY, serve_on_loopback
+from ..fixtures.databases import database_of_its_own
+from ..fixtures.signin import DEV_CLIENT_KEY, serve_on_loopback
 from ..tasks.test_events import read_events
 
 pytestmark = pytest.mark.e2e

@@ -46,8 +46,8 @@ from schemathesis.specs.openapi.checks import (
 from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
 
-from ..databases import scratch_database
-from ..helpers import DEV_CLIENT_KEY, SignedIn, serve_on_loopback, sign_in
+from ..fixtures.databases import scratch_database
+from ..fixtures.signin import DEV_CLIENT_KEY, SignedIn, serve_on_loopback, sign_in
 
 pytestmark = pytest.mark.fuzz
 

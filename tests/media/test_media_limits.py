@@ -19,15 +19,15 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.media.models import Upload
 
-from ..helpers import DEV_CLIENT_KEY, sign_in
-from ..samples import png_bytes
-from .hostile_media import (
+from ..fixtures.hostile_media import (
     PNG_GRAY,
     PNG_RGBA,
     png_frames_avi,
     with_avi_frame_duration,
     zero_png,
 )
+from ..fixtures.samples import png_bytes
+from ..fixtures.signin import DEV_CLIENT_KEY, sign_in
 
 UPLOAD = "/api/videos/upload"
 

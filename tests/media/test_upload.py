@@ -14,8 +14,8 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.media.models import Upload
 
-from ..helpers import DEV_CLIENT_KEY, SignedIn, sign_in
-from ..samples import jpeg_bytes, mp4_bytes, png_bytes
+from ..fixtures.samples import jpeg_bytes, mp4_bytes, png_bytes
+from ..fixtures.signin import DEV_CLIENT_KEY, SignedIn, sign_in
 
 UPLOAD = "/api/videos/upload"
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from ..conftest import Live
-from ..tasks.support import Caller, account, new_caller
+from ..fixtures.tasks import Caller, account, new_caller
 
 
 def bearer(caller: Caller) -> dict[str, str]:

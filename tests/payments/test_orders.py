@@ -44,7 +44,7 @@ from vidgate.payments.models import Payment, PaymentEvent
 from vidgate.payments.schemas import CreatePayment
 from vidgate.users.models import User
 
-from ..helpers import SignedIn, sign_in
+from ..fixtures.signin import SignedIn, sign_in
 
 SECRET = b"double-secret"
 

@@ -40,7 +40,7 @@ from vidgate.payments.gateway import (
 )
 from vidgate.payments.wechat import WeChatOrderNotFound, WeChatPayError, WeChatPayGateway
 
-from ..helpers import FakeClock, Switch, closed_port_url, serve_on_loopback
+from ..fixtures.signin import FakeClock, Switch, closed_port_url, serve_on_loopback
 
 MCHID = "1900000109"
 APPID = "wxd678efh567hg6787"

@@ -36,7 +36,7 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.dashscope import DashScopeAdapter
 
-from ..helpers import FakeClock, closed_port_url, serve_on_loopback
+from ..fixtures.signin import FakeClock, closed_port_url, serve_on_loopback
 
 KEY = "sk-test-dashscope-0123456789"
 REF_SECONDS = 2.0  # DashScope's minimum reference length

@@ -33,7 +33,7 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.kie import KieSoraAdapter
 
-from ..helpers import FakeClock, Switch, closed_port_url, serve_on_loopback
+from ..fixtures.signin import FakeClock, Switch, closed_port_url, serve_on_loopback
 
 API_KEY = "kie-test-key-0123456789"
 SECONDS = 1.0  # rendered length: short, so renders stay fast

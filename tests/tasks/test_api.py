@@ -29,9 +29,9 @@ from vidgate.emulators.kie import KieEmulator
 from vidgate.tasks.models import Task
 
 from ..conftest import Live
-from ..helpers import DEV_CLIENT_KEY, closed_port_url
-from ..samples import mp4_bytes, png_bytes
-from .support import Caller, account, animate_inputs, new_caller, upload, wait_for
+from ..fixtures.samples import mp4_bytes, png_bytes
+from ..fixtures.signin import DEV_CLIENT_KEY, closed_port_url
+from ..fixtures.tasks import Caller, account, animate_inputs, new_caller, upload, wait_for
 
 T2V = "/api/videos/text-to-video"
 I2V = "/api/videos/image-to-video"

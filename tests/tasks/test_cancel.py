@@ -29,8 +29,8 @@ from vidgate.providers.dashscope import DashScopeAdapter
 from vidgate.tasks.models import Task
 
 from ..conftest import Live
-from ..helpers import closed_port_url
-from .support import Caller, account, animate_inputs, new_caller, text_to_video, wait_for
+from ..fixtures.signin import closed_port_url
+from ..fixtures.tasks import Caller, account, animate_inputs, new_caller, text_to_video, wait_for
 
 BONUS = ("signup_bonus", 100, 0)
 CHARGE_20 = ("charge", -20, 0)

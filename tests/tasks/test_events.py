@@ -13,8 +13,8 @@ from sqlalchemy import func, update
 from vidgate.tasks.models import Task
 
 from ..conftest import Live
-from ..helpers import DEV_CLIENT_KEY
-from .support import new_caller, text_to_video, wait_for
+from ..fixtures.signin import DEV_CLIENT_KEY
+from ..fixtures.tasks import new_caller, text_to_video, wait_for
 
 
 async def read_events(response: httpx.Response, into: list[dict[str, Any]]) -> list[str]:

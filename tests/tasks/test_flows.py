@@ -15,8 +15,8 @@ import pytest
 from vidgate.emulators.kie import KieEmulator
 
 from ..conftest import Live
-from ..samples import png_bytes
-from .support import account, animate_inputs, new_caller, upload, wait_for
+from ..fixtures.samples import png_bytes
+from ..fixtures.tasks import account, animate_inputs, new_caller, upload, wait_for
 
 
 async def play(http: httpx.AsyncClient, url: str) -> tuple[float, int, int]:

@@ -16,7 +16,7 @@ from vidgate.tasks.models import Task, TaskStatus
 from vidgate.tasks.schemas import TextToVideoRequest
 
 from ..conftest import Live
-from .support import account, new_caller, text_to_video, wait_for
+from ..fixtures.tasks import account, new_caller, text_to_video, wait_for
 
 
 async def test_fifty_concurrent_creates_with_credits_for_five(

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 
 from ..conftest import Live
-from .support import account, new_caller, text_to_video, wait_for
+from ..fixtures.tasks import account, new_caller, text_to_video, wait_for
 from .test_api import BONUS, CHARGE_20, REFUND_20, bearer, tasks_of
 
 

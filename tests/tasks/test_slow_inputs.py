@@ -18,9 +18,9 @@ import pytest
 from vidgate.app import create_app
 from vidgate.config import Settings
 
-from ..helpers import serve_on_loopback
-from ..samples import png_bytes
-from .support import new_caller, upload
+from ..fixtures.samples import png_bytes
+from ..fixtures.signin import serve_on_loopback
+from ..fixtures.tasks import new_caller, upload
 
 
 @contextlib.asynccontextmanager

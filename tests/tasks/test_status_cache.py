@@ -12,8 +12,8 @@ from sqlalchemy import func, update
 from vidgate.tasks.models import Task
 
 from ..conftest import Live
-from ..helpers import DEV_CLIENT_KEY
-from .support import account, new_caller, text_to_video
+from ..fixtures.signin import DEV_CLIENT_KEY
+from ..fixtures.tasks import account, new_caller, text_to_video
 
 
 async def _status(http: httpx.AsyncClient, task_id: str, headers: dict[str, str]) -> Any:

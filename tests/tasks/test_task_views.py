@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from ..conftest import Live
-from ..helpers import DEV_CLIENT_KEY
-from .support import new_caller, text_to_video, wait_for
+from ..fixtures.signin import DEV_CLIENT_KEY
+from ..fixtures.tasks import new_caller, text_to_video, wait_for
 from .test_events import read_events
 
 PRIVATE = (

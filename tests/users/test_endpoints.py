@@ -23,7 +23,7 @@ from vidgate.errors import install_error_handlers
 from vidgate.users.models import User
 from vidgate.users.service import anonymize_due_accounts
 
-from ..helpers import SignedIn, age_codes, e164, sign_in
+from ..fixtures.signin import SignedIn, age_codes, e164, sign_in
 
 DELETION_MESSAGE = "Account deletion requested. Your account will be deleted within 30 days."
 PROFILE_FIELDS = {

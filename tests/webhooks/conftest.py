@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..helpers import serve_on_loopback
+from ..fixtures.signin import serve_on_loopback
 
 
 @dataclass

@@ -21,7 +21,7 @@ from vidgate.webhooks import service
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
 
 from ..conftest import Live
-from ..tasks.support import Caller, account, new_caller, wait_for
+from ..fixtures.tasks import Caller, account, new_caller, wait_for
 from .conftest import Receiver, json_of
 
 
