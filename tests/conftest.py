@@ -11,9 +11,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,20 +25,9 @@ from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import upgrade_to_head
 from vidgate.deps import Runtime
 
-from .fixtures.signin import DEV_CLIENT_KEY, FRONT_END_ORIGIN, serve_on_loopback
-
-
-def _server_url(tmp_root: Path) -> tuple[str, object | None]:
-    import os
-
-    external = os.environ.get("VIDGATE_TEST_DATABASE_URL")
-    if external:
-        return external, None
-    from vidgate.db.embedded import start_embedded_postgres
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return start_embedded_postgres(tmp_root)
+from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN, Live
+from .fixtures.databases import database_server
+from .fixtures.loopback import serve_on_loopback
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +36,7 @@ def database_url() -> Iterator[str]:
     # Not under pytest's own temporary directory: every new pytest session makes that 0700
     # again, which locks the embedded server's user out of a concurrent session's files.
     pg_root = Path(tempfile.mkdtemp(prefix="vidgate-test-pg-"))
-    server_url, embedded = _server_url(pg_root)
+    server_url, embedded = database_server(pg_root)
     name = f"vidgate_test_{secrets.token_hex(4)}"
     admin = libpq_url(server_url)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -112,13 +99,6 @@ def new_id() -> uuid.UUID:
 
 
 # --- a live app on loopback, with its worker (task tests) -----------------------------------
-
-
-@dataclass
-class Live:
-    url: str
-    runtime: Runtime
-    settings: Settings
 
 
 @pytest.fixture(scope="session")

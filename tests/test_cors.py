@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from vidgate.app import create_app
 from vidgate.config import Settings
 
-from .fixtures.signin import DEV_CLIENT_KEY, FRONT_END_ORIGIN
+from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN
 
 PREFLIGHT = {
     "Access-Control-Request-Method": "POST",

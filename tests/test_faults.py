@@ -22,9 +22,10 @@ from vidgate.app import create_app
 from vidgate.config import Settings
 from vidgate.deps import Runtime
 
-from .conftest import Live
+from .fixtures.app import DEV_CLIENT_KEY, Live
 from .fixtures.databases import cut_off, database_of_its_own, outage, restore
-from .fixtures.signin import DEV_CLIENT_KEY, serve_on_loopback, sign_in
+from .fixtures.loopback import serve_on_loopback
+from .fixtures.signin import sign_in
 from .fixtures.tasks import new_caller, text_to_video, wait_for
 
 VIDGATE = Path(sys.executable).with_name("vidgate")

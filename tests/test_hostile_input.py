@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from .fixtures.app import DEV_CLIENT_KEY
 from .fixtures.samples import png_bytes
-from .fixtures.signin import DEV_CLIENT_KEY, sign_in
+from .fixtures.signin import sign_in
 
 
 async def test_huge_page_number_is_422(client: httpx.AsyncClient) -> None:

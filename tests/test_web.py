@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.signin import DEV_CLIENT_KEY
+from tests.fixtures.app import DEV_CLIENT_KEY
 from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
 from vidgate.web import web_app

@@ -14,7 +14,8 @@ import pytest
 from vidgate.app import create_app
 from vidgate.config import Settings
 
-from .fixtures.signin import DEV_CLIENT_KEY, sign_in
+from .fixtures.app import DEV_CLIENT_KEY
+from .fixtures.signin import sign_in
 
 MOUNTED = "web app mounted"
 NOT_MOUNTED = "web app not mounted"

@@ -19,8 +19,8 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.errors import install_error_handlers
 
-from ..conftest import Live
-from ..fixtures.signin import DEV_CLIENT_KEY, SignedIn, sign_in
+from ..fixtures.app import DEV_CLIENT_KEY, Live
+from ..fixtures.signin import SignedIn, sign_in
 
 
 @pytest.fixture

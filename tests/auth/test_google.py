@@ -21,7 +21,8 @@ from vidgate.deps import Runtime
 from vidgate.emulators.google import PREFIX, GoogleEmulator
 from vidgate.users.models import User
 
-from ..fixtures.signin import closed_port_url, serve_on_loopback, sign_in
+from ..fixtures.loopback import closed_port_url, serve_on_loopback
+from ..fixtures.signin import sign_in
 
 ISSUER = "https://accounts.google.com"
 CLIENT_ID = "test-client.apps.googleusercontent.com"

@@ -36,7 +36,7 @@ from vidgate.auth.sms.base import SmsSender, SmsSendError
 from vidgate.auth.sms.tencent import TencentSmsSender, tc3_authorization
 from vidgate.auth.sms.twilio import TwilioSmsSender
 
-from ..fixtures.signin import closed_port_url, serve_on_loopback
+from ..fixtures.loopback import closed_port_url, serve_on_loopback
 
 # A leading zero: the code must travel as a string everywhere.
 CODE = "048213"

@@ -42,7 +42,8 @@ from sqlalchemy.engine import make_url
 from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import upgrade_to_head
 
-from ..fixtures.signin import DEV_CLIENT_KEY, random_phone
+from ..fixtures.app import DEV_CLIENT_KEY
+from ..fixtures.signin import random_phone
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from vidgate.config import Settings
 from vidgate.payments.gateway import CheckoutRequest
 from vidgate.payments.registry import build_payments
 
-from .test_serve import _free_port, _server_env
+from ..fixtures.served import free_port, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +36,10 @@ def _read_env_file(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     data_dir = tmp_path_factory.mktemp("emulate")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(VIDGATE), "emulate", "--port", str(port)],
-        env=_server_env(data_dir),
+        env=server_env(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

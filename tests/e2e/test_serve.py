@@ -36,6 +36,7 @@ from vidgate.providers.dashscope import DashScopeAdapter
 from vidgate.providers.registry import emulator_api_key
 
 from ..fixtures.samples import mp4_bytes, png_bytes
+from ..fixtures.served import free_port, server_env
 from ..fixtures.signin import random_phone
 
 pytestmark = pytest.mark.e2e
@@ -58,25 +59,6 @@ def _ready(client: httpx.Client, within: float = 10.0) -> httpx.Response:
         if ready.status_code == 200 or time.monotonic() > deadline:
             return ready
         time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _server_env(data_dir: Path) -> dict[str, str]:
-    """The caller's environment minus every VIDGATE_ setting (no database URL: embedded)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
-    env.update(
-        VIDGATE_DATA_DIR=str(data_dir),
-        VIDGATE_ENV="development",
-        # Lets the same number ask for a new code right after the restart.
-        VIDGATE_SMS_RESEND_INTERVAL_SECONDS="0",
-    )
-    return env
 
 
 @dataclass
@@ -125,7 +107,7 @@ def _read_stdout(served: Served) -> None:
 
 
 def _start(data_dir: Path, log_path: Path) -> Served:
-    port = _free_port()
+    port = free_port()
     log = log_path.open("w")
     try:
         proc = subprocess.Popen(
@@ -133,7 +115,7 @@ def _start(data_dir: Path, log_path: Path) -> Served:
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
-            env=_server_env(data_dir),
+            env=server_env(data_dir),
             text=True,
             start_new_session=True,
         )

@@ -32,10 +32,10 @@ from vidgate.tasks.models import Task
 from vidgate.tasks.schemas import TextToVideoRequest
 from vidgate.users import service as users
 
-from ..conftest import Live
+from ..fixtures.app import DEV_CLIENT_KEY, Live
 from ..fixtures.databases import database_of_its_own
-from ..fixtures.signin import DEV_CLIENT_KEY, serve_on_loopback
-from ..tasks.test_events import read_events
+from ..fixtures.loopback import serve_on_loopback
+from ..fixtures.tasks import read_events
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from vidgate.emulators.google import PREFIX, GoogleEmulator
 
-from ..fixtures.signin import serve_on_loopback
+from ..fixtures.loopback import serve_on_loopback
 
 ISSUER = "https://accounts.google.com"
 CLIENT_ID = "test-client.apps.googleusercontent.com"

@@ -46,8 +46,10 @@ from schemathesis.specs.openapi.checks import (
 from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
 
+from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.databases import scratch_database
-from ..fixtures.signin import DEV_CLIENT_KEY, SignedIn, serve_on_loopback, sign_in
+from ..fixtures.loopback import serve_on_loopback
+from ..fixtures.signin import SignedIn, sign_in
 
 pytestmark = pytest.mark.fuzz
 

@@ -19,6 +19,7 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.media.models import Upload
 
+from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.hostile_media import (
     PNG_GRAY,
     PNG_RGBA,
@@ -27,7 +28,7 @@ from ..fixtures.hostile_media import (
     zero_png,
 )
 from ..fixtures.samples import png_bytes
-from ..fixtures.signin import DEV_CLIENT_KEY, sign_in
+from ..fixtures.signin import sign_in
 
 UPLOAD = "/api/videos/upload"
 

@@ -14,8 +14,9 @@ from vidgate.db.engine import Database
 from vidgate.deps import Runtime
 from vidgate.media.models import Upload
 
+from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.samples import jpeg_bytes, mp4_bytes, png_bytes
-from ..fixtures.signin import DEV_CLIENT_KEY, SignedIn, sign_in
+from ..fixtures.signin import SignedIn, sign_in
 
 UPLOAD = "/api/videos/upload"
 

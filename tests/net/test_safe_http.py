@@ -51,7 +51,7 @@ from vidgate.net.safe_http import (
     is_public_address,
 )
 
-from ..fixtures.signin import closed_port_url, serve_on_loopback
+from ..fixtures.loopback import closed_port_url, serve_on_loopback
 
 FRAME = bytes(range(256)) * 20  # 5120 bytes standing in for an image
 BIG = 10_000  # size of the /declared-big and /streamed-big bodies

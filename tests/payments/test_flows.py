@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ..conftest import Live
+from ..fixtures.app import Live
 from ..fixtures.tasks import Caller, account, new_caller
 
 

@@ -27,7 +27,7 @@ from vidgate.payments.gateway import (
 )
 from vidgate.payments.stripe_gateway import API_VERSION, StripeGateway, checkout_expiry
 
-from ..fixtures.signin import Switch, closed_port_url, serve_on_loopback
+from ..fixtures.loopback import Switch, closed_port_url, serve_on_loopback
 
 SECRET_KEY = "sk_test_emulator_0123456789abcdef"
 WEBHOOK_SECRET = "whsec_emulator_0123456789abcdef"

@@ -40,7 +40,8 @@ from vidgate.payments.gateway import (
 )
 from vidgate.payments.wechat import WeChatOrderNotFound, WeChatPayError, WeChatPayGateway
 
-from ..fixtures.signin import FakeClock, Switch, closed_port_url, serve_on_loopback
+from ..fixtures.clock import FakeClock
+from ..fixtures.loopback import Switch, closed_port_url, serve_on_loopback
 
 MCHID = "1900000109"
 APPID = "wxd678efh567hg6787"

@@ -36,7 +36,8 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.dashscope import DashScopeAdapter
 
-from ..fixtures.signin import FakeClock, closed_port_url, serve_on_loopback
+from ..fixtures.clock import FakeClock
+from ..fixtures.loopback import closed_port_url, serve_on_loopback
 
 KEY = "sk-test-dashscope-0123456789"
 REF_SECONDS = 2.0  # DashScope's minimum reference length

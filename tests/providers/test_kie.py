@@ -33,7 +33,8 @@ from vidgate.providers.base import (
 )
 from vidgate.providers.kie import KieSoraAdapter
 
-from ..fixtures.signin import FakeClock, Switch, closed_port_url, serve_on_loopback
+from ..fixtures.clock import FakeClock
+from ..fixtures.loopback import Switch, closed_port_url, serve_on_loopback
 
 API_KEY = "kie-test-key-0123456789"
 SECONDS = 1.0  # rendered length: short, so renders stay fast

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 
 from vidgate.credits import service as ledger
 from vidgate.db.engine import Database
@@ -28,18 +28,27 @@ from vidgate.emulators.dashscope import DashScopeEmulator
 from vidgate.emulators.kie import KieEmulator
 from vidgate.tasks.models import Task
 
-from ..conftest import Live
+from ..fixtures.app import DEV_CLIENT_KEY, Live
+from ..fixtures.loopback import closed_port_url
 from ..fixtures.samples import mp4_bytes, png_bytes
-from ..fixtures.signin import DEV_CLIENT_KEY, closed_port_url
-from ..fixtures.tasks import Caller, account, animate_inputs, new_caller, upload, wait_for
+from ..fixtures.tasks import (
+    BONUS,
+    CHARGE_20,
+    REFUND_20,
+    Caller,
+    account,
+    animate_inputs,
+    bearer,
+    new_caller,
+    tasks_of,
+    upload,
+    wait_for,
+)
 
 T2V = "/api/videos/text-to-video"
 I2V = "/api/videos/image-to-video"
 MOVE = "/api/videos/animate-move"
 LIST = "/api/tasks/user/tasks"
-BONUS = ("signup_bonus", 100, 0)
-CHARGE_20 = ("charge", -20, 0)
-REFUND_20 = ("refund", 20, 0)
 NOT_FOUND = {"detail": "Task not found"}
 CONTRACT_FIELDS = {
     "task_id",
@@ -54,11 +63,6 @@ CONTRACT_FIELDS = {
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def bearer(caller: Caller) -> dict[str, str]:
-    """Only the access token: what the list, cancel and retry endpoints ask for."""
-    return {"Authorization": caller.headers["Authorization"]}
 
 
 async def t2v(
@@ -91,15 +95,6 @@ async def get_task(http: httpx.AsyncClient, caller: Caller, task_id: str) -> dic
 
 async def cancel(http: httpx.AsyncClient, caller: Caller, task_id: str) -> httpx.Response:
     return await http.delete(f"/api/tasks/{task_id}", headers=bearer(caller))
-
-
-async def tasks_of(db: Database, user_id: uuid.UUID) -> list[str]:
-    """Ids of the user's task rows, oldest first."""
-    async with db.session() as session:
-        rows = await session.scalars(
-            select(Task.id).where(Task.user_id == user_id).order_by(Task.created_at, Task.id)
-        )
-        return [str(r) for r in rows]
 
 
 async def spend(db: Database, user_id: uuid.UUID, amount: int) -> None:

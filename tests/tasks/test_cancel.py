@@ -28,8 +28,8 @@ from vidgate.emulators.kie import KieEmulator
 from vidgate.providers.dashscope import DashScopeAdapter
 from vidgate.tasks.models import Task
 
-from ..conftest import Live
-from ..fixtures.signin import closed_port_url
+from ..fixtures.app import Live
+from ..fixtures.loopback import closed_port_url
 from ..fixtures.tasks import Caller, account, animate_inputs, new_caller, text_to_video, wait_for
 
 BONUS = ("signup_bonus", 100, 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -12,26 +11,8 @@ from sqlalchemy import func, update
 
 from vidgate.tasks.models import Task
 
-from ..conftest import Live
-from ..fixtures.signin import DEV_CLIENT_KEY
-from ..fixtures.tasks import new_caller, text_to_video, wait_for
-
-
-async def read_events(response: httpx.Response, into: list[dict[str, Any]]) -> list[str]:
-    """Collect `task` events until the server ends the stream; the comment lines seen."""
-    comments: list[str] = []
-    event: dict[str, str] = {}
-    async for line in response.aiter_lines():
-        if line.startswith(":"):
-            comments.append(line)
-        elif line == "":
-            if event.get("event") == "task":
-                into.append(json.loads(event["data"]))
-            event = {}
-        else:
-            name, _, value = line.partition(":")
-            event[name] = value.removeprefix(" ")
-    return comments
+from ..fixtures.app import DEV_CLIENT_KEY, Live
+from ..fixtures.tasks import new_caller, read_events, text_to_video, wait_for
 
 
 async def test_stream_follows_changes_made_elsewhere_until_the_end(

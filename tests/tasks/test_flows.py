@@ -14,7 +14,7 @@ import pytest
 
 from vidgate.emulators.kie import KieEmulator
 
-from ..conftest import Live
+from ..fixtures.app import Live
 from ..fixtures.samples import png_bytes
 from ..fixtures.tasks import account, animate_inputs, new_caller, upload, wait_for
 

@@ -15,7 +15,7 @@ from vidgate.tasks import lifecycle, service
 from vidgate.tasks.models import Task, TaskStatus
 from vidgate.tasks.schemas import TextToVideoRequest
 
-from ..conftest import Live
+from ..fixtures.app import Live
 from ..fixtures.tasks import account, new_caller, text_to_video, wait_for
 
 

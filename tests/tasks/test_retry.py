@@ -7,9 +7,18 @@ import asyncio
 
 import httpx
 
-from ..conftest import Live
-from ..fixtures.tasks import account, new_caller, text_to_video, wait_for
-from .test_api import BONUS, CHARGE_20, REFUND_20, bearer, tasks_of
+from ..fixtures.app import Live
+from ..fixtures.tasks import (
+    BONUS,
+    CHARGE_20,
+    REFUND_20,
+    account,
+    bearer,
+    new_caller,
+    tasks_of,
+    text_to_video,
+    wait_for,
+)
 
 
 async def test_parallel_retries_of_one_task_make_one_task_and_one_charge(

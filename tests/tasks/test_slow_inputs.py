@@ -18,8 +18,8 @@ import pytest
 from vidgate.app import create_app
 from vidgate.config import Settings
 
+from ..fixtures.loopback import serve_on_loopback
 from ..fixtures.samples import png_bytes
-from ..fixtures.signin import serve_on_loopback
 from ..fixtures.tasks import new_caller, upload
 
 

@@ -11,8 +11,7 @@ from sqlalchemy import func, update
 
 from vidgate.tasks.models import Task
 
-from ..conftest import Live
-from ..fixtures.signin import DEV_CLIENT_KEY
+from ..fixtures.app import DEV_CLIENT_KEY, Live
 from ..fixtures.tasks import account, new_caller, text_to_video
 
 

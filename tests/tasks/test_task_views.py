@@ -7,10 +7,8 @@ from typing import Any
 
 import httpx
 
-from ..conftest import Live
-from ..fixtures.signin import DEV_CLIENT_KEY
-from ..fixtures.tasks import new_caller, text_to_video, wait_for
-from .test_events import read_events
+from ..fixtures.app import DEV_CLIENT_KEY, Live
+from ..fixtures.tasks import new_caller, read_events, text_to_video, wait_for
 
 PRIVATE = (
     "user_id",

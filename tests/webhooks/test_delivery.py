@@ -20,9 +20,9 @@ from vidgate.tasks.models import Task
 from vidgate.webhooks import service
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
 
-from ..conftest import Live
+from ..fixtures.app import Live
 from ..fixtures.tasks import Caller, account, new_caller, wait_for
-from .conftest import Receiver, json_of
+from ..fixtures.webhooks import Receiver, json_of
 
 
 def bearer(caller: Caller) -> dict[str, str]:
