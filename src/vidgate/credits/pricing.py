@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-TaskKind = Literal["animate-move", "animate-mix", "text-to-video", "image-to-video"]
+from vidgate.kit import TaskKind as TaskKind  # re-exported for modules that still import it here
+
 BillingMode = Literal["metered", "prepaid"]
 
 

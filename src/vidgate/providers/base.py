@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-TaskKind = Literal["animate-move", "animate-mix", "text-to-video", "image-to-video"]
+from vidgate.kit import TaskKind
 
 
 class UpstreamStatus(StrEnum):

@@ -14,6 +14,7 @@ from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession
 from vidgate.auth.phones import e164, normalize_phone
 from vidgate.credits import service as ledger
+from vidgate.kit import parse_uuid
 from vidgate.users.models import User
 
 DELETED_USERNAME = "deleted user"
@@ -210,10 +211,9 @@ async def anonymize_due_accounts(session: AsyncSession) -> int:
 
 async def find_user(session: AsyncSession, phone_or_id: str) -> User | None:
     """Look an account up by id or by phone number in any accepted form (for operators)."""
-    try:
-        return await session.get(User, uuid.UUID(phone_or_id))
-    except ValueError:
-        pass
+    user_id = parse_uuid(phone_or_id)
+    if user_id is not None:
+        return await session.get(User, user_id)
     return await session.scalar(
         select(User).where(User.phone == e164(normalize_phone(phone_or_id)))
     )
