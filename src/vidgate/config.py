@@ -20,8 +20,16 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vidgate.payments.currency import price_decimals
+from vidgate.vendors import (
+    PROVIDERS,
+    SMS_SENDERS,
+    STORAGE_BACKENDS,
+    SmsSenderName,
+    StorageBackendName,
+)
 
-SmsProviderName = Literal["console", "aliyun", "tencent", "twilio"]
+# Where vidgate says it is reached when `public_base_url` is unset (development).
+DEFAULT_BASE_URL = "http://localhost:8000"
 
 # Values that look like secrets but are not: rejected in production.
 _WEAK_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development", "test"}
@@ -123,7 +131,7 @@ class Settings(BaseSettings):
     account_purge_days: int = Field(default=30, ge=1)
 
     # SMS sign-in
-    sms_provider: SmsProviderName = "console"
+    sms_provider: SmsSenderName = "console"
     sms_code_ttl_seconds: int = Field(default=300, ge=60, le=600)
     sms_max_attempts: int = Field(default=5, ge=1, le=20)
     sms_per_phone_per_hour: int = Field(default=5, ge=1)
@@ -222,7 +230,7 @@ class Settings(BaseSettings):
     )
 
     # Media storage
-    storage_backend: Literal["local", "s3"] = "local"
+    storage_backend: StorageBackendName = "local"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     s3_bucket: str = ""
     s3_endpoint_url: str = Field(default="", description="Empty for AWS; OSS/MinIO/R2 endpoint")
@@ -303,6 +311,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def base_url(self) -> str:
+        """The absolute base of the URLs vidgate hands out, without a trailing slash:
+        `public_base_url`, or the default listen address when it is unset."""
+        return (self.public_base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    @property
     def google_uses_emulator(self) -> bool:
         """Development without Google credentials signs in through the built-in emulator."""
         return self.is_development and not self.google_client_id
@@ -342,41 +356,17 @@ class Settings(BaseSettings):
             problems.append(
                 "VIDGATE_PUBLIC_BASE_URL is not set (the address users and vendors reach)"
             )
-        if self.sms_provider == "console":
-            problems.append("VIDGATE_SMS_PROVIDER is 'console' (choose aliyun, tencent or twilio)")
-        required = {
-            "aliyun": [
-                "aliyun_sms_access_key_id",
-                "aliyun_sms_access_key_secret",
-                "aliyun_sms_sign_name",
-                "aliyun_sms_template_code",
-            ],
-            "tencent": [
-                "tencent_sms_secret_id",
-                "tencent_sms_secret_key",
-                "tencent_sms_sdk_app_id",
-                "tencent_sms_sign_name",
-                "tencent_sms_template_id",
-            ],
-            "twilio": ["twilio_account_sid", "twilio_auth_token"],
-        }.get(self.sms_provider, [])
-        for name in required:
-            if not getattr(self, name):
-                problems.append(
-                    f"VIDGATE_{name.upper()} is not set"
-                    f" (needed by the {self.sms_provider} SMS sender)"
-                )
-        for name, provider in (("dashscope_api_key", "DashScope"), ("kie_api_key", "kie.ai")):
-            if not getattr(self, name):
-                problems.append(f"VIDGATE_{name.upper()} is not set (the {provider} provider)")
-        if self.storage_backend == "s3" and not self.s3_bucket:
-            problems.append("VIDGATE_S3_BUCKET is not set (needed by the s3 storage backend)")
-        if self.sms_provider == "twilio" and not (
-            self.twilio_from_number or self.twilio_messaging_service_sid
-        ):
+        sms = SMS_SENDERS[self.sms_provider]
+        if sms.development_only:
+            choices = [name for name, spec in SMS_SENDERS.items() if not spec.development_only]
             problems.append(
-                "VIDGATE_TWILIO_FROM_NUMBER or VIDGATE_TWILIO_MESSAGING_SERVICE_SID must be set"
+                f"VIDGATE_SMS_PROVIDER is {self.sms_provider!r}"
+                f" (choose {', '.join(choices[:-1])} or {choices[-1]})"
             )
+        # The vendors this server cannot run without, as `vendors.py` declares them.
+        needed = [sms, *PROVIDERS.values(), STORAGE_BACKENDS[self.storage_backend]]
+        problems += [spec.missing_problem(name) for spec in needed for name in spec.missing(self)]
+        problems += [spec.unmet_problem(group) for spec in needed for group in spec.unmet(self)]
         return problems
 
 

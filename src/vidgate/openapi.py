@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from vidgate.auth.dependencies import api_key, current_user, user_with_key
 from vidgate.deps import get_db_session
+from vidgate.vendors import GATEWAYS
 
 REF = "#/components/schemas/"
 
@@ -132,7 +133,7 @@ DOMAIN_ERRORS: dict[str, dict[int, str]] = {
             501: "This gateway is not configured",
             503: "The gateway did not accept the order",
         }
-        for gateway in ("wechat", "stripe")
+        for gateway in GATEWAYS
     },
     "GET /api/payments/{payment_id}": {404: "No such payment of yours"},
 }

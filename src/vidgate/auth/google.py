@@ -19,6 +19,7 @@ import jwt
 from vidgate.auth.tokens import derive_key
 from vidgate.config import Settings
 from vidgate.errors import NotAuthenticated, NotImplementedFeature, ServiceUnavailable
+from vidgate.vendors import GOOGLE
 
 EMULATOR_PREFIX = "/_emulator/google"
 EMULATOR_ISSUER = "https://accounts.google.com"  # the emulator speaks as Google does
@@ -57,8 +58,7 @@ class GoogleConfig:
     def from_settings(cls, settings: Settings) -> GoogleConfig | None:
         """The configured client, the emulator's in development, or None (not configured)."""
         if settings.google_uses_emulator:
-            base = (settings.public_base_url or "http://localhost:8000").rstrip("/")
-            emulator = base + EMULATOR_PREFIX
+            emulator = settings.base_url + EMULATOR_PREFIX
             return cls(
                 client_id=EMULATOR_CLIENT_ID,
                 client_secret=emulator_client_secret(settings),
@@ -68,7 +68,7 @@ class GoogleConfig:
                 issuers=(EMULATOR_ISSUER,),
                 default_redirect_uri=settings.google_redirect_uri or "postmessage",
             )
-        if not (settings.google_client_id and settings.google_client_secret):
+        if not GOOGLE.configured(settings):
             return None
         return cls(
             client_id=settings.google_client_id,

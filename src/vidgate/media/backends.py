@@ -1,4 +1,5 @@
-"""Backend selection: the local or S3 storage the settings ask for."""
+"""Backend selection: the local or S3 storage the settings ask for (`vendors.STORAGE_BACKENDS`
+declares the backends and the settings each needs)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def storage_from_settings(settings: Settings) -> Storage:
     return build_storage(
         backend=settings.storage_backend,
         data_dir=settings.data_dir,
-        public_base_url=settings.public_base_url or "http://localhost:8000",
+        public_base_url=settings.base_url,
         s3_bucket=settings.s3_bucket,
         s3_endpoint_url=settings.s3_endpoint_url,
         s3_region=settings.s3_region,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from vidgate.vendors import GatewayName
+
 PaymentState = Literal["pending", "paid", "failed", "expired"]
 
 
@@ -85,7 +87,7 @@ class Acknowledgement:
 
 class PaymentGateway(Protocol):
     @property
-    def name(self) -> Literal["wechat", "stripe"]: ...
+    def name(self) -> GatewayName: ...
 
     async def create(self, request: CheckoutRequest) -> Checkout: ...
 

@@ -1,5 +1,6 @@
-"""Builds the payment gateways from settings: the real ones when configured; in development,
-the built-in emulators for whichever is not; in production, none (501) for a missing one."""
+"""Builds the payment gateways from settings: the real ones when configured
+(`vendors.PAYMENT_GATEWAYS` says what that takes); in development, the built-in emulators for
+whichever is not; in production, none (501) for a missing one."""
 
 from __future__ import annotations
 
@@ -13,20 +14,11 @@ from fastapi import APIRouter
 
 from vidgate.config import Settings
 from vidgate.payments.gateway import PaymentGateway
+from vidgate.vendors import PAYMENT_GATEWAYS
 
 if TYPE_CHECKING:
     from vidgate.emulators.stripe import StripeEmulator
     from vidgate.emulators.wechatpay import WeChatPayEmulator
-
-WECHAT_SETTINGS = (
-    "wechat_mchid",
-    "wechat_appid",
-    "wechat_apiv3_key",
-    "wechat_private_key",
-    "wechat_cert_serial_no",
-    "wechat_platform_public_key",
-    "wechat_platform_public_key_id",
-)
 
 
 @dataclass
@@ -43,14 +35,6 @@ class Payments:
             await gateway.aclose()
         for emulator in self.emulators:
             await emulator.aclose()
-
-
-def wechat_configured(settings: Settings) -> bool:
-    return all(getattr(settings, name) for name in WECHAT_SETTINGS)
-
-
-def stripe_configured(settings: Settings) -> bool:
-    return bool(settings.stripe_secret_key and settings.stripe_webhook_secret)
 
 
 def development_keys(settings: Settings) -> dict[str, Any]:
@@ -139,14 +123,14 @@ def build_payments(settings: Settings) -> Payments:
     from vidgate.payments.stripe_gateway import StripeGateway
     from vidgate.payments.wechat import WeChatPayGateway
 
-    base = (settings.public_base_url or "http://localhost:8000").rstrip("/")
+    base = settings.base_url
     payments = Payments()
-    emulate = settings.is_development and not (
-        wechat_configured(settings) and stripe_configured(settings)
-    )
+    wechat_configured = PAYMENT_GATEWAYS["wechat"].configured(settings)
+    stripe_configured = PAYMENT_GATEWAYS["stripe"].configured(settings)
+    emulate = settings.is_development and not (wechat_configured and stripe_configured)
     dev = development_keys(settings) if emulate else {}
 
-    if wechat_configured(settings):
+    if wechat_configured:
         payments.gateways["wechat"] = WeChatPayGateway(
             mchid=settings.wechat_mchid,
             appid=settings.wechat_appid,
@@ -172,7 +156,7 @@ def build_payments(settings: Settings) -> Payments:
         )
 
     success, cancel = f"{base}/", f"{base}/"
-    if stripe_configured(settings):
+    if stripe_configured:
         payments.gateways["stripe"] = StripeGateway(
             secret_key=settings.stripe_secret_key,
             webhook_secret=settings.stripe_webhook_secret,

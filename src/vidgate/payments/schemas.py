@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from vidgate.tasks.schemas import HttpUrlStr
+from vidgate.vendors import GatewayName
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -33,7 +34,7 @@ class PaymentView(BaseModel):
     amount: float
     currency: str
     credits: int
-    provider: Literal["wechat", "stripe"]
+    provider: GatewayName
     code_url: str | None = None  # WeChat native: show as a QR code
     h5_url: str | None = None  # WeChat H5: open on the phone
     checkout_url: str | None = None  # Stripe: redirect here
@@ -52,7 +53,7 @@ class PaymentList(BaseModel):
 class PackView(BaseModel):
     credits: int
     prices: dict[str, float]  # currency → price in major units
-    providers: list[Literal["wechat", "stripe"]]  # gateways that sell it in some currency
+    providers: list[GatewayName]  # gateways that sell it in some currency
 
 
 class PackList(BaseModel):

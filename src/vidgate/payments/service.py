@@ -23,13 +23,14 @@ from vidgate.config import CreditPack, Settings
 from vidgate.credits import service as ledger
 from vidgate.credits.service import LedgerKind
 from vidgate.errors import BadRequest
+from vidgate.kit import parse_uuid
 from vidgate.payments.currency import to_major
 from vidgate.payments.gateway import PaymentState, VerifiedEvent
 from vidgate.payments.models import Payment, PaymentEvent
+from vidgate.vendors import GatewayName
 
 logger = structlog.get_logger(__name__)
 
-Provider = Literal["wechat", "stripe"]
 Outcome = Literal[
     "credited",
     "already_completed",
@@ -71,14 +72,11 @@ class Report:
 
 
 def parse_payment_id(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
+    return parse_uuid(value)
 
 
 async def settle(
-    session: AsyncSession, payment_id: uuid.UUID, report: Report, *, gateway: Provider
+    session: AsyncSession, payment_id: uuid.UUID, report: Report, *, gateway: GatewayName
 ) -> Outcome:
     """Apply what `gateway` reports about the payment (the caller commits).
 
@@ -138,7 +136,7 @@ async def settle(
 
 
 async def record_notification(
-    session: AsyncSession, provider: Provider, event: VerifiedEvent, payload: dict[str, Any]
+    session: AsyncSession, provider: GatewayName, event: VerifiedEvent, payload: dict[str, Any]
 ) -> Outcome:
     """Store a verified notification in the inbox (once per event id), then act on it."""
     inbox_id = await session.scalar(

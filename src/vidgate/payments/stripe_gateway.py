@@ -16,10 +16,12 @@ import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import stripe
 from stripe.params.checkout import SessionCreateParams
+
+from vidgate.vendors import GatewayName
 
 from .gateway import (
     Acknowledgement,
@@ -50,7 +52,7 @@ class StripeGateway:
     """Checkout Sessions for credit packs, through stripe-python's async client."""
 
     # The protocol declares a settable attribute, so mypy wants its exact (wider) type here.
-    name: Literal["wechat", "stripe"] = "stripe"
+    name: GatewayName = "stripe"
 
     def __init__(
         self,

@@ -31,6 +31,8 @@ from wechatpayv3.utils import (  # type: ignore[import-untyped]
     rsa_verify,
 )
 
+from vidgate.vendors import GatewayName
+
 from .gateway import (
     Acknowledgement,
     Checkout,
@@ -83,7 +85,7 @@ class WeChatPayGateway:
     base64 body. `apiv3_key` decrypts notification resources.
     """
 
-    name: Literal["wechat", "stripe"] = "wechat"  # the protocol's type: the attribute is mutable
+    name: GatewayName = "wechat"  # the protocol's type: the attribute is mutable
 
     def __init__(
         self,

@@ -1,4 +1,5 @@
-"""Builds the provider adapters from settings: the vendors when keyed, else the emulators."""
+"""Builds the provider adapters from settings: the vendors when configured (`vendors.PROVIDERS`
+says what that takes), else, in development, the emulators."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter
 from vidgate.auth.tokens import derive_key
 from vidgate.config import Settings
 from vidgate.providers.base import VideoProvider
+from vidgate.vendors import PROVIDERS
 
 if TYPE_CHECKING:
     from vidgate.emulators.dashscope import DashScopeEmulator
@@ -58,13 +60,13 @@ def build_providers(settings: Settings) -> Providers:
     from vidgate.providers.dashscope import DashScopeAdapter
     from vidgate.providers.kie import KieSoraAdapter
 
-    base = (settings.public_base_url or "http://localhost:8000").rstrip("/")
+    base = settings.base_url
     work_dir = Path(settings.data_dir) / "emulators"
     emulators: list[DashScopeEmulator | KieEmulator] = []
     timeout, concurrency = settings.provider_timeout_seconds, settings.provider_max_concurrency
 
     dashscope_key, dashscope_url = settings.dashscope_api_key, settings.dashscope_base_url
-    if not dashscope_key and settings.is_development:
+    if not PROVIDERS["dashscope"].configured(settings) and settings.is_development:
         dashscope_key = emulator_api_key(settings, "dashscope-emulator")
         dashscope_url = f"{base}/_emulator/dashscope"
         emulators.append(
@@ -77,7 +79,7 @@ def build_providers(settings: Settings) -> Providers:
         )
 
     kie_key, kie_url = settings.kie_api_key, settings.kie_base_url
-    if not kie_key and settings.is_development:
+    if not PROVIDERS["kie"].configured(settings) and settings.is_development:
         kie_key = emulator_api_key(settings, "kie-emulator")
         kie_url = f"{base}/_emulator/kie"
         emulators.append(
