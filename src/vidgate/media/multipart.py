@@ -31,9 +31,9 @@ from starlette.requests import Request
 
 from vidgate.errors import BadRequest, Unprocessable, VidgateError
 from vidgate.media.disposition import MalformedHeader, clean_filename, parse_parameters
+from vidgate.media.probe import SNIFF_BYTES
 from vidgate.media.writeback import start_writeback
 
-HEAD_BYTES = 8192  # enough for every magic-byte signature we accept
 MAX_FIELD_BYTES = 1024
 MAX_PARTS = 10
 # Headers per part and bytes per header line (python-multipart's defaults, made explicit): a
@@ -219,8 +219,8 @@ class _Receiver:
         self.file.size += len(chunk)
         if self.file.size > self.max_bytes:
             raise UploadTooLarge(_limit_message(self.max_bytes))
-        if len(self._head) < HEAD_BYTES:
-            self._head.extend(chunk[: HEAD_BYTES - len(self._head)])
+        if len(self._head) < SNIFF_BYTES:
+            self._head.extend(chunk[: SNIFF_BYTES - len(self._head)])
         self._writer.add(chunk)
 
     def _part_end(self) -> None:

@@ -106,6 +106,16 @@ class MediaInfo:
     fps: float | None = None
 
 
+# How many leading bytes `sniff` is given: enough for every magic-byte signature accepted.
+SNIFF_BYTES = 8192
+
+
+def read_head(path: Path) -> bytes:
+    """The first `SNIFF_BYTES` of a file, for `sniff` and `probe`."""
+    with path.open("rb") as file:
+        return file.read(SNIFF_BYTES)
+
+
 def sniff(head: bytes, file_type: FileType) -> tuple[str, str]:
     """`(content_type, extension)` from the first bytes, if they are an accepted kind."""
     kind = filetype.guess(head)

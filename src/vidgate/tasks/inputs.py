@@ -27,12 +27,11 @@ from sqlalchemy import select
 from vidgate.db.engine import Database
 from vidgate.errors import BadRequest, ServiceUnavailable, TooManyRequests
 from vidgate.media.models import Upload
-from vidgate.media.probe import FileType, MediaInfo, MediaRejected, probe
+from vidgate.media.probe import FileType, MediaInfo, MediaRejected, probe, read_head
 from vidgate.media.storage import Storage, fetchable_url, public_media_url
 from vidgate.net.safe_http import FetchFailed, SafeHttpClient, TooLarge, UnsafeUrl
 
 MB = 1024 * 1024
-SNIFF_BYTES = 8192  # enough for every magic-byte signature accepted
 
 
 @dataclass(frozen=True)
@@ -224,7 +223,7 @@ class MediaResolver:
                 raise BadRequest(f"{field}: {exc}") from exc
             except FetchFailed as exc:
                 raise BadRequest(f"{field}: could not fetch the URL ({exc})") from exc
-            head = await asyncio.to_thread(_read_head, path)
+            head = await asyncio.to_thread(read_head, path)
             try:
                 info = await asyncio.to_thread(probe, path, head, file_type)
             except MediaRejected as exc:
@@ -232,8 +231,3 @@ class MediaResolver:
             return ResolvedMedia(url, url, info, download.size)
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
-
-
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as file:
-        return file.read(SNIFF_BYTES)
