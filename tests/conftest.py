@@ -1,5 +1,6 @@
 """Shared fixtures: a real PostgreSQL (embedded, or VIDGATE_TEST_DATABASE_URL), migrated once per
-run into a database of its own; the app served in-process over httpx; helpers to sign people in.
+run into a database of its own; the app served in-process over httpx, and on loopback with its
+worker; a rolled-back transaction for service-level tests. What they use lives in tests.fixtures.
 
 Tests do not share rows: each one signs in its own random phone numbers.
 """
@@ -18,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.app import create_app
 from vidgate.config import Settings
@@ -28,6 +30,7 @@ from vidgate.deps import Runtime
 from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN, Live
 from .fixtures.databases import database_server
 from .fixtures.loopback import serve_on_loopback
+from .fixtures.rollback import rolled_back
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +99,25 @@ async def client(app_and_runtime: tuple[object, Runtime]) -> AsyncIterator[httpx
 @pytest.fixture
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+# --- service-level tests: a transaction rolled back after each test ---------------------------
+
+
+@pytest.fixture
+async def rollback_db(db: Database) -> AsyncIterator[Database]:
+    """A `Database` whose sessions all join one transaction, rolled back after the test: commit
+    as callers do, and nothing is left behind. Invisible to the app, the worker and every other
+    connection, and one connection only: see tests/fixtures/rollback.py."""
+    async with rolled_back(db) as rolled:
+        yield rolled
+
+
+@pytest.fixture
+async def rollback_session(rollback_db: Database) -> AsyncIterator[AsyncSession]:
+    """One session of `rollback_db`."""
+    async with rollback_db.session() as session:
+        yield session
 
 
 # --- a live app on loopback, with its worker (task tests) -----------------------------------

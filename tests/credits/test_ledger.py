@@ -73,74 +73,74 @@ async def grant(db: Database, user_id: uuid.UUID, amount: int, key: str) -> ledg
 # --- happy paths ---------------------------------------------------------------------------------
 
 
-async def test_signup_via_sign_in_by_phone_writes_the_bonus_row(db: Database) -> None:
+async def test_signup_via_sign_in_by_phone_writes_the_bonus_row(rollback_db: Database) -> None:
     phone = e164(random_phone())
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         user, created = await sign_in_by_phone(
             s, phone, username="bonus", region="CN", signup_bonus=100
         )
         await s.commit()
     assert created
-    assert await account(db, user.id) == (100, 0, [("signup_bonus", 100, 0, 100, 0)])
-    async with db.session() as s:
+    assert await account(rollback_db, user.id) == (100, 0, [("signup_bonus", 100, 0, 100, 0)])
+    async with rollback_db.session() as s:
         again, created_again = await sign_in_by_phone(
             s, phone, username="other", region="CN", signup_bonus=100
         )
         await s.commit()
     assert not created_again and again.id == user.id
-    assert await account(db, user.id) == (100, 0, [("signup_bonus", 100, 0, 100, 0)])
+    assert await account(rollback_db, user.id) == (100, 0, [("signup_bonus", 100, 0, 100, 0)])
 
 
-async def test_each_movement_updates_counters_and_writes_one_row(db: Database) -> None:
-    uid = await new_user(db)
+async def test_each_movement_updates_counters_and_writes_one_row(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
     expected: list[Row] = []
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.grant(s, uid, 100, key=f"{k}:grant", reference="order-1", note="gift")
         await s.commit()
     assert r.applied
     assert (r.entry.kind, r.entry.reference, r.entry.note) == ("adjustment", "order-1", "gift")
     assert r.entry.idempotency_key == f"{k}:grant" and r.entry.user_id == uid
     expected.append(("adjustment", 100, 0, 100, 0))
-    assert await account(db, uid) == (100, 0, expected)
+    assert await account(rollback_db, uid) == (100, 0, expected)
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.charge(s, uid, 30, key=f"{k}:charge", reference="task-1")
         await s.commit()
     assert r.applied and r.entry.reference == "task-1"
     expected.append(("charge", -30, 0, 70, 0))
-    assert await account(db, uid) == (70, 0, expected)
+    assert await account(rollback_db, uid) == (70, 0, expected)
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.reserve(s, uid, 50, key=f"{k}:reserve")
         await s.commit()
     assert r.applied
     expected.append(("reserve", 0, 50, 70, 50))
-    assert await account(db, uid) == (70, 50, expected)
+    assert await account(rollback_db, uid) == (70, 50, expected)
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.release(s, uid, 20, key=f"{k}:release")
         await s.commit()
     assert r.applied
     expected.append(("release", 0, -20, 70, 30))
-    assert await account(db, uid) == (70, 30, expected)
+    assert await account(rollback_db, uid) == (70, 30, expected)
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.settle(s, uid, reserved=30, actual=25, key=f"{k}:settle")
         await s.commit()
     assert r.applied
     expected.append(("charge", -25, -30, 45, 0))
-    assert await account(db, uid) == (45, 0, expected)
+    assert await account(rollback_db, uid) == (45, 0, expected)
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.refund(s, uid, 10, key=f"{k}:refund")
         await s.commit()
     assert r.applied
     expected.append(("refund", 10, 0, 55, 0))
-    assert await account(db, uid) == (55, 0, expected)
+    assert await account(rollback_db, uid) == (55, 0, expected)
 
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         summary = await ledger.balance(s, await s.get_one(User, uid))
     assert summary == ledger.Balance(
         credits=55, credits_reserved=0, total_earned=100, total_spent=45
@@ -148,25 +148,27 @@ async def test_each_movement_updates_counters_and_writes_one_row(db: Database) -
     assert summary.available == 55
 
 
-async def test_grant_kind_is_kept(db: Database) -> None:
-    uid = await new_user(db)
-    async with db.session() as s:
+async def test_grant_kind_is_kept(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
+    async with rollback_db.session() as s:
         await ledger.grant(s, uid, 60, key=f"test:{uid}:buy", kind=LedgerKind.PURCHASE)
         await s.commit()
-    assert await account(db, uid) == (60, 0, [("purchase", 60, 0, 60, 0)])
+    assert await account(rollback_db, uid) == (60, 0, [("purchase", 60, 0, 60, 0)])
 
 
-async def test_settle_below_the_hold_charges_actual_and_zero_only_releases(db: Database) -> None:
-    uid = await new_user(db)
+async def test_settle_below_the_hold_charges_actual_and_zero_only_releases(
+    rollback_db: Database,
+) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
-    await grant(db, uid, 100, f"{k}:g")
-    async with db.session() as s:
+    await grant(rollback_db, uid, 100, f"{k}:g")
+    async with rollback_db.session() as s:
         await ledger.reserve(s, uid, 40, key=f"{k}:r1")
         await ledger.reserve(s, uid, 30, key=f"{k}:r2")
         await ledger.settle(s, uid, reserved=40, actual=15, key=f"{k}:s1")
         await ledger.settle(s, uid, reserved=30, actual=0, key=f"{k}:s2")
         await s.commit()
-    assert await account(db, uid) == (
+    assert await account(rollback_db, uid) == (
         85,
         0,
         [
@@ -182,11 +184,11 @@ async def test_settle_below_the_hold_charges_actual_and_zero_only_releases(db: D
 # --- idempotency ---------------------------------------------------------------------------------
 
 
-async def test_same_key_twice_changes_nothing(db: Database) -> None:
-    uid = await new_user(db)
+async def test_same_key_twice_changes_nothing(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
-    await grant(db, uid, 200, f"{k}:seed")
-    await grant(db, uid, 1, f"{k}:grant")
+    await grant(rollback_db, uid, 200, f"{k}:seed")
+    await grant(rollback_db, uid, 1, f"{k}:grant")
 
     async def twice(op: str) -> None:
         calls = {
@@ -197,47 +199,47 @@ async def test_same_key_twice_changes_nothing(db: Database) -> None:
             "settle": lambda s: ledger.settle(s, uid, reserved=4, actual=2, key=f"{k}:settle"),
             "refund": lambda s: ledger.refund(s, uid, 9, key=f"{k}:refund"),
         }
-        async with db.session() as s:
+        async with rollback_db.session() as s:
             first = await calls[op](s)
             await s.commit()
-        before = await account(db, uid)
-        async with db.session() as s:
+        before = await account(rollback_db, uid)
+        async with rollback_db.session() as s:
             second = await calls[op](s)
             await s.commit()
         assert not second.applied, op
         assert second.entry.id == first.entry.id, op
-        assert await account(db, uid) == before, op
+        assert await account(rollback_db, uid) == before, op
 
     # The grant key was already used (with another amount): the replay is ignored outright.
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         replay = await ledger.grant(s, uid, 5, key=f"{k}:grant")
         await s.commit()
     assert not replay.applied and replay.entry.delta == 1
     for op in ("charge", "reserve", "release", "settle", "refund"):
         await twice(op)
-    credits, reserved, rows = await account(db, uid)
+    credits, reserved, rows = await account(rollback_db, uid)
     assert (credits, reserved) == (200 + 1 - 7 - 2 + 9, 11 - 3 - 4)
     assert len(rows) == 7
 
 
-async def test_same_key_in_one_session_is_applied_once(db: Database) -> None:
-    uid = await new_user(db)
-    async with db.session() as s:
+async def test_same_key_in_one_session_is_applied_once(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
+    async with rollback_db.session() as s:
         first = await ledger.grant(s, uid, 10, key=f"test:{uid}:g")
         second = await ledger.grant(s, uid, 10, key=f"test:{uid}:g")
         await s.commit()
     assert first.applied and not second.applied
-    assert await account(db, uid) == (10, 0, [("adjustment", 10, 0, 10, 0)])
+    assert await account(rollback_db, uid) == (10, 0, [("adjustment", 10, 0, 10, 0)])
 
 
 # --- refusals write nothing ---------------------------------------------------------------------
 
 
-async def test_charge_beyond_available_is_refused_and_writes_nothing(db: Database) -> None:
-    uid = await new_user(db)
-    await grant(db, uid, 50, f"test:{uid}:g")
-    before = await account(db, uid)
-    async with db.session() as s:
+async def test_charge_beyond_available_is_refused_and_writes_nothing(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
+    await grant(rollback_db, uid, 50, f"test:{uid}:g")
+    before = await account(rollback_db, uid)
+    async with rollback_db.session() as s:
         with pytest.raises(InsufficientCredits) as refused:
             await ledger.charge(s, uid, 51, key=f"test:{uid}:c")
         await s.commit()  # even committing what is left writes nothing
@@ -246,19 +248,19 @@ async def test_charge_beyond_available_is_refused_and_writes_nothing(db: Databas
     )
     assert refused.value.status_code == 402
     assert (refused.value.required, refused.value.available) == (51, 50)
-    assert await account(db, uid) == before
+    assert await account(rollback_db, uid) == before
     # The refused key was not used up: it works once there is enough.
-    await grant(db, uid, 1, f"test:{uid}:g2")
-    async with db.session() as s:
+    await grant(rollback_db, uid, 1, f"test:{uid}:g2")
+    async with rollback_db.session() as s:
         assert (await ledger.charge(s, uid, 51, key=f"test:{uid}:c")).applied
         await s.commit()
-    assert (await account(db, uid))[:2] == (0, 0)
+    assert (await account(rollback_db, uid))[:2] == (0, 0)
 
 
-async def test_refusal_message_names_what_was_priced(db: Database) -> None:
-    uid = await new_user(db)
-    await grant(db, uid, 10, f"test:{uid}:g")
-    async with db.session() as s:
+async def test_refusal_message_names_what_was_priced(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
+    await grant(rollback_db, uid, 10, f"test:{uid}:g")
+    async with rollback_db.session() as s:
         with pytest.raises(InsufficientCredits) as refused:
             await ledger.charge(s, uid, 20, key=f"test:{uid}:c", what="standard quality")
     assert str(refused.value) == (
@@ -266,15 +268,15 @@ async def test_refusal_message_names_what_was_priced(db: Database) -> None:
     )
 
 
-async def test_reserve_reduces_available_so_a_later_charge_fails(db: Database) -> None:
-    uid = await new_user(db)
+async def test_reserve_reduces_available_so_a_later_charge_fails(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
-    await grant(db, uid, 100, f"{k}:g")
-    async with db.session() as s:
+    await grant(rollback_db, uid, 100, f"{k}:g")
+    async with rollback_db.session() as s:
         await ledger.reserve(s, uid, 70, key=f"{k}:r")
         await s.commit()
-    before = await account(db, uid)
-    async with db.session() as s:
+    before = await account(rollback_db, uid)
+    async with rollback_db.session() as s:
         with pytest.raises(InsufficientCredits) as refused:
             await ledger.charge(s, uid, 31, key=f"{k}:c")
         with pytest.raises(InsufficientCredits):
@@ -283,33 +285,35 @@ async def test_reserve_reduces_available_so_a_later_charge_fails(db: Database) -
     assert (
         str(refused.value) == "Insufficient credits. Required: 31 credits. Available: 30 credits."
     )
-    assert await account(db, uid) == before
-    async with db.session() as s:
+    assert await account(rollback_db, uid) == before
+    async with rollback_db.session() as s:
         await ledger.charge(s, uid, 30, key=f"{k}:c")
         await s.commit()
-    assert (await account(db, uid))[:2] == (70, 70)
+    assert (await account(rollback_db, uid))[:2] == (70, 70)
 
 
-async def test_release_beyond_the_hold_is_a_caller_bug_and_writes_nothing(db: Database) -> None:
-    uid = await new_user(db)
+async def test_release_beyond_the_hold_is_a_caller_bug_and_writes_nothing(
+    rollback_db: Database,
+) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
-    await grant(db, uid, 100, f"{k}:g")
-    async with db.session() as s:
+    await grant(rollback_db, uid, 100, f"{k}:g")
+    async with rollback_db.session() as s:
         await ledger.reserve(s, uid, 10, key=f"{k}:r")
         await s.commit()
-    before = await account(db, uid)
-    async with db.session() as s:
+    before = await account(rollback_db, uid)
+    async with rollback_db.session() as s:
         with pytest.raises(LedgerError):
             await ledger.release(s, uid, 11, key=f"{k}:rel")
         with pytest.raises(LedgerError):
             await ledger.settle(s, uid, reserved=11, actual=1, key=f"{k}:set")
         await s.commit()
-    assert await account(db, uid) == before
+    assert await account(rollback_db, uid) == before
 
 
-async def test_bad_amounts_and_unknown_users_are_refused(db: Database) -> None:
-    uid = await new_user(db)
-    async with db.session() as s:
+async def test_bad_amounts_and_unknown_users_are_refused(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
+    async with rollback_db.session() as s:
         for call in (
             ledger.grant(s, uid, 0, key=f"test:{uid}:a"),
             ledger.charge(s, uid, -5, key=f"test:{uid}:b"),
@@ -324,24 +328,24 @@ async def test_bad_amounts_and_unknown_users_are_refused(db: Database) -> None:
         with pytest.raises(NotFound):
             await ledger.grant(s, uuid.uuid4(), 5, key=f"test:{uid}:nobody")
         await s.commit()
-    assert await account(db, uid) == (0, 0, [])
+    assert await account(rollback_db, uid) == (0, 0, [])
 
 
 # --- settle caps the charge ---------------------------------------------------------------------
 
 
-async def test_settle_above_the_hold_is_capped_at_what_the_user_has(db: Database) -> None:
-    uid = await new_user(db)
+async def test_settle_above_the_hold_is_capped_at_what_the_user_has(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
-    await grant(db, uid, 100, f"{k}:g")
-    async with db.session() as s:
+    await grant(rollback_db, uid, 100, f"{k}:g")
+    async with rollback_db.session() as s:
         await ledger.reserve(s, uid, 40, key=f"{k}:r")
         await s.commit()
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.settle(s, uid, reserved=40, actual=150, key=f"{k}:s")
         await s.commit()
     assert r.applied and r.entry.delta == -100
-    assert await account(db, uid) == (
+    assert await account(rollback_db, uid) == (
         0,
         0,
         [
@@ -352,20 +356,20 @@ async def test_settle_above_the_hold_is_capped_at_what_the_user_has(db: Database
     )
 
 
-async def test_settle_cap_leaves_other_holds_covered(db: Database) -> None:
-    uid = await new_user(db)
+async def test_settle_cap_leaves_other_holds_covered(rollback_db: Database) -> None:
+    uid = await new_user(rollback_db)
     k = f"test:{uid}"
-    await grant(db, uid, 100, f"{k}:g")
-    async with db.session() as s:
+    await grant(rollback_db, uid, 100, f"{k}:g")
+    async with rollback_db.session() as s:
         await ledger.reserve(s, uid, 40, key=f"{k}:r1")
         await ledger.reserve(s, uid, 50, key=f"{k}:r2")
         await s.commit()
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         # Once the 40 hold is dropped 100 - 50 = 50 are not held by anything else: the cap.
         r = await ledger.settle(s, uid, reserved=40, actual=70, key=f"{k}:s1")
         await s.commit()
     assert r.entry.delta == -50
-    assert await account(db, uid) == (
+    assert await account(rollback_db, uid) == (
         50,
         50,
         [
@@ -375,11 +379,11 @@ async def test_settle_cap_leaves_other_holds_covered(db: Database) -> None:
             ("charge", -50, -40, 50, 50),
         ],
     )
-    async with db.session() as s:
+    async with rollback_db.session() as s:
         r = await ledger.settle(s, uid, reserved=50, actual=50, key=f"{k}:s2")
         await s.commit()
     assert r.entry.delta == -50
-    assert (await account(db, uid))[:2] == (0, 0)
+    assert (await account(rollback_db, uid))[:2] == (0, 0)
 
 
 # --- drift ---------------------------------------------------------------------------------------
@@ -390,43 +394,43 @@ async def _drift_of(db: Database, ids: set[uuid.UUID]) -> dict[uuid.UUID, ledger
         return {d.user_id: d for d in await ledger.find_drift(s) if d.user_id in ids}
 
 
-async def test_find_drift_sees_counters_changed_behind_the_ledger(db: Database) -> None:
-    clean = await new_user(db)
-    await grant(db, clean, 10, f"test:{clean}:g")
-    changed = await new_user(db)
-    await grant(db, changed, 10, f"test:{changed}:g")
-    empty = await new_user(db)  # no ledger rows, zero balance: consistent
-    unbacked = await new_user(db, credits=5)  # credits without a single ledger row
+async def test_find_drift_sees_counters_changed_behind_the_ledger(rollback_db: Database) -> None:
+    clean = await new_user(rollback_db)
+    await grant(rollback_db, clean, 10, f"test:{clean}:g")
+    changed = await new_user(rollback_db)
+    await grant(rollback_db, changed, 10, f"test:{changed}:g")
+    empty = await new_user(rollback_db)  # no ledger rows, zero balance: consistent
+    unbacked = await new_user(rollback_db, credits=5)  # credits without a single ledger row
     ids = {clean, changed, empty, unbacked}
     try:
-        assert await _drift_of(db, ids) == {
+        assert await _drift_of(rollback_db, ids) == {
             unbacked: ledger.Drift(unbacked, 5, 0, 0, 0),
         }
-        async with db.session() as s:
+        async with rollback_db.session() as s:
             await s.execute(
                 text("UPDATE users SET credits = credits + 1 WHERE id = :id"), {"id": changed}
             )
             await s.commit()
-        assert await _drift_of(db, ids) == {
+        assert await _drift_of(rollback_db, ids) == {
             changed: ledger.Drift(changed, 11, 10, 0, 0),
             unbacked: ledger.Drift(unbacked, 5, 0, 0, 0),
         }
-        async with db.session() as s:
+        async with rollback_db.session() as s:
             await s.execute(
                 text("UPDATE users SET credits = credits - 1, credits_reserved = 3 WHERE id = :id"),
                 {"id": changed},
             )
             await s.commit()
-        assert (await _drift_of(db, ids))[changed] == ledger.Drift(changed, 10, 10, 3, 0)
+        assert (await _drift_of(rollback_db, ids))[changed] == ledger.Drift(changed, 10, 10, 3, 0)
     finally:
-        async with db.session() as s:  # leave the database consistent for other tests
+        async with rollback_db.session() as s:  # leave the database consistent for other tests
             await s.execute(
                 text("UPDATE users SET credits = 10, credits_reserved = 0 WHERE id = :id"),
                 {"id": changed},
             )
             await s.execute(text("UPDATE users SET credits = 0 WHERE id = :id"), {"id": unbacked})
             await s.commit()
-    assert await _drift_of(db, ids) == {}
+    assert await _drift_of(rollback_db, ids) == {}
 
 
 # --- concurrency ---------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from vidgate.tasks.models import IdempotencyKey
 from vidgate.users import service as users
 
 
-async def test_purge_drops_only_keys_older_than_the_keep_window(db: Database) -> None:
-    async with db.session() as session:
+async def test_purge_drops_only_keys_older_than_the_keep_window(rollback_db: Database) -> None:
+    async with rollback_db.session() as session:
         phone = f"+86138{uuid.uuid4().int % 10**8:08d}"
         user, _ = await users.sign_in_by_phone(
             session, phone, username="keys", region="CN", signup_bonus=0
@@ -33,10 +33,10 @@ async def test_purge_drops_only_keys_older_than_the_keep_window(db: Database) ->
         await session.commit()
         user_id = user.id
 
-    async with db.session() as session:
+    async with rollback_db.session() as session:
         assert await idempotency.purge(session, keep_hours=24) >= 1
         await session.commit()
-    async with db.session() as session:
+    async with rollback_db.session() as session:
         left = await session.scalars(
             select(IdempotencyKey.key).where(IdempotencyKey.user_id == user_id)
         )
