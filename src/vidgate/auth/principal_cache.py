@@ -8,7 +8,7 @@ changed: triggers on `users` and `auth_sessions` (migration 0003) and on `api_ke
 0007) send `NOTIFY vidgate_auth_changes` in the writing transaction, and a listener here evicts
 the entry. Writes made by this process also evict directly, so they take effect before the next
 request. While the listener is not connected the cache is off and every request reads the
-database.
+database (`db.changes.ChangeFedCache` holds these mechanics).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
+
+from vidgate.db.changes import ChangeFedCache
 
 if TYPE_CHECKING:
     from vidgate.auth.principal import KeyIdentity, Principal
@@ -45,15 +47,12 @@ class _KeyEntry:
     cached_at: float
 
 
-class PrincipalCache:
+class PrincipalCache(ChangeFedCache):
     channel = CHANNEL
+    kinded_payloads = True  # `u:<user id>`, `s:<session id>` or `k:<api key id>`
 
     def __init__(self, *, ttl_seconds: float = 60.0, max_entries: int = 50_000) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self.enabled = False
-        # Bumped by every eviction: a read that started before an eviction must not be cached.
-        self.generation = 0
+        super().__init__(ttl_seconds=ttl_seconds, max_entries=max_entries)
         self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
         self._sessions_of_user: dict[uuid.UUID, set[uuid.UUID]] = {}
         self._keys: OrderedDict[str, _KeyEntry] = OrderedDict()  # by the key's sha256
@@ -63,7 +62,7 @@ class PrincipalCache:
         entry = self._entries.get(session_id)
         if entry is None:
             return None
-        if time.monotonic() - entry.cached_at > self.ttl_seconds or entry.session_expires_at <= now:
+        if self.expired(entry.cached_at) or entry.session_expires_at <= now:
             self._drop(session_id)
             return None
         return entry.principal
@@ -75,7 +74,7 @@ class PrincipalCache:
         generation_before_read: int,
     ) -> None:
         session_id = principal.session_id
-        if not self.enabled or session_id is None or generation_before_read != self.generation:
+        if session_id is None or not self.may_store(generation_before_read):
             return
         self._entries[session_id] = _Entry(principal, session_expires_at, time.monotonic())
         self._sessions_of_user.setdefault(principal.id, set()).add(session_id)
@@ -87,8 +86,8 @@ class PrincipalCache:
         entry = self._keys.get(key_hash)
         if entry is None:
             return None
-        expired = entry.expires_at is not None and entry.expires_at <= now
-        if expired or time.monotonic() - entry.cached_at > self.ttl_seconds:
+        key_expired = entry.expires_at is not None and entry.expires_at <= now
+        if key_expired or self.expired(entry.cached_at):
             self._drop_key(entry.identity.id)
             return None
         return entry.identity, entry.owner
@@ -101,7 +100,7 @@ class PrincipalCache:
         expires_at: datetime | None,
         generation_before_read: int,
     ) -> None:
-        if not self.enabled or generation_before_read != self.generation:
+        if not self.may_store(generation_before_read):
             return
         self._keys[key_hash] = _KeyEntry(identity, owner, expires_at, time.monotonic())
         self._hash_of_key[identity.id] = key_hash
@@ -110,7 +109,7 @@ class PrincipalCache:
             self._hash_of_key.pop(entry.identity.id, None)
 
     def evict_key(self, key_id: uuid.UUID) -> None:
-        self.generation += 1
+        self.evicted()
         self._drop_key(key_id)
 
     def _drop_key(self, key_id: uuid.UUID) -> None:
@@ -119,19 +118,18 @@ class PrincipalCache:
             self._keys.pop(key_hash, None)
 
     def evict_session(self, session_id: uuid.UUID) -> None:
-        self.generation += 1
+        self.evicted()
         self._drop(session_id)
 
     def evict_user(self, user_id: uuid.UUID) -> None:
-        self.generation += 1
+        self.evicted()
         for session_id in self._sessions_of_user.pop(user_id, set()):
             self._entries.pop(session_id, None)
         owned = [e.identity.id for e in self._keys.values() if e.identity.user_id == user_id]
         for key_id in owned:  # personal keys carry their owner's row (credits, deletion)
             self._drop_key(key_id)
 
-    def clear(self) -> None:
-        self.generation += 1
+    def drop_all(self) -> None:
         self._entries.clear()
         self._sessions_of_user.clear()
         self._keys.clear()
@@ -149,14 +147,8 @@ class PrincipalCache:
             if not sessions:
                 del self._sessions_of_user[user_id]
 
-    def apply_notification(self, payload: str) -> None:
+    def evict_changed(self, kind: str, target: uuid.UUID) -> None:
         """`u:<user id>`, `s:<session id>` or `k:<api key id>`, as the triggers send them."""
-        kind, _, value = payload.partition(":")
-        try:
-            target = uuid.UUID(value)
-        except ValueError:
-            self.clear()
-            return
         if kind == "u":
             self.evict_user(target)
         elif kind == "k":

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vidgate.kit import parse_uuid
 from vidgate.tasks.cache import CHANNEL
 
 POLL_WITHOUT_LISTENER = 2.0  # seconds between reads while notifications are not arriving
@@ -27,9 +28,8 @@ class TaskEvents:
         self._waiting: defaultdict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
 
     def apply_notification(self, payload: str) -> None:
-        try:
-            task_id = uuid.UUID(payload)
-        except ValueError:
+        task_id = parse_uuid(payload)
+        if task_id is None:
             self.clear()
             return
         for event in self._waiting.get(task_id, ()):
