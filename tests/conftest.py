@@ -25,7 +25,7 @@ from vidgate.app import create_app
 from vidgate.config import Settings
 from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import upgrade_to_head
-from vidgate.deps import Runtime
+from vidgate.runtime import Runtime
 
 from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN, Live
 from .fixtures.databases import database_server

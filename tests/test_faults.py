@@ -20,7 +20,7 @@ import pytest
 
 from vidgate.app import create_app
 from vidgate.config import Settings
-from vidgate.deps import Runtime
+from vidgate.runtime import Runtime
 
 from .fixtures.app import DEV_CLIENT_KEY, Live
 from .fixtures.databases import cut_off, database_of_its_own, outage, restore

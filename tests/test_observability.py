@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from vidgate.deps import Runtime
+from vidgate.runtime import Runtime
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,38 +17,24 @@ from starlette.middleware.cors import CORSMiddleware
 from vidgate.apikeys import endpoints as apikey_endpoints
 from vidgate.apikeys.service import ensure_client_key
 from vidgate.auth import endpoints as auth_endpoints
-from vidgate.auth.google import (
-    EMULATOR_CLIENT_ID,
-    EMULATOR_ISSUER,
-    GoogleConfig,
-    GoogleSignIn,
-    emulator_client_secret,
-)
-from vidgate.auth.sms import build_sms_sender
-from vidgate.auth.tokens import AccessTokens
+from vidgate.auth.google import EMULATOR_CLIENT_ID, EMULATOR_ISSUER, emulator_client_secret
+from vidgate.composition import open_runtime, supervised_worker
 from vidgate.config import Settings
 from vidgate.db.changes import listen_for_changes
-from vidgate.db.engine import Database, libpq_url
+from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import head_revision
-from vidgate.deps import Runtime
 from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
-from vidgate.job_registry import build_job_app
-from vidgate.jobs import WorkerDeps, worker_options
 from vidgate.media import endpoints as media_endpoints
-from vidgate.media.backends import storage_from_settings
 from vidgate.media.serving import media_router
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
 from vidgate.openapi import install_openapi
-from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
-from vidgate.supervisor import WorkerSupervisor
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks import idempotency
-from vidgate.tasks.inputs import MediaResolver
 from vidgate.users import endpoints as user_endpoints
 from vidgate.web import DEFAULT_WEB_DIR, web_app
 from vidgate.web import router as web_router
@@ -68,6 +54,19 @@ def google_emulator_for(settings: Settings) -> GoogleEmulator:
     )
 
 
+@asynccontextmanager
+async def _background(*work: Coroutine[Any, Any, None] | None) -> AsyncIterator[None]:
+    """Run each coroutine as a task for the duration of the block, cancelled on the way out."""
+    running = [asyncio.create_task(w) for w in work if w is not None]
+    try:
+        yield
+    finally:
+        for task in reversed(running):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 def create_app(settings: Settings, database_url: str, *, run_worker: bool = False) -> FastAPI:
     """Build the app for a migrated database; `run_worker` runs the job worker in-process."""
     providers = build_providers(settings)
@@ -75,81 +74,24 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(
-            database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout_seconds,
-        )
-        storage = storage_from_settings(settings)
-        outbound = build_outbound_client(settings)
-        webhook_client = build_webhook_client(settings)
-        job_app = build_job_app(database_url)
-        await job_app.open_async()
-        runtime = Runtime(
-            settings=settings,
-            db=db,
-            tokens=AccessTokens(settings.secret_key, settings.access_token_expires_in),
-            sms_sender=build_sms_sender(settings, db),
-            storage=storage,
-            providers=providers,
-            outbound=outbound,
-            media_resolver=MediaResolver(
-                db=db,
-                storage=storage,
-                public_base_url=settings.public_base_url or "http://localhost:8000",
-                client=outbound,
-                tmp_dir=settings.data_dir / "tmp",
-                timeout=settings.remote_media_timeout_seconds,
-                max_fetches=settings.remote_fetches_per_process,
-                max_fetches_per_user=settings.remote_fetches_per_user,
-            ),
-            jobs=job_app,
-            payment_gateways=payments.gateways,
-        )
-        google_config = GoogleConfig.from_settings(settings)
-        if google_config is not None:
-            runtime.google = GoogleSignIn(google_config)
-        app.state.runtime = runtime
-        # Uploads are received here before they are checked and stored.
-        (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
-        app.state.migration_head = head_revision()
-        if settings.is_development and settings.dev_client_api_key:
-            async with db.session() as session:
-                await ensure_client_key(session, settings.dev_client_api_key, DEV_CLIENT_KEY_NAME)
-                await session.commit()
-        listener = asyncio.create_task(
-            listen_for_changes(
-                libpq_url(database_url),
-                [runtime.principals, runtime.task_views, runtime.task_events],
-            )
-        )
-        worker: asyncio.Task[None] | None = None
-        if run_worker:
-            deps = WorkerDeps(
-                settings, db, storage, providers, outbound, webhook_client, payments.gateways
-            )
-            runtime.worker = WorkerSupervisor(job_app, worker_options(deps))
-            worker = asyncio.create_task(runtime.worker.run())
-        try:
-            yield
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
-            await job_app.close_async()
-            await outbound.aclose()
-            await webhook_client.aclose()
-            await runtime.sms_sender.aclose()
-            await providers.aclose()
-            await payments.aclose()
-            if runtime.google is not None:
-                await runtime.google.aclose()
-            await db.dispose()
+        async with open_runtime(
+            settings, database_url, providers=providers, payments=payments
+        ) as runtime:
+            app.state.runtime = runtime
+            app.state.migration_head = head_revision()
+            if settings.is_development and settings.dev_client_api_key:
+                async with runtime.db.transaction() as session:
+                    await ensure_client_key(
+                        session, settings.dev_client_api_key, DEV_CLIENT_KEY_NAME
+                    )
+            async with _background(
+                listen_for_changes(
+                    libpq_url(database_url),
+                    [runtime.principals, runtime.task_views, runtime.task_events],
+                ),
+                supervised_worker(runtime).run() if run_worker else None,
+            ):
+                yield
 
     app = FastAPI(
         title="vidgate",

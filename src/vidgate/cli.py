@@ -19,9 +19,10 @@ import typer
 import uvicorn
 
 from vidgate.config import ConfigurationError, Settings, load_settings
-from vidgate.db.engine import Database
 from vidgate.errors import VidgateError
+from vidgate.kit import parse_uuid
 from vidgate.logging import configure_logging
+from vidgate.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -59,19 +60,17 @@ def _database_url(settings: Settings) -> Iterator[tuple[str, str]]:
         stop_embedded_postgres(server)
 
 
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run one operator command against the migrated database."""
+def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run one operator command against the migrated database, with the process's runtime."""
+    from vidgate.composition import open_runtime
     from vidgate.db.migrate import upgrade_to_head
 
     with _database_url(settings) as (url, _):
         upgrade_to_head(url)
 
         async def run() -> T:
-            db = Database(url, pool_size=2, max_overflow=0)
-            try:
-                return await work(db)
-            finally:
-                await db.dispose()
+            async with open_runtime(settings, url, pool_size=2, max_overflow=0) as runtime:
+                return await work(runtime)
 
         return asyncio.run(run())
 
@@ -182,52 +181,31 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 10,
 ) -> None:
     """Run only the job worker (scale out: any number, against a shared database)."""
+    from vidgate.composition import open_runtime, supervised_worker
     from vidgate.db.migrate import upgrade_to_head
-    from vidgate.job_registry import build_job_app
-    from vidgate.jobs import WorkerDeps, worker_options
-    from vidgate.supervisor import WorkerGaveUp, WorkerSupervisor
+    from vidgate.supervisor import WorkerGaveUp
 
     settings = _settings()
     with _database_url(settings) as (url, database):
         upgrade_to_head(url)
 
         async def run() -> None:
-            from vidgate.media.backends import storage_from_settings
-            from vidgate.outbound import build_outbound_client, build_webhook_client
-            from vidgate.payments.registry import build_payments
-            from vidgate.providers.registry import build_providers
-
-            db = Database(url, pool_size=max(2, concurrency), max_overflow=2)
-            providers = build_providers(settings)
-            outbound = build_outbound_client(settings)
-            webhook_client = build_webhook_client(settings)
-            storage = storage_from_settings(settings)
-            payments = build_payments(settings)
-            deps = WorkerDeps(
-                settings, db, storage, providers, outbound, webhook_client, payments.gateways
-            )
-            job_app = build_job_app(url)
-            supervisor = WorkerSupervisor(
-                job_app,
-                worker_options(deps, concurrency=concurrency),
-                give_up_after=settings.worker_give_up_seconds,
-            )
-            typer.echo(f"vidgate worker on {database}, concurrency {concurrency}")
-            try:
-                async with job_app.open_async():
-                    supervised = asyncio.create_task(supervisor.run())
-                    loop = asyncio.get_running_loop()
-                    for sig in (signal.SIGINT, signal.SIGTERM):
-                        # Cancelling lets running jobs finish (procrastinate shields its loop).
-                        loop.add_signal_handler(sig, supervised.cancel)
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await supervised
-            finally:
-                await providers.aclose()
-                await outbound.aclose()
-                await webhook_client.aclose()
-                await payments.aclose()
-                await db.dispose()
+            async with open_runtime(
+                settings, url, pool_size=max(2, concurrency), max_overflow=2
+            ) as runtime:
+                supervisor = supervised_worker(
+                    runtime,
+                    concurrency=concurrency,
+                    give_up_after=settings.worker_give_up_seconds,
+                )
+                typer.echo(f"vidgate worker on {database}, concurrency {concurrency}")
+                supervised = asyncio.create_task(supervisor.run())
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    # Cancelling lets running jobs finish (procrastinate shields its loop).
+                    loop.add_signal_handler(sig, supervised.cancel)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await supervised
 
         try:
             asyncio.run(run())
@@ -366,8 +344,8 @@ def apikey_create(
         typer.echo("Give exactly one of --client NAME or --user USER_ID", err=True)
         raise typer.Exit(2)
 
-    async def work(db: Database) -> Any:
-        async with db.session() as session:
+    async def work(runtime: Runtime) -> Any:
+        async with runtime.db.transaction() as session:
             if client is not None:
                 created = await create_key(session, kind="client", name=client)
             else:
@@ -380,10 +358,9 @@ def apikey_create(
                 created = await create_key(
                     session, kind="personal", name=name or "cli", user_id=owner.id
                 )
-            await session.commit()
             return created
 
-    created = _with_db(_settings(), work)
+    created = _with_runtime(_settings(), work)
     typer.echo(f"id:     {created.key.id}\nkind:   {created.key.kind}\nkey:    {created.secret}")
     typer.echo("The key is shown only now; vidgate keeps just its hash.")
 
@@ -395,11 +372,11 @@ def apikey_list(
     """Every key: id, kind, owner, name, prefix, last use."""
     from vidgate.apikeys.service import list_keys
 
-    async def work(db: Database) -> list[Any]:
-        async with db.session() as session:
+    async def work(runtime: Runtime) -> list[Any]:
+        async with runtime.db.transaction() as session:
             return await list_keys(session, include_revoked=all_keys)
 
-    keys = _with_db(_settings(), work)
+    keys = _with_runtime(_settings(), work)
     typer.echo(f"{'id':36}  {'kind':8}  {'prefix':10}  {'owner':36}  {'last used':25}  name")
     for k in keys:
         state = " (revoked)" if k.revoked_at else ""
@@ -414,13 +391,12 @@ def apikey_revoke(key_id: str) -> None:
     """Revoke a key by id; it stops working at once."""
     from vidgate.apikeys.service import revoke_key
 
-    async def work(db: Database) -> bool:
-        async with db.session() as session:
-            done = await revoke_key(session, _parse_uuid(key_id))
-            await session.commit()
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.db.transaction() as session:
+            done = await revoke_key(session, runtime.principals, _parse_uuid(key_id))
             return done
 
-    if not _with_db(_settings(), work):
+    if not _with_runtime(_settings(), work):
         typer.echo(f"No active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked {key_id}")
@@ -461,20 +437,19 @@ def _adjust_credits(
     name = "deduct" if deduct else "grant"
     ledger_key = f"cli-{name}:{uid}:{key}" if key else f"cli-{name}:{uuid.uuid4()}"
 
-    async def work(db: Database) -> tuple[bool, int]:
+    async def work(runtime: Runtime) -> tuple[bool, int]:
         from vidgate.users.models import User
 
         move = ledger.charge if deduct else ledger.grant
-        async with db.session() as session:
+        async with runtime.db.transaction() as session:
             result = await move(
                 session, uid, amount, key=ledger_key, kind=ledger.LedgerKind.ADJUSTMENT, note=reason
             )
-            await session.commit()
             return result.applied, (await session.get_one(User, uid)).credits
 
     done = "Deducted" if deduct else "Granted"
     try:
-        applied, balance_now = _with_db(_settings(), work)
+        applied, balance_now = _with_runtime(_settings(), work)
     except VidgateError as exc:  # an unknown user, or too few credits available
         typer.echo(f"Not {done.lower()}: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -487,11 +462,11 @@ def credits_verify() -> None:
     """Recompute every balance from the ledger; exit 1 if any account has drifted."""
     from vidgate.credits.service import find_drift
 
-    async def work(db: Database) -> list[Any]:
-        async with db.session() as session:
+    async def work(runtime: Runtime) -> list[Any]:
+        async with runtime.db.transaction() as session:
             return await find_drift(session)
 
-    drift = _with_db(_settings(), work)
+    drift = _with_runtime(_settings(), work)
     if not drift:
         typer.echo("Ledger consistent: every balance equals the sum of its ledger rows.")
         return
@@ -513,15 +488,15 @@ def user_show(phone_or_id: str) -> None:
     from vidgate.credits.service import balance
     from vidgate.users.service import find_user
 
-    async def work(db: Database) -> tuple[Any, Any] | None:
-        async with db.session() as session:
+    async def work(runtime: Runtime) -> tuple[Any, Any] | None:
+        async with runtime.db.transaction() as session:
             user = await find_user(session, phone_or_id)
             if user is None:
                 return None
             return user, await balance(session, user)
 
     try:
-        found = _with_db(_settings(), work)
+        found = _with_runtime(_settings(), work)
     except InvalidPhoneNumber as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
@@ -549,11 +524,11 @@ def user_show(phone_or_id: str) -> None:
 
 
 def _parse_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
+    parsed = parse_uuid(value)
+    if parsed is None:
         typer.echo(f"Not an id: {value}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(2)
+    return parsed
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""What jobs use: the worker's dependencies, their context, and deferring and retrying jobs.
+"""What jobs use: the runtime through their context, worker options, deferring and retrying jobs.
 
 A leaf for the features' jobs modules to import; the app that gathers their blueprints is
 `vidgate.job_registry`, which nothing in the features imports.
@@ -6,7 +6,6 @@ A leaf for the features' jobs modules to import; the app that gathers their blue
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -18,41 +17,24 @@ from vidgate.db.engine import Database
 logger = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
-    from vidgate.config import Settings
-    from vidgate.media.storage import Storage
-    from vidgate.net.safe_http import SafeHttpClient
-    from vidgate.payments.gateway import PaymentGateway
-    from vidgate.providers.registry import Providers
+    from vidgate.runtime import Runtime
 
 
-@dataclass
-class WorkerDeps:
-    """What jobs use, built once per worker process (or shared with the API's runtime)."""
-
-    settings: Settings
-    db: Database
-    storage: Storage
-    providers: Providers
-    client: SafeHttpClient  # outbound HTTP to URLs vidgate does not control
-    webhook_client: SafeHttpClient  # the same for webhooks: no private targets in production
-    payment_gateways: dict[str, PaymentGateway] = field(default_factory=dict)
-
-
-def deps_of(context: JobContext) -> WorkerDeps:
-    deps: WorkerDeps = context.additional_context["deps"]
-    return deps
+def runtime_of(context: JobContext) -> Runtime:
+    """The worker's runtime, handed to every job through the worker's context."""
+    runtime: Runtime = context.additional_context["runtime"]
+    return runtime
 
 
 def database_of(context: JobContext) -> Database:
-    """The worker's Database, handed to every job through the worker's context."""
-    return deps_of(context).db
+    return runtime_of(context).db
 
 
-def worker_options(deps: WorkerDeps, *, concurrency: int = 10) -> dict[str, Any]:
-    stall = deps.settings.task_stall_seconds
+def worker_options(runtime: Runtime, *, concurrency: int = 10) -> dict[str, Any]:
+    stall = runtime.settings.task_stall_seconds
     return {
         "concurrency": concurrency,
-        "additional_context": {"deps": deps},
+        "additional_context": {"runtime": runtime},
         "install_signal_handlers": False,
         "delete_jobs": "successful",
         # Heartbeats often enough that a worker silent for `stall` seconds is surely gone.

@@ -47,11 +47,6 @@ class PageRequest:
         return query.offset(self.offset).limit(self.page_size)
 
 
-def paginate(query: _Select, page: PageRequest) -> _Select:
-    """`query` limited to the rows of `page`."""
-    return page.apply(query)
-
-
 def page_query(
     *, max_page: int = 100_000, default_size: int = 10, max_size: int = 100
 ) -> Callable[..., PageRequest]:

@@ -16,8 +16,8 @@ from sqlalchemy import func, select, text, update
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.dependencies import ApiKeyAuth, UserWithKey
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.errors import install_error_handlers
+from vidgate.runtime import Runtime
 
 from ..fixtures.app import DEV_CLIENT_KEY, Live
 from ..fixtures.signin import SignedIn, sign_in

@@ -76,7 +76,7 @@ async def test_parallel_refreshes_rotate_once_and_lose_no_session(
 async def test_parallel_sends_never_exceed_five_codes_per_hour(
     client: httpx.AsyncClient, db: Database, runtime: object
 ) -> None:
-    from vidgate.deps import Runtime
+    from vidgate.runtime import Runtime
 
     assert isinstance(runtime, Runtime)
     original = runtime.settings.sms_resend_interval_seconds

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from vidgate.auth.models import AuthSession, RefreshToken, SmsCode
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
+from vidgate.runtime import Runtime
 from vidgate.users.models import User
 
 from ..fixtures.signin import age_codes, e164, random_phone, send_code, sign_in

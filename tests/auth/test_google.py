@@ -17,8 +17,8 @@ from sqlalchemy import func, select, update
 from vidgate.auth.google import GoogleConfig, GoogleSignIn, GoogleTokenInvalid
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.emulators.google import PREFIX, GoogleEmulator
+from vidgate.runtime import Runtime
 from vidgate.users.models import User
 
 from ..fixtures.loopback import closed_port_url, serve_on_loopback

@@ -17,7 +17,7 @@ from vidgate.auth.principal_cache import PrincipalCache
 from vidgate.auth.tokens import sha256_hex
 from vidgate.credits import service as ledger
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
+from vidgate.runtime import Runtime
 from vidgate.users.models import User
 
 from ..fixtures.signin import sign_in

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 import vidgate
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.media.models import Upload
+from vidgate.runtime import Runtime
 
 from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.hostile_media import (

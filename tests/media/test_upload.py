@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.media.models import Upload
+from vidgate.runtime import Runtime
 
 from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.samples import jpeg_bytes, mp4_bytes, png_bytes

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.media.models import Upload
+from vidgate.runtime import Runtime
 
 from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.samples import png_bytes

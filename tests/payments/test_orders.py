@@ -4,6 +4,7 @@ protocol work is tested against their emulators in test_wechat.py and test_strip
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -24,11 +25,9 @@ from vidgate.config import CreditPack
 from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.errors import BadRequest
-from vidgate.jobs import WorkerDeps
 from vidgate.payments.currency import to_major, to_minor
-from vidgate.payments.endpoints import check_way_back
+from vidgate.payments.flows import check_way_back
 from vidgate.payments.gateway import (
     Acknowledgement,
     Checkout,
@@ -42,6 +41,7 @@ from vidgate.payments.gateway import (
 from vidgate.payments.jobs import reconcile_payments
 from vidgate.payments.models import Payment, PaymentEvent
 from vidgate.payments.schemas import CreatePayment
+from vidgate.runtime import Runtime
 from vidgate.users.models import User
 
 from ..fixtures.signin import SignedIn, sign_in
@@ -424,16 +424,8 @@ async def test_forged_and_tampered_notifications_change_nothing(
 
 
 def _context(runtime: Runtime, gateway: DoubleGateway) -> Any:
-    deps = WorkerDeps(
-        runtime.settings,
-        runtime.db,
-        runtime.storage,
-        runtime.providers,
-        runtime.outbound,
-        runtime.outbound,
-        {"stripe": gateway},  # type: ignore[dict-item]
-    )
-    return SimpleNamespace(additional_context={"deps": deps})
+    with_double = dataclasses.replace(runtime, payment_gateways={"stripe": gateway})
+    return SimpleNamespace(additional_context={"runtime": with_double})
 
 
 async def _age(db: Database, payment_id: str, *, created: timedelta, expires: timedelta) -> None:

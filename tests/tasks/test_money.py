@@ -10,7 +10,6 @@ import httpx
 from sqlalchemy import func, select
 
 from vidgate.emulators.kie import KieEmulator
-from vidgate.jobs import WorkerDeps
 from vidgate.tasks import lifecycle, service
 from vidgate.tasks.models import Task, TaskStatus
 from vidgate.tasks.schemas import TextToVideoRequest
@@ -60,18 +59,6 @@ async def test_fifty_concurrent_creates_with_credits_for_five(
     )
 
 
-def _deps(live: Live) -> WorkerDeps:
-    runtime = live.runtime
-    return WorkerDeps(
-        live.settings,
-        runtime.db,
-        runtime.storage,
-        runtime.providers,
-        runtime.outbound,
-        runtime.outbound,  # no webhooks in these tests
-    )
-
-
 async def _task_without_job(live: Live, user_id: uuid.UUID, prompt: str) -> uuid.UUID:
     """A task created the way the API does, minus the job: only this test's calls advance it
     (until the sweeper notices it, which only adds one more racer)."""
@@ -89,7 +76,7 @@ async def test_racing_workers_submit_once_and_settle_once(
 ) -> None:
     caller = await new_caller(http)
     task_id = await _task_without_job(live, caller.user_id, "four workers, one video")
-    deps = _deps(live)
+    deps = live.runtime
     kie = next(e for e in live.runtime.providers.emulators if isinstance(e, KieEmulator))
     submits_before = len(kie.task_ids())
 

@@ -18,8 +18,8 @@ from vidgate.auth.dependencies import UserWithKey
 from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.engine import Database
-from vidgate.deps import Runtime
 from vidgate.errors import install_error_handlers
+from vidgate.runtime import Runtime
 from vidgate.users.models import User
 from vidgate.users.service import anonymize_due_accounts
 

@@ -17,7 +17,7 @@ from vidgate.net.safe_http import UrlPolicy
 from vidgate.outbound import build_webhook_client
 from vidgate.tasks import service as tasks
 from vidgate.tasks.models import Task
-from vidgate.webhooks import service
+from vidgate.webhooks import flows, service
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
 
 from ..fixtures.app import Live
@@ -145,8 +145,8 @@ async def test_an_event_is_recorded_once_and_sent_once(
     target = rows[-1].id
 
     outcomes = await asyncio.gather(
-        service.attempt(db, live.runtime.outbound, target),
-        service.attempt(db, live.runtime.outbound, target),
+        flows.attempt(db, live.runtime.outbound, target),
+        flows.attempt(db, live.runtime.outbound, target),
     )
     assert sorted(o is None for o in outcomes) == [False, True]
     await asyncio.sleep(0.3)
@@ -218,7 +218,7 @@ async def test_retry_schedule_retry_after_and_410(
     clock = datetime.now(UTC)
     waits: list[float | None] = []
     for _ in range(4):
-        outcome = await service.attempt(
+        outcome = await flows.attempt(
             db, live.runtime.outbound, delivery_id, now=lambda: clock, rand=lambda: 0.5
         )
         assert outcome is not None
@@ -237,7 +237,7 @@ async def test_retry_schedule_retry_after_and_410(
         )
     assert codes[-4:] == [500, 429, 503, 410]
     # nothing more is sent after 410
-    assert await service.attempt(db, live.runtime.outbound, delivery_id) is None
+    assert await flows.attempt(db, live.runtime.outbound, delivery_id) is None
 
 
 async def test_a_slow_receiver_holds_no_lock_and_a_redelivery_takes_over(
@@ -259,10 +259,10 @@ async def test_a_slow_receiver_holds_no_lock_and_a_redelivery_takes_over(
 
     receiver.hold = asyncio.Event()
     before = len(receiver.to("/slow"))
-    out = asyncio.create_task(service.attempt(db, live.runtime.outbound, delivery_id))
+    out = asyncio.create_task(flows.attempt(db, live.runtime.outbound, delivery_id))
     await receiver.wait_for("/slow", before + 1)
     # A second worker steps aside while the first one's claim is live.
-    assert await service.attempt(db, live.runtime.outbound, delivery_id) is None
+    assert await flows.attempt(db, live.runtime.outbound, delivery_id) is None
     async with db.session() as session:  # NOWAIT: fails at once if anything holds the row
         row = await session.get_one(WebhookDelivery, delivery_id, with_for_update={"nowait": True})
         assert row.sending_until is not None and row.status == "pending"
@@ -285,7 +285,7 @@ async def test_a_slow_receiver_holds_no_lock_and_a_redelivery_takes_over(
         assert logged == 500
 
     receiver.hold = None  # the redelivery's attempt (called directly, as nothing queued one)
-    outcome = await service.attempt(db, live.runtime.outbound, delivery_id)
+    outcome = await flows.attempt(db, live.runtime.outbound, delivery_id)
     assert outcome is not None and outcome.status == "succeeded"
     async with db.session() as session:
         row = await session.get_one(WebhookDelivery, delivery_id)
@@ -406,7 +406,7 @@ async def test_production_never_sends_to_private_addresses(live: Live, url: str)
             )
             session.add(delivery)
             await session.commit()
-        outcome = await service.attempt(live.runtime.db, client, delivery.id)
+        outcome = await flows.attempt(live.runtime.db, client, delivery.id)
         assert outcome is not None and outcome.status == "pending"
         async with live.runtime.db.session() as session:
             row = await session.get_one(WebhookDelivery, delivery.id)

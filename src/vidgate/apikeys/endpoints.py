@@ -35,7 +35,6 @@ async def create_api_key(
 ) -> ApiKeyCreated:
     """Create a personal key. The `key` in the answer is shown this once and never again."""
     created = await service.create_personal_key(session, user.id, body.name)
-    await session.commit()
     return ApiKeyCreated(
         id=str(created.key.id),
         name=created.key.name,
@@ -57,8 +56,6 @@ async def list_api_keys(user: CurrentUser, session: DbSession) -> ApiKeyList:
 async def revoke_api_key(
     key_id: uuid.UUID, user: CurrentUser, session: DbSession, runtime: RuntimeDep
 ) -> MessageResponse:
-    if not await service.revoke_key(session, key_id, user_id=user.id):
+    if not await service.revoke_key(session, runtime.principals, key_id, user_id=user.id):
         raise NotFound("API key not found")
-    await session.commit()
-    runtime.principals.evict_key(key_id)  # other processes hear of it from the database
     return MessageResponse(message="API key revoked")

@@ -6,15 +6,20 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from functools import partial
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.tokens import sha256_hex
+from vidgate.db.session import Session
 from vidgate.errors import BadRequest, NotAuthenticated
 from vidgate.users.models import User
+
+if TYPE_CHECKING:
+    from vidgate.auth.principal_cache import PrincipalCache
 
 KEY_PREFIX = "vg_"
 DISPLAY_PREFIX_LENGTH = 10  # "vg_" + 7 characters: enough to tell keys apart in a list
@@ -107,9 +112,16 @@ async def list_keys(
 
 
 async def revoke_key(
-    session: AsyncSession, key_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+    session: Session,
+    principals: PrincipalCache,
+    key_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
 ) -> bool:
-    """Revoke a key (only the owner's own when `user_id` is given); False if there was none."""
+    """Revoke a key (only the owner's own when `user_id` is given); False if there was none.
+    Once this commits the key stops working: this process drops it from its cache at once, the
+    others when the database tells them."""
+    session.after_commit(partial(principals.evict_key, key_id))
     query = (
         update(ApiKey)
         .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))

@@ -21,8 +21,9 @@ from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession
 from vidgate.auth.principal import USER_COLUMNS, KeyIdentity, Principal
 from vidgate.auth.tokens import sha256_hex
-from vidgate.deps import Runtime, RuntimeDep
+from vidgate.deps import RuntimeDep
 from vidgate.errors import Forbidden, NotAuthenticated
+from vidgate.runtime import Runtime
 from vidgate.users.models import User
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from sign-in")

@@ -6,14 +6,11 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Header, Query
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from vidgate.auth import service
+from vidgate.auth import flows, service
 from vidgate.auth.dependencies import CurrentUser
-from vidgate.auth.google import GoogleNotConfigured, GoogleSignIn, pkce_challenge
-from vidgate.auth.models import DevSmsMessage
-from vidgate.auth.phones import e164, normalize_phone, region_for
+from vidgate.auth.google import pkce_challenge
+from vidgate.auth.phones import e164, normalize_phone
 from vidgate.auth.schemas import (
     HTTP_URL_PATTERN,
     AuthorizeUrlResponse,
@@ -29,26 +26,12 @@ from vidgate.auth.schemas import (
     StateParam,
     TokenResponse,
 )
-from vidgate.auth.sms import SmsSendError
-from vidgate.deps import ClientIp, DbSession, Runtime, RuntimeDep
-from vidgate.errors import BadRequest, NotAuthenticated, ServiceUnavailable, TooManyRequests
-from vidgate.ratelimit import hit
+from vidgate.deps import ClientIp, DbSession, RuntimeDep
 
 logger = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 dev_router = APIRouter(prefix="/api/_dev", tags=["development"])
-
-
-async def _limit_ip(runtime: Runtime, action: str, ip: str | None, limit: int, window: int) -> None:
-    """Per-address limits, counted in their own transaction so a failed request still counts."""
-    async with runtime.db.autocommit_engine.connect() as conn:
-        result = await hit(conn, f"{action}:{ip or '-'}", limit=limit, window_seconds=window)
-    if not result.allowed:
-        raise TooManyRequests(
-            f"Too many requests from this address. Try again in {result.retry_after} seconds.",
-            retry_after=result.retry_after,
-        )
 
 
 def _tokens(pair: service.TokenPair) -> TokenResponse:
@@ -65,29 +48,9 @@ async def send_sms_code(
     body: SmsSendRequest, runtime: RuntimeDep, session: DbSession, ip: ClientIp
 ) -> SmsSendResponse:
     """Send a 6-digit code. The answer is the same whether or not the number has an account."""
-    settings = runtime.settings
-    number = normalize_phone(body.phone_number)
-    allowed = settings.sms_allowed_country_codes
-    if allowed and number.country_code not in allowed:
-        raise BadRequest("SMS sign-in is not available for this country")
-    phone = e164(number)
-    await _limit_ip(runtime, "sms-send", ip, settings.send_limit_per_ip, 3600)
-    issued = await service.issue_sms_code(session, settings, phone, ip=ip)
-    await session.commit()
-    try:
-        await runtime.sms_sender.send_code(phone, issued.code)
-    except SmsSendError as exc:
-        logger.error(
-            "sms.send_failed",
-            provider=runtime.sms_sender.name,
-            vendor_code=exc.vendor_code,
-            error=str(exc),
-        )
-        await service.void_sms_code(session, issued.id)
-        await session.commit()
-        raise ServiceUnavailable("Could not send the verification code; try again later") from exc
+    issued = await flows.send_sms_code(runtime, session, body.phone_number, ip)
     return SmsSendResponse(
-        phone_number=phone,
+        phone_number=issued.phone,
         expires_in=issued.expires_in,
         remaining_requests=issued.remaining_requests,
     )
@@ -102,30 +65,16 @@ async def sms_login(
     user_agent: str | None = Header(default=None, include_in_schema=False),
 ) -> TokenResponse:
     """Check the code; sign in, or register a new account with the signup bonus."""
-    settings = runtime.settings
-    number = normalize_phone(body.phone_number)
-    await _limit_ip(runtime, "sms-verify", ip, settings.verify_limit_per_ip, 300)
-    outcome = await service.sign_in_with_sms(
+    pair = await flows.sign_in_with_sms(
+        runtime,
         session,
-        settings,
-        runtime.tokens,
-        phone=e164(number),
-        region=region_for(number),
+        phone_number=body.phone_number,
         code=body.code,
         username=body.username,
         ip=ip,
         user_agent=user_agent,
     )
-    await session.commit()
-    if isinstance(outcome, service.Rejection):
-        raise BadRequest(outcome.detail)
-    return _tokens(outcome)
-
-
-def _google(runtime: Runtime) -> GoogleSignIn:
-    if runtime.google is None:
-        raise GoogleNotConfigured()
-    return runtime.google
+    return _tokens(pair)
 
 
 @router.get("/google/authorize-url", response_model=AuthorizeUrlResponse)
@@ -138,9 +87,8 @@ async def google_authorize_url(
 
     After Google redirects back with `code` and `state`, post both to `/api/auth/google/login`.
     """
-    google = _google(runtime)
+    google = flows.google_of(runtime)
     flow = await service.begin_redirect_flow(session, redirect_uri)
-    await session.commit()
     url = google.authorization_url(
         redirect_uri=redirect_uri,
         state=flow.state,
@@ -159,7 +107,7 @@ async def google_login(
     user_agent: str | None = Header(default=None, include_in_schema=False),
 ) -> TokenResponse:
     """Sign in with a Google authorization code (popup flow, or redirect flow with `state`)."""
-    pair = await _sign_in_with_google_code(
+    pair = await flows.sign_in_with_google_code(
         runtime,
         session,
         code=body.code,
@@ -172,63 +120,17 @@ async def google_login(
     return _tokens(pair)
 
 
-async def _sign_in_with_google_code(
-    runtime: Runtime,
-    session: AsyncSession,
-    *,
-    code: str,
-    redirect_uri: str | None,
-    state: str | None,
-    code_verifier: str | None,
-    ip: str | None,
-    user_agent: str | None,
-) -> service.TokenPair:
-    google = _google(runtime)
-    await _limit_ip(runtime, "google-login", ip, runtime.settings.verify_limit_per_ip, 300)
-    nonce = None
-    if state is not None:
-        flow = await service.take_redirect_flow(session, state)
-        await session.commit()  # a state is used up even if what follows fails
-        if flow is None:
-            raise BadRequest("Unknown, expired or already used state; start the sign-in again")
-        if redirect_uri not in (None, flow.redirect_uri):
-            raise BadRequest("redirect_uri does not match the one the sign-in started with")
-        redirect_uri, nonce = flow.redirect_uri, flow.nonce
-        code_verifier = code_verifier or flow.code_verifier
-    id_token = await google.exchange_code(
-        code,
-        redirect_uri=redirect_uri or google.config.default_redirect_uri,
-        code_verifier=code_verifier,
-    )
-    identity = await google.verify_id_token(id_token, nonce=nonce)
-    pair = await service.sign_in_with_google(
-        session, runtime.settings, runtime.tokens, identity, ip=ip, user_agent=user_agent
-    )
-    await session.commit()
-    return pair
-
-
 @router.post("/refresh", response_model=TokenResponse)
 async def refresh(body: RefreshRequest, runtime: RuntimeDep, session: DbSession) -> TokenResponse:
     """Rotate the refresh token and issue a new access token."""
-    outcome = await service.refresh_session(
-        session, runtime.settings, runtime.tokens, body.refresh_token
-    )
-    await session.commit()
-    if isinstance(outcome, service.Rejection):
-        if outcome.revoked_session is not None:
-            runtime.principals.evict_session(outcome.revoked_session)
-        raise NotAuthenticated(outcome.detail)
-    return _tokens(outcome)
+    return _tokens(await flows.refresh(runtime, session, body.refresh_token))
 
 
 @router.post("/logout", response_model=MessageResponse)
 async def logout(user: CurrentUser, session: DbSession, runtime: RuntimeDep) -> MessageResponse:
     """End this session: its access and refresh tokens stop working at once."""
     assert user.session_id is not None
-    await service.end_session(session, user.session_id)
-    await session.commit()
-    runtime.principals.evict_session(user.session_id)
+    await flows.sign_out(runtime, session, user.session_id)
     return MessageResponse(message="Successfully logged out")
 
 
@@ -257,12 +159,7 @@ async def sms_outbox(
 ) -> OutboxResponse:
     """Codes the console sender "sent" to a number, newest first (development mode only)."""
     phone = e164(normalize_phone(phone_number))
-    rows = await session.scalars(
-        select(DevSmsMessage)
-        .where(DevSmsMessage.phone == phone)
-        .order_by(DevSmsMessage.id.desc())
-        .limit(limit)
-    )
+    rows = await service.dev_outbox(session, phone, limit)
     return OutboxResponse(
         messages=[OutboxMessage(phone_number=m.phone, code=m.code, sent_at=m.sent_at) for m in rows]
     )
@@ -279,7 +176,7 @@ async def google_dev_callback(
     """A redirect target for trying Google sign-in without a front end (development only):
     start at /api/auth/google/authorize-url with this URL as redirect_uri, approve, and the
     browser lands here showing the new tokens."""
-    pair = await _sign_in_with_google_code(
+    pair = await flows.sign_in_with_google_code(
         runtime,
         session,
         code=code,

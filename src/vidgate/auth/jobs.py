@@ -17,11 +17,10 @@ KEEP_SMS_CODES = timedelta(days=1)  # longer than any send-limit window
 async def purge_sign_in_records(context: JobContext, timestamp: int) -> None:
     """Every 10 minutes: drop ended rate-limit windows and codes too old to matter."""
     cutoff = datetime.now(UTC) - KEEP_SMS_CODES
-    async with database_of(context).session() as session:
+    async with database_of(context).transaction() as session:
         await purge_expired(session)
         await session.execute(delete(SmsCode).where(SmsCode.created_at < cutoff))
         await session.execute(delete(DevSmsMessage).where(DevSmsMessage.sent_at < cutoff))
-        await session.commit()
 
 
 def blueprint() -> Blueprint:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.auth.google import GoogleIdentity
-from vidgate.auth.models import AuthSession, OAuthState, RefreshToken, SmsCode
+from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshToken, SmsCode
 from vidgate.auth.tokens import AccessTokens, code_hmac, new_refresh_token, sha256_hex
 from vidgate.config import Settings
 from vidgate.errors import NotAuthenticated, TooManyRequests
@@ -47,6 +47,7 @@ class Rejection:
 @dataclass(frozen=True)
 class IssuedCode:
     id: int
+    phone: str  # E.164
     code: str
     expires_in: int
     remaining_requests: int
@@ -104,6 +105,7 @@ async def issue_sms_code(
     await session.flush()
     return IssuedCode(
         id=row.id,
+        phone=phone,
         code=code,
         expires_in=settings.sms_code_ttl_seconds,
         remaining_requests=limit - len(recent) - 1,
@@ -333,3 +335,14 @@ async def sign_in_with_google(
     return await start_session(
         session, settings, tokens, user, method="google", ip=ip, user_agent=user_agent
     )
+
+
+async def dev_outbox(session: AsyncSession, phone: str, limit: int) -> list[DevSmsMessage]:
+    """The codes the console sender "sent" to a number, newest first (development only)."""
+    rows = await session.scalars(
+        select(DevSmsMessage)
+        .where(DevSmsMessage.phone == phone)
+        .order_by(DevSmsMessage.id.desc())
+        .limit(limit)
+    )
+    return list(rows)

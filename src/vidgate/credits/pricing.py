@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from vidgate.kit import TaskKind as TaskKind  # re-exported for modules that still import it here
+from vidgate.kit import TaskKind
 
 BillingMode = Literal["metered", "prepaid"]
 

@@ -9,6 +9,7 @@ replaying an operation with the same key changes nothing. Nothing here commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.credits.models import LedgerEntry
 from vidgate.errors import NotFound, PaymentRequired
+from vidgate.kit import PageRequest
 from vidgate.users.models import User
 
 
@@ -368,3 +370,32 @@ async def find_drift(session: AsyncSession) -> list[Drift]:
         .order_by(User.created_at)
     )
     return [Drift(r[0], r[1], int(r[2]), r[3], int(r[4])) for r in rows]
+
+
+async def history(
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest
+) -> tuple[list[LedgerEntry], int]:
+    """One page of the user's ledger rows, newest first, and how many there are in all."""
+    total = await session.scalar(
+        select(func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user_id)
+    )
+    rows = await session.scalars(
+        page.apply(
+            select(LedgerEntry)
+            .where(LedgerEntry.user_id == user_id)
+            .order_by(LedgerEntry.id.desc())
+        )
+    )
+    return list(rows), total or 0
+
+
+async def stream_history(session: AsyncSession, user_id: uuid.UUID) -> AsyncIterator[LedgerEntry]:
+    """Every ledger row of the user, newest first, fetched 500 at a time."""
+    result = await session.stream_scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.user_id == user_id)
+        .order_by(LedgerEntry.id.desc())
+        .execution_options(yield_per=500)
+    )
+    async for entry in result:
+        yield entry

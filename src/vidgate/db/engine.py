@@ -10,12 +10,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from vidgate.db.session import Session
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -75,11 +72,12 @@ def share_disconnects(*engines: AsyncEngine) -> None:
 
 
 class Database:
-    """The process's engine plus the two ways to use it.
+    """The process's engine plus the ways to use it.
 
-    `session()` opens an ORM session for work that writes (the caller commits).
-    `autocommit_engine.connect()` hands out an autocommit connection for hot read paths: one round
-    trip per query, no BEGIN/ROLLBACK.
+    `transaction()` is a unit of work: a session committed when the block ends and rolled back if
+    it raises. `session()` is a bare session for code that commits at steps of its own (a flow that
+    must keep one step before calling a vendor). `autocommit_engine.connect()` hands out an
+    autocommit connection for hot read paths: one round trip per query, no BEGIN/ROLLBACK.
     """
 
     def __init__(
@@ -114,12 +112,20 @@ class Database:
         ping_stale_connections(self.engine)
         ping_stale_connections(self.autocommit_engine)
         share_disconnects(self.engine, self.autocommit_engine)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self) -> AsyncIterator[Session]:
         async with self.sessionmaker() as session:
             yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        """A unit of work: committed (then its after-commit hooks run) when the block ends
+        normally, rolled back when it raises."""
+        async with self.sessionmaker() as session:
+            yield session
+            await session.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -13,7 +13,7 @@ import structlog
 from procrastinate import Blueprint, JobContext
 from sqlalchemy import select
 
-from vidgate.jobs import deps_of
+from vidgate.jobs import runtime_of
 from vidgate.payments import service
 from vidgate.payments.gateway import GatewayError
 from vidgate.payments.models import Payment
@@ -25,10 +25,10 @@ BATCH = 200
 
 async def reconcile_payments(context: JobContext, timestamp: int) -> int:
     """Every minute: settle what the gateways know about older pending orders; how many moved."""
-    deps = deps_of(context)
+    runtime = runtime_of(context)
     now = datetime.now(UTC)
-    cutoff = now - timedelta(seconds=deps.settings.payment_reconcile_after_seconds)
-    async with deps.db.session() as session:
+    cutoff = now - timedelta(seconds=runtime.settings.payment_reconcile_after_seconds)
+    async with runtime.db.session() as session:
         pending = (
             await session.scalars(
                 select(Payment)
@@ -39,7 +39,7 @@ async def reconcile_payments(context: JobContext, timestamp: int) -> int:
         ).all()
     moved = 0
     for payment in pending:
-        gateway = deps.payment_gateways.get(payment.provider)
+        gateway = runtime.payment_gateways.get(payment.provider)
         if gateway is None:
             continue
         report: service.Report | None = None
@@ -66,9 +66,8 @@ async def reconcile_payments(context: JobContext, timestamp: int) -> int:
             continue
         if report is None:
             continue
-        async with deps.db.session() as session:
+        async with runtime.db.transaction() as session:
             outcome = await service.settle(session, payment.id, report, gateway=gateway.name)
-            await session.commit()
         if outcome in ("credited", "expired", "failed", "amount_mismatch"):
             moved += 1
             logger.info("payments.reconciled", payment_id=str(payment.id), outcome=outcome)

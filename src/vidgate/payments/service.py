@@ -15,15 +15,15 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.config import CreditPack, Settings
 from vidgate.credits import service as ledger
 from vidgate.credits.service import LedgerKind
-from vidgate.errors import BadRequest
-from vidgate.kit import parse_uuid
+from vidgate.errors import BadRequest, NotFound
+from vidgate.kit import PageRequest, parse_uuid
 from vidgate.payments.currency import to_major
 from vidgate.payments.gateway import PaymentState, VerifiedEvent
 from vidgate.payments.models import Payment, PaymentEvent
@@ -69,10 +69,6 @@ class Report:
     currency: str | None
     paid_at: datetime | None = None
     transaction_id: str | None = None
-
-
-def parse_payment_id(value: str | None) -> uuid.UUID | None:
-    return parse_uuid(value)
 
 
 async def settle(
@@ -153,7 +149,7 @@ async def record_notification(
     )
     if inbox_id is None:
         return "duplicate"
-    payment_id = parse_payment_id(event.payment_id)
+    payment_id = parse_uuid(event.payment_id)
     outcome: Outcome = "unknown_payment"
     if payment_id is not None:
         outcome = await settle(
@@ -173,3 +169,29 @@ async def record_notification(
     row.payment_id = payment_id if outcome not in ("unknown_payment", "gateway_mismatch") else None
     await session.flush()
     return outcome
+
+
+async def list_payments(
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest
+) -> tuple[list[Payment], int]:
+    """One page of the user's orders, newest first, and how many there are in all."""
+    total = await session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.user_id == user_id)
+    )
+    rows = await session.scalars(
+        page.apply(
+            select(Payment)
+            .where(Payment.user_id == user_id)
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+        )
+    )
+    return list(rows), total or 0
+
+
+async def owned_payment(session: AsyncSession, payment_id: str, user_id: uuid.UUID) -> Payment:
+    """The user's order, or 404 (also for another user's: ids are not confirmed to others)."""
+    parsed = parse_uuid(payment_id)
+    payment = await session.get(Payment, parsed) if parsed else None
+    if payment is None or payment.user_id != user_id:
+        raise NotFound("Payment not found")
+    return payment

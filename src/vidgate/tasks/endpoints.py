@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from sqlalchemy import bindparam, func, select
+from pydantic import BaseModel
 
 from vidgate.auth.dependencies import (
     ApiKeyAuth,
@@ -20,12 +20,14 @@ from vidgate.auth.dependencies import (
     user_for_access_token,
 )
 from vidgate.auth.principal import Principal
-from vidgate.credits.pricing import TaskKind, price_of
-from vidgate.deps import DbSession, Runtime, RuntimeDep
-from vidgate.errors import BadRequest, NotFound, Unprocessable
-from vidgate.tasks import idempotency, lifecycle, service
-from vidgate.tasks.jobs import schedule_advance
-from vidgate.tasks.models import OPEN_STATUSES, RETRYABLE_STATUSES, Task, TaskStatus
+from vidgate.credits.pricing import price_of
+from vidgate.db.session import Session
+from vidgate.deps import DbSession, RuntimeDep
+from vidgate.errors import NotFound
+from vidgate.kit import Page, TaskKind, parse_uuid
+from vidgate.runtime import Runtime
+from vidgate.tasks import flows, idempotency, service
+from vidgate.tasks.models import OPEN_STATUSES, TaskStatus
 from vidgate.tasks.schemas import (
     AnimateRequest,
     CancelResponse,
@@ -50,156 +52,119 @@ IdempotencyKeyHeader = Annotated[
         description="Repeat a create safely: the same key and body return the first response.",
     ),
 ]
-_BODIES: dict[TaskKind, type[service.CreateBody]] = {
-    "animate-move": AnimateRequest,
-    "animate-mix": AnimateRequest,
-    "text-to-video": TextToVideoRequest,
-    "image-to-video": ImageToVideoRequest,
-}
-_CREATED_MESSAGE: dict[TaskKind, str] = {
-    "text-to-video": "Text-to-video task created successfully. Credits deducted.",
-    "image-to-video": "Image-to-video task created successfully. Credits deducted.",
+_TIER_ERRORS: dict[int | str, dict[str, Any]] = {
+    402: {"description": "Insufficient credits"},
+    409: {"description": "Same Idempotency-Key still in flight"},
+    429: {"description": "Too many active tasks"},
 }
 
 
-def _created_message(kind: TaskKind, task: Task) -> str:
-    if kind in _CREATED_MESSAGE:
-        return _CREATED_MESSAGE[kind]
-    return (
-        f"{kind.capitalize()} task created successfully. {task.credits_reserved} credits reserved;"
-        f" the charge is {task.unit_price} credits per second of output, taken when it finishes."
+def _price_note(kind: TaskKind, tiers: tuple[str, str], unit: str) -> str:
+    return f"Price ({unit}): " + ", ".join(f"{t}: {price_of(kind, t).credits}" for t in tiers) + "."
+
+
+def _respond(answer: flows.Answer) -> Any:
+    """The flow's answer as HTTP: a replayed one verbatim, marked `Idempotent-Replayed`."""
+    if not answer.replayed:
+        return answer.body
+    body = answer.body
+    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return JSONResponse(
+        content, status_code=answer.status_code, headers={"Idempotent-Replayed": "true"}
     )
 
 
-async def _start(runtime: Runtime, task_id: uuid.UUID) -> None:
-    """Queue the first step; if that fails the sweeper picks the task up within seconds."""
-    if runtime.jobs is None:
-        return
-    try:
-        await schedule_advance(runtime.jobs, task_id)
-    except Exception:
-        logger.exception("tasks.defer_failed", task_id=str(task_id))
+def _key(request: Request, key: str | None) -> flows.IdempotencyKey | None:
+    return None if key is None else flows.IdempotencyKey(key, request.method, request.url.path)
 
 
 async def _create(
     request: Request,
     runtime: Runtime,
-    session: DbSession,
+    session: Session,
     user: Principal,
     kind: TaskKind,
     body: service.CreateBody,
     key: str | None,
-    *,
-    retry_of: Task | None = None,
 ) -> Any:
-    webhook = body.webhook_url
-    if webhook and not runtime.settings.is_development and not webhook.startswith("https://"):
-        raise Unprocessable("webhook_url must be an https URL")
-    if key is not None:
-        key = idempotency.validate_key(key)
-        print_ = idempotency.fingerprint(
-            request.method, request.url.path, body.model_dump(mode="json")
-        )
-        replay = await idempotency.claim(
-            runtime.db,
-            user.id,
-            key,
-            print_,
-            keep_hours=runtime.settings.idempotency_key_hours,
-        )
-        if replay is not None:
-            return JSONResponse(
-                replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"}
-            )
-    replayed = False
-    try:
-        prepared = await service.prepare(runtime.media_resolver, user.id, kind, body)
-        try:
-            task = await service.create(
-                session,
-                runtime.settings,
-                user.id,
-                prepared,
-                retry_of=retry_of.id if retry_of else None,
-                idempotency_key=key,
-            )
-        except service.AlreadyRetried as exc:  # a concurrent retry of the same task won
-            task, replayed = exc.task, True
-        if retry_of is not None:
-            response: CreateTaskResponse | RetryResponse = RetryResponse(
-                new_task_id=str(task.id), credits_estimated=task.credits_estimated
-            )
-        else:
-            response = CreateTaskResponse(
-                task_id=str(task.id),
-                message=_created_message(kind, task),
-                credits_estimated=task.credits_estimated,
-                estimated_time=task.estimated_seconds,
-                status=task.status,
-                billing_mode="metered" if task.billing_mode == "metered" else "prepaid",
-            )
-        if key is not None:
-            await idempotency.record(session, user.id, key, 200, response.model_dump(mode="json"))
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        if key is not None:
-            await idempotency.release(runtime.db, user.id, key)
-        raise
-    if replayed:
-        return _retried_before(task)
-    await _start(runtime, task.id)
-    return response
+    named = _key(request, key)
+    return _respond(await flows.create_task(runtime, session, user.id, kind, body, named))
 
 
-def _retried_before(task: Task) -> JSONResponse:
-    """The answer to a retry of a task that was retried already: its first retry."""
-    body = RetryResponse(new_task_id=str(task.id), credits_estimated=task.credits_estimated)
-    return JSONResponse(body.model_dump(mode="json"), headers={"Idempotent-Replayed": "true"})
+@videos.post(
+    "/animate-move",
+    response_model=CreateTaskResponse,
+    summary="Animate a character image with a video's motion.",
+    description="Animate a character image with a video's motion. "
+    + _price_note("animate-move", ("wan-std", "wan-pro"), "credits per second"),
+    responses=_TIER_ERRORS,
+)
+async def create_animate_move(
+    request: Request,
+    body: AnimateRequest,
+    user: UserWithKey,
+    runtime: RuntimeDep,
+    session: DbSession,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    return await _create(request, runtime, session, user, "animate-move", body, idempotency_key)
 
 
-def _create_route(kind: TaskKind, body_type: type[service.CreateBody], summary: str) -> None:
-    price_note = ", ".join(
-        f"{tier}: {price_of(kind, tier).credits}"
-        for tier in (("wan-std", "wan-pro") if body_type is AnimateRequest else ("standard", "hd"))
-    )
-
-    async def create(
-        request: Request,
-        body: service.CreateBody,
-        user: UserWithKey,
-        runtime: RuntimeDep,
-        session: DbSession,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Any:
-        return await _create(request, runtime, session, user, kind, body, idempotency_key)
-
-    # Each route validates its own body type (annotations are strings under `from __future__`).
-    create.__annotations__["body"] = body_type
-    unit = "credits per second" if body_type is AnimateRequest else "credits"
-    create.__doc__ = f"{summary} Price ({unit}): {price_note}."
-    videos.add_api_route(
-        f"/{kind}",
-        create,
-        methods=["POST"],
-        response_model=CreateTaskResponse,
-        name=f"create_{kind.replace('-', '_')}",
-        summary=summary,
-        responses={
-            402: {"description": "Insufficient credits"},
-            409: {"description": "Same Idempotency-Key still in flight"},
-            429: {"description": "Too many active tasks"},
-        },
-    )
+@videos.post(
+    "/animate-mix",
+    response_model=CreateTaskResponse,
+    summary="Put the character of an image into a video.",
+    description="Put the character of an image into a video. "
+    + _price_note("animate-mix", ("wan-std", "wan-pro"), "credits per second"),
+    responses=_TIER_ERRORS,
+)
+async def create_animate_mix(
+    request: Request,
+    body: AnimateRequest,
+    user: UserWithKey,
+    runtime: RuntimeDep,
+    session: DbSession,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    return await _create(request, runtime, session, user, "animate-mix", body, idempotency_key)
 
 
-_create_route("animate-move", AnimateRequest, "Animate a character image with a video's motion.")
-_create_route("animate-mix", AnimateRequest, "Put the character of an image into a video.")
-_create_route("text-to-video", TextToVideoRequest, "Generate a video from a prompt (Sora 2).")
-_create_route("image-to-video", ImageToVideoRequest, "Animate images from a prompt (Sora 2).")
+@videos.post(
+    "/text-to-video",
+    response_model=CreateTaskResponse,
+    summary="Generate a video from a prompt (Sora 2).",
+    description="Generate a video from a prompt (Sora 2). "
+    + _price_note("text-to-video", ("standard", "hd"), "credits"),
+    responses=_TIER_ERRORS,
+)
+async def create_text_to_video(
+    request: Request,
+    body: TextToVideoRequest,
+    user: UserWithKey,
+    runtime: RuntimeDep,
+    session: DbSession,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    return await _create(request, runtime, session, user, "text-to-video", body, idempotency_key)
 
 
-_TASK_BY_ID = select(Task.__table__).where(Task.id == bindparam("task_id"))  # built once
+@videos.post(
+    "/image-to-video",
+    response_model=CreateTaskResponse,
+    summary="Animate images from a prompt (Sora 2).",
+    description="Animate images from a prompt (Sora 2). "
+    + _price_note("image-to-video", ("standard", "hd"), "credits"),
+    responses=_TIER_ERRORS,
+)
+async def create_image_to_video(
+    request: Request,
+    body: ImageToVideoRequest,
+    user: UserWithKey,
+    runtime: RuntimeDep,
+    session: DbSession,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    return await _create(request, runtime, session, user, "image-to-video", body, idempotency_key)
 
 
 async def _task_for_key(
@@ -210,7 +175,7 @@ async def _task_for_key(
 ) -> TaskByIdView:
     """A personal key sees its owner's tasks; a client key any task by its unguessable id, and
     only the signed-in user's when a Bearer token comes along."""
-    parsed = service.parse_task_id(task_id)
+    parsed = parse_uuid(task_id)
     owner = await _owner_for_key(runtime, key, credentials)
     if parsed is None:
         raise NotFound("Task not found")
@@ -237,21 +202,11 @@ async def _owner_for_key(
 
 
 async def _read_view(runtime: Runtime, parsed: uuid.UUID, owner: uuid.UUID | None) -> TaskView:
-    """The task as the status endpoints show it, from the per-process cache when it is there."""
-    cache = runtime.task_views
-    cached = cache.get(parsed)
-    if cached is None:
-        generation = cache.generation
-        async with runtime.db.autocommit_engine.connect() as conn:
-            row = (await conn.execute(_TASK_BY_ID, {"task_id": parsed})).first()
-        if row is None:
-            raise NotFound("Task not found")
-        cached = row.user_id, service.view(row, runtime.storage)  # type: ignore[arg-type]
-        cache.put(parsed, *cached, generation)
-    task_owner, view = cached
-    if owner is not None and task_owner != owner:
+    """The task as the status endpoints show it; another owner's task is not found."""
+    found = await service.read_view(runtime.db, runtime.task_views, runtime.storage, parsed)
+    if found is None or (owner is not None and found[0] != owner):
         raise NotFound("Task not found")
-    return view
+    return found[1]
 
 
 @videos.get("/tasks/{task_id}", response_model=TaskByIdView)
@@ -270,27 +225,16 @@ async def list_tasks(
     user: CurrentUser,
     runtime: RuntimeDep,
     session: DbSession,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+    page: Page,
     status: TaskStatus | None = None,
 ) -> TaskList:
     """The signed-in user's tasks, newest first; `total` counts the filtered set."""
-    where = [Task.user_id == user.id]
-    if status is not None:
-        where.append(Task.status == status)
-    total = await session.scalar(select(func.count()).select_from(Task).where(*where))
-    rows = await session.scalars(
-        select(Task)
-        .where(*where)
-        .order_by(Task.created_at.desc(), Task.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
+    rows, total = await service.list_tasks(session, user.id, status, page)
     return TaskList(
         tasks=[service.view(t, runtime.storage) for t in rows],
-        total=total or 0,
-        page=page,
-        page_size=page_size,
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
     )
 
 
@@ -321,7 +265,7 @@ async def task_events(
     and on every change of status, progress or cancel outcome, a comment every 15 s to keep
     proxies from closing the stream, and the end of the stream once the task has finished."""
     runtime: Runtime = request.app.state.runtime
-    parsed = service.parse_task_id(task_id)
+    parsed = parse_uuid(task_id)
     owner = await _owner_for_key(runtime, key, credentials)
     if parsed is None:
         raise NotFound("Task not found")
@@ -362,18 +306,7 @@ async def cancel_task(
     vendor has is canceled when the vendor confirms. A vendor that cannot stop it (kie.ai never
     can, DashScope not once it runs) leaves it running: `cancel_outcome` is `not_cancelable`,
     and the task finishes and is charged for what it makes (refunded if it fails)."""
-    task, ask_vendor = await service.request_cancel(session, task_id, user.id, runtime.storage)
-    await session.commit()
-    if ask_vendor:
-        # Asked here rather than left to the worker, whose next step may be a poll interval away:
-        # DashScope cancels only while the task is queued, and the caller hears the real outcome.
-        attempt = None
-        if task.upstream_id is not None:
-            provider = lifecycle.provider_for(runtime.providers, task)
-            attempt = await lifecycle.cancel_upstream(runtime.db, runtime.storage, provider, task)
-        if attempt is None or attempt.verdict == lifecycle.CancelVerdict.LATER:
-            await _start(runtime, task.id)  # a submission in flight, or no answer: the worker asks
-    task = await session.get_one(Task, task.id, populate_existing=True)  # as it stands now
+    task = await flows.cancel_task(runtime, session, user.id, task_id)
     shown = service.view(task, runtime.storage)
     message = "Task cancellation requested"
     if shown.cancel_outcome == "not_cancelable":
@@ -398,17 +331,5 @@ async def retry_task(
     """Run a failed, timed-out or canceled task again as a new task, charged again. A task is
     retried once: retrying it again (a double click, a client's retry) answers with that same
     new task, `Idempotent-Replayed: true`, and charges nothing."""
-    # Read on a session of its own: the request's must hold no connection while the inputs
-    # are fetched again.
-    async with runtime.db.session() as lookup:
-        old = await service.owned_task(lookup, task_id, user.id)
-        earlier = await service.earlier_retry(lookup, old.id)
-    if earlier is not None:
-        return _retried_before(earlier)
-    if old.status not in RETRYABLE_STATUSES:
-        raise BadRequest(
-            f"Task is {old.status}; only FAILED, TIMEOUT or CANCELED tasks can be retried"
-        )
-    kind: TaskKind = old.kind  # type: ignore[assignment]
-    body = _BODIES[kind].model_validate({**old.params, "webhook_url": old.webhook_url})
-    return await _create(request, runtime, session, user, kind, body, idempotency_key, retry_of=old)
+    key = _key(request, idempotency_key)
+    return _respond(await flows.retry_task(runtime, session, user.id, task_id, key))

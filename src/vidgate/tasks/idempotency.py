@@ -55,7 +55,7 @@ async def claim(
 ) -> Replay | None:
     """Claim `key` for this request (None: go ahead) or return the response to replay."""
     now = datetime.now(UTC)
-    async with db.session() as session:
+    async with db.transaction() as session:  # its own: the claim is kept whatever follows
         await session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.user_id == user_id,
@@ -75,7 +75,6 @@ async def claim(
             .returning(IdempotencyKey.key)
         )
         if inserted is not None:
-            await session.commit()
             return None
         row = await session.scalar(
             select(IdempotencyKey)
@@ -93,7 +92,6 @@ async def claim(
         if row.locked_until > now:
             raise Conflict(f"A request with this {HEADER} is still being processed")
         row.locked_until = now + timedelta(seconds=CLAIM_SECONDS)  # its request died: take over
-        await session.commit()
         return None
 
 
@@ -110,7 +108,7 @@ async def record(
 
 async def release(db: Database, user_id: uuid.UUID, key: str) -> None:
     """Forget an unanswered claim after its request failed."""
-    async with db.session() as session:
+    async with db.transaction() as session:
         await session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.user_id == user_id,
@@ -118,7 +116,6 @@ async def release(db: Database, user_id: uuid.UUID, key: str) -> None:
                 IdempotencyKey.response_status.is_(None),
             )
         )
-        await session.commit()
 
 
 async def purge(session: AsyncSession, *, keep_hours: int) -> int:

@@ -9,7 +9,7 @@ import structlog
 from procrastinate import App, Blueprint, JobContext
 from sqlalchemy import text
 
-from vidgate.jobs import defer_once, deps_of, retry_stalled
+from vidgate.jobs import defer_once, retry_stalled, runtime_of
 from vidgate.tasks import idempotency, lifecycle
 
 logger = structlog.get_logger(__name__)
@@ -27,7 +27,7 @@ async def schedule_advance(app: App, task_id: uuid.UUID | str, delay: float = 0.
 
 
 async def advance_task(context: JobContext, task_id: str) -> None:
-    step = await lifecycle.advance(deps_of(context), uuid.UUID(task_id))
+    step = await lifecycle.advance(runtime_of(context), uuid.UUID(task_id))
     if step.again_in is not None:
         await schedule_advance(context.app, task_id, step.again_in)
 
@@ -51,10 +51,10 @@ _ORPHANS = text(
 
 async def sweep_tasks(context: JobContext, timestamp: int) -> int:
     """Every 15 s: requeue jobs of dead workers; give open tasks without a live job a new one."""
-    deps = deps_of(context)
-    stall = deps.settings.task_stall_seconds
+    runtime = runtime_of(context)
+    stall = runtime.settings.task_stall_seconds
     await retry_stalled(context.app, ADVANCE, stall)
-    async with deps.db.session() as session:
+    async with runtime.db.session() as session:
         orphans = (await session.scalars(_ORPHANS, {"stall": stall})).all()
     count = 0
     for task_id in orphans:
@@ -66,10 +66,9 @@ async def sweep_tasks(context: JobContext, timestamp: int) -> int:
 
 async def purge_idempotency_keys(context: JobContext, timestamp: int) -> int:
     """Hourly: forget Idempotency-Keys older than they are kept (claims ignore them already)."""
-    deps = deps_of(context)
-    async with deps.db.session() as session:
-        count = await idempotency.purge(session, keep_hours=deps.settings.idempotency_key_hours)
-        await session.commit()
+    runtime = runtime_of(context)
+    async with runtime.db.transaction() as session:
+        count = await idempotency.purge(session, keep_hours=runtime.settings.idempotency_key_hours)
     if count:
         logger.info("tasks.idempotency_keys_purged", count=count)
     return count

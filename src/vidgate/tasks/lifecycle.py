@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import update
 
-from vidgate.media.probe import MediaRejected, probe
+from vidgate.media.probe import MediaRejected, probe, read_head
 from vidgate.media.storage import new_object_key
 from vidgate.net.safe_http import FetchFailed, UnsafeUrl
 from vidgate.providers.base import (
@@ -45,13 +45,11 @@ from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
 
 if TYPE_CHECKING:
     from vidgate.db.engine import Database
-    from vidgate.jobs import WorkerDeps
     from vidgate.media.storage import Storage
     from vidgate.providers.registry import Providers
+    from vidgate.runtime import Runtime
 
 logger = structlog.get_logger(__name__)
-
-SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,12 @@ def provider_for(providers: Providers, task: Task) -> VideoProvider:
     return providers.dashscope if task.provider == "dashscope" else providers.kie
 
 
-def _provider(deps: WorkerDeps, task: Task) -> VideoProvider:
-    return provider_for(deps.providers, task)
+def _provider(runtime: Runtime, task: Task) -> VideoProvider:
+    return provider_for(runtime.providers, task)
 
 
-def _backoff(deps: WorkerDeps, attempts: int, hint: float | None = None) -> Step:
-    settings = deps.settings
+def _backoff(runtime: Runtime, attempts: int, hint: float | None = None) -> Step:
+    settings = runtime.settings
     delay = min(
         settings.task_poll_max_seconds,
         settings.task_poll_initial_seconds * 1.5 ** max(0, attempts - 1),
@@ -84,25 +82,25 @@ def _backoff(deps: WorkerDeps, attempts: int, hint: float | None = None) -> Step
     return Step(delay)
 
 
-async def advance(deps: WorkerDeps, task_id: uuid.UUID) -> Step:
-    async with deps.db.session() as session:
+async def advance(runtime: Runtime, task_id: uuid.UUID) -> Step:
+    async with runtime.db.session() as session:
         task = await session.get(Task, task_id)
     if task is None or task.status not in OPEN_STATUSES:
         return DONE
     # The deadline first: a cancel the vendor cannot be reached for must not outlive it.
     if datetime.now(UTC) >= task.deadline_at:
-        return await _time_out(deps, task)
+        return await _time_out(runtime, task)
     if task.cancel_requested_at is not None and task.cancel_refused_at is None:
-        return await _cancel(deps, task)
+        return await _cancel(runtime, task)
     if task.status == TaskStatus.PENDING:
-        return await _submit(deps, task)
-    return await _poll(deps, task)
+        return await _submit(runtime, task)
+    return await _poll(runtime, task)
 
 
-async def _close(deps: WorkerDeps, task: Task, status: TaskStatus, code: str, message: str) -> Step:
-    async with deps.db.session() as session:
+async def _close(runtime: Runtime, task: Task, status: TaskStatus, code: str, message: str) -> Step:
+    async with runtime.db.session() as session:
         closed = await service.close(
-            session, task.id, status, deps.storage, error_code=code, error_message=message
+            session, task.id, status, runtime.storage, error_code=code, error_message=message
         )
         await session.commit()
     if closed is not None:
@@ -192,43 +190,43 @@ async def cancel_upstream(
     return CancelAttempt(CancelVerdict.REFUSED)
 
 
-async def _cancel(deps: WorkerDeps, task: Task) -> Step:
+async def _cancel(runtime: Runtime, task: Task) -> Step:
     if task.upstream_id is None:
-        if task.status == TaskStatus.PENDING and _submitting(deps, task):
+        if task.status == TaskStatus.PENDING and _submitting(runtime, task):
             return Step(1.0)  # a submission is in flight: ask the vendor once it returns
         # Nothing reached the vendor (or a submission whose outcome is unknown, which is never
         # resent and is refunded like any unconfirmed submission): nothing is billed.
-        return await _close(deps, task, TaskStatus.CANCELED, "canceled", CANCELED_BY_USER)
-    attempt = await cancel_upstream(deps.db, deps.storage, _provider(deps, task), task)
+        return await _close(runtime, task, TaskStatus.CANCELED, "canceled", CANCELED_BY_USER)
+    attempt = await cancel_upstream(runtime.db, runtime.storage, _provider(runtime, task), task)
     if attempt.verdict == CancelVerdict.CANCELED:
         return DONE
     if attempt.verdict == CancelVerdict.LATER:
-        async with deps.db.session() as session:
+        async with runtime.db.session() as session:
             await session.execute(
                 update(Task).where(Task.id == task.id).values(attempts=Task.attempts + 1)
             )
             await session.commit()
-    return _backoff(deps, task.attempts + 1, attempt.retry_after)  # refused: polling goes on
+    return _backoff(runtime, task.attempts + 1, attempt.retry_after)  # refused: polling goes on
 
 
-async def _cancel_upstream(deps: WorkerDeps, task: Task) -> None:
+async def _cancel_upstream(runtime: Runtime, task: Task) -> None:
     """Best effort, for a task vidgate has closed already: its outcome changes nothing here."""
     if task.upstream_id is None or task.cancel_refused_at is not None:
         return
     try:
-        await _provider(deps, task).cancel(task.upstream_id)
+        await _provider(runtime, task).cancel(task.upstream_id)
     except ProviderError as exc:
         logger.info("tasks.upstream_cancel_failed", task_id=str(task.id), error=str(exc))
 
 
-async def _time_out(deps: WorkerDeps, task: Task) -> Step:
+async def _time_out(runtime: Runtime, task: Task) -> Step:
     """Past the deadline the credits come back, as the product promises, even though a vendor
     that cannot cancel may still be rendering (and billing) the task. Deadlines are hours past
     any normal run, so this is a vendor fault and no way to get videos for free."""
-    await _cancel_upstream(deps, task)
+    await _cancel_upstream(runtime, task)
     minutes = max(1, round((task.deadline_at - task.created_at).total_seconds() / 60))
     return await _close(
-        deps,
+        runtime,
         task,
         TaskStatus.TIMEOUT,
         "timeout",
@@ -236,16 +234,16 @@ async def _time_out(deps: WorkerDeps, task: Task) -> Step:
     )
 
 
-def _submitting(deps: WorkerDeps, task: Task) -> bool:
+def _submitting(runtime: Runtime, task: Task) -> bool:
     """Whether a submission started recently enough that it may still be in flight."""
     if task.submit_started_at is None:
         return False
     age = (datetime.now(UTC) - task.submit_started_at).total_seconds()
-    return age < deps.settings.provider_timeout_seconds * 2 + 30
+    return age < runtime.settings.provider_timeout_seconds * 2 + 30
 
 
-async def _submit(deps: WorkerDeps, task: Task) -> Step:
-    async with deps.db.session() as session:
+async def _submit(runtime: Runtime, task: Task) -> Step:
+    async with runtime.db.session() as session:
         claimed = await session.scalar(
             update(Task)
             .where(
@@ -258,24 +256,24 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
         )
         await session.commit()
     if claimed is None:
-        if task.submit_started_at is not None and not _submitting(deps, task):
+        if task.submit_started_at is not None and not _submitting(runtime, task):
             logger.error("tasks.submit_outcome_unknown", task_id=str(task.id))
             return await _close(
-                deps,
+                runtime,
                 task,
                 TaskStatus.FAILED,
                 "submit_unknown",
                 "The task could not be confirmed by the provider; its credits were returned",
             )
-        return _backoff(deps, 1)
-    provider = _provider(deps, task)
+        return _backoff(runtime, 1)
+    provider = _provider(runtime, task)
     stored = task.upstream_request
     request = VideoRequest(**{**stored, "image_urls": tuple(stored.get("image_urls", ()))})
     try:
         submitted = await provider.submit(request)
     except (NotSent, Throttled) as exc:
         # Nothing was accepted upstream: free the claim so the next run sends it again.
-        async with deps.db.session() as session:
+        async with runtime.db.session() as session:
             await session.execute(
                 update(Task)
                 .where(Task.id == task.id, Task.upstream_id.is_(None))
@@ -284,23 +282,23 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
             await session.commit()
         hint = exc.retry_after if isinstance(exc, Throttled) else None
         logger.info("tasks.submit_retry", task_id=str(task.id), error=str(exc))
-        return _backoff(deps, claimed, hint)
+        return _backoff(runtime, claimed, hint)
     except Rejected as exc:
         return await _close(
-            deps, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
+            runtime, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
         )
     except Ambiguous as exc:
         # Resending could create (and bill) a second upstream task: never done automatically.
         logger.error("tasks.submit_ambiguous", task_id=str(task.id), error=str(exc))
         return await _close(
-            deps,
+            runtime,
             task,
             TaskStatus.FAILED,
             "submit_unknown",
             "The provider did not confirm the task in time; its credits were returned",
         )
     running: Task | None = None
-    async with deps.db.session() as session:
+    async with runtime.db.session() as session:
         started = await session.scalar(
             update(Task)
             .where(Task.id == task.id, Task.status == TaskStatus.PENDING)
@@ -316,7 +314,7 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
         )
         if started is not None:
             running = await session.get_one(Task, task.id, populate_existing=True)
-            await service.record_event(session, running, deps.storage)
+            await service.record_event(session, running, runtime.storage)
         else:  # closed meanwhile (say, its deadline passed): keep the upstream id, cancel it
             await session.execute(
                 update(Task)
@@ -326,13 +324,13 @@ async def _submit(deps: WorkerDeps, task: Task) -> Step:
         await session.commit()
     if started is None:
         task.upstream_id = submitted.upstream_id
-        await _cancel_upstream(deps, task)
+        await _cancel_upstream(runtime, task)
         return DONE
     logger.info("tasks.submitted", task_id=str(task.id), upstream_id=submitted.upstream_id)
     if running is not None and running.cancel_requested_at is not None:
         # A cancel waited for this submission: ask now, while the vendor may still have it queued.
-        return await _cancel(deps, running)
-    return _backoff(deps, 1)
+        return await _cancel(runtime, running)
+    return _backoff(runtime, 1)
 
 
 def _upstream_message(exc: ProviderError) -> str:
@@ -352,39 +350,43 @@ def _progress(task: Task, state: TaskState) -> int:
     return max(task.progress, min(95, guess))
 
 
-async def _poll(deps: WorkerDeps, task: Task) -> Step:
+async def _poll(runtime: Runtime, task: Task) -> Step:
     assert task.upstream_id is not None
     try:
-        state = await _provider(deps, task).fetch(task.upstream_id)
+        state = await _provider(runtime, task).fetch(task.upstream_id)
     except (NotSent, Throttled, Ambiguous) as exc:
         hint = exc.retry_after if isinstance(exc, Throttled) else None
-        return _backoff(deps, task.attempts + 1, hint)
+        return _backoff(runtime, task.attempts + 1, hint)
     except Rejected as exc:
         return await _close(
-            deps, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
+            runtime, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
         )
     if state.status == UpstreamStatus.SUCCEEDED:
-        return await _collect(deps, task, state)
+        return await _collect(runtime, task, state)
     if state.status == UpstreamStatus.FAILED:
         message = state.error_message or "The provider could not make the video"
         return await _close(
-            deps, task, TaskStatus.FAILED, state.error_code or "upstream_failed", message
+            runtime, task, TaskStatus.FAILED, state.error_code or "upstream_failed", message
         )
     if state.status == UpstreamStatus.CANCELED:
         if task.cancel_requested_at is not None:  # the user's cancel, confirmed by another caller
-            return await _close(deps, task, TaskStatus.CANCELED, "canceled", CANCELED_BY_USER)
+            return await _close(runtime, task, TaskStatus.CANCELED, "canceled", CANCELED_BY_USER)
         return await _close(
-            deps, task, TaskStatus.CANCELED, "upstream_canceled", "The provider canceled the task"
+            runtime,
+            task,
+            TaskStatus.CANCELED,
+            "upstream_canceled",
+            "The provider canceled the task",
         )
     if state.status == UpstreamStatus.UNKNOWN:
         return await _close(
-            deps,
+            runtime,
             task,
             TaskStatus.FAILED,
             "upstream_unknown",
             "The provider no longer knows this task; its credits were returned",
         )
-    async with deps.db.session() as session:
+    async with runtime.db.session() as session:
         await session.execute(
             update(Task)
             .where(Task.id == task.id, Task.status == TaskStatus.RUNNING)
@@ -395,49 +397,49 @@ async def _poll(deps: WorkerDeps, task: Task) -> Step:
             )
         )
         await session.commit()
-    return _backoff(deps, task.attempts + 1)
+    return _backoff(runtime, task.attempts + 1)
 
 
-async def _collect(deps: WorkerDeps, task: Task, state: TaskState) -> Step:
+async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
     """Copy the result into vidgate storage (vendor URLs expire), probe it, then settle."""
     if not state.result_url:
         return await _close(
-            deps, task, TaskStatus.FAILED, "no_result", "The provider finished without a video"
+            runtime, task, TaskStatus.FAILED, "no_result", "The provider finished without a video"
         )
-    tmp_dir = deps.settings.data_dir / "tmp"
+    tmp_dir = runtime.settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=tmp_dir, prefix="result-", suffix=".part")
     path = Path(name)
     try:
         os.close(handle)
         try:
-            download = await deps.client.download(
-                state.result_url, path, max_bytes=deps.settings.max_result_bytes
+            download = await runtime.outbound.download(
+                state.result_url, path, max_bytes=runtime.settings.max_result_bytes
             )
         except (FetchFailed, UnsafeUrl) as exc:
             # Transient or not, the deadline ends the retries (vendor URLs live for hours).
             logger.warning("tasks.result_download_failed", task_id=str(task.id), error=str(exc))
-            return _backoff(deps, task.attempts + 1)
+            return _backoff(runtime, task.attempts + 1)
         try:
-            head = await asyncio.to_thread(_read_head, path)
+            head = await asyncio.to_thread(read_head, path)
             info = await asyncio.to_thread(probe, path, head, "video")
         except MediaRejected as exc:
             return await _close(
-                deps,
+                runtime,
                 task,
                 TaskStatus.FAILED,
                 "bad_result",
                 f"The provider's video is unusable: {exc}",
             )
         key = new_object_key("results", info.extension)
-        stored = await deps.storage.put_file(key, path, content_type=info.content_type)
+        stored = await runtime.storage.put_file(key, path, content_type=info.content_type)
     finally:
         await asyncio.to_thread(path.unlink, missing_ok=True)
-    async with deps.db.session() as session:
+    async with runtime.db.session() as session:
         done = await service.succeed(
             session,
             task.id,
-            deps.storage,
+            runtime.storage,
             result_key=stored.key,
             result_size=download.size,
             duration_seconds=info.duration_seconds,
@@ -445,7 +447,7 @@ async def _collect(deps: WorkerDeps, task: Task, state: TaskState) -> Step:
         )
         await session.commit()
     if done is None:  # another worker (or a cancel) got there first
-        await deps.storage.delete(stored.key)
+        await runtime.storage.delete(stored.key)
         return DONE
     logger.info(
         "tasks.succeeded",
@@ -454,8 +456,3 @@ async def _collect(deps: WorkerDeps, task: Task, state: TaskState) -> Step:
         charged=done.credits_charged,
     )
     return DONE
-
-
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as file:
-        return file.read(SNIFF_BYTES)

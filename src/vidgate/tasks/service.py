@@ -12,18 +12,21 @@ import uuid
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.config import Settings
 from vidgate.credits import service as ledger
-from vidgate.credits.pricing import TaskKind, price_of
+from vidgate.credits.pricing import price_of
+from vidgate.db.engine import Database
 from vidgate.errors import BadRequest, NotFound, TooManyRequests
+from vidgate.kit import PageRequest, TaskKind, parse_uuid
 from vidgate.media.storage import Storage
 from vidgate.providers.base import VideoRequest
+from vidgate.tasks.cache import TaskCache
 from vidgate.tasks.inputs import (
     ANIMATE_IMAGE,
     ANIMATE_VIDEO,
@@ -39,11 +42,11 @@ from vidgate.tasks.schemas import (
     describe_cancel,
 )
 from vidgate.users.models import User
+from vidgate.vendors import ProviderName
 from vidgate.webhooks import service as webhooks
 
 logger = structlog.get_logger(__name__)
 
-ProviderName = Literal["dashscope", "kie"]
 PROVIDER_OF: dict[TaskKind, ProviderName] = {
     "animate-move": "dashscope",
     "animate-mix": "dashscope",
@@ -378,18 +381,49 @@ async def record_event(session: AsyncSession, task: Task, storage: Storage) -> b
 
 async def owned_task(session: AsyncSession, task_id: str, user_id: uuid.UUID) -> Task:
     """The user's task, or 404 (also for another user's task: ids are not confirmed to others)."""
-    parsed = parse_task_id(task_id)
+    parsed = parse_uuid(task_id)
     task = await session.get(Task, parsed) if parsed else None
     if task is None or task.user_id != user_id:
         raise NotFound("Task not found")
     return task
 
 
-def parse_task_id(task_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(task_id)
-    except ValueError:
-        return None
+async def list_tasks(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    status: TaskStatus | None,
+    page: PageRequest,
+) -> tuple[list[Task], int]:
+    """One page of the user's tasks (with `status`, only those), newest first, and how many
+    there are in all."""
+    where = [Task.user_id == user_id]
+    if status is not None:
+        where.append(Task.status == status)
+    total = await session.scalar(select(func.count()).select_from(Task).where(*where))
+    rows = await session.scalars(
+        page.apply(select(Task).where(*where).order_by(Task.created_at.desc(), Task.id.desc()))
+    )
+    return list(rows), total or 0
+
+
+_TASK_BY_ID = select(Task.__table__).where(Task.id == bindparam("task_id"))  # built once
+
+
+async def read_view(
+    db: Database, cache: TaskCache, storage: Storage, task_id: uuid.UUID
+) -> tuple[uuid.UUID, TaskView] | None:
+    """A task's owner and view, from the per-process cache when it is there (the status read is
+    the hottest path: one autocommit round trip on a miss). None: no such task."""
+    cached = cache.get(task_id)
+    if cached is None:
+        generation = cache.generation
+        async with db.autocommit_engine.connect() as conn:
+            row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
+        if row is None:
+            return None
+        cached = row.user_id, view(row, storage)  # type: ignore[arg-type]
+        cache.put(task_id, *cached, generation)
+    return cached
 
 
 async def request_cancel(

@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.credits import service as ledger
 from vidgate.credits.models import LedgerEntry
 from vidgate.deps import DbSession, RuntimeDep
+from vidgate.kit import PageRequest, page_query
 from vidgate.users import service
 from vidgate.users.models import User
 from vidgate.users.schemas import (
@@ -27,6 +28,8 @@ from vidgate.users.schemas import (
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
+# The ledger is paged further and 20 rows at a time by default.
+LEDGER_PAGE = page_query(max_page=1_000_000, default_size=20)
 DELETION_MESSAGE = "Account deletion requested. Your account will be deleted within 30 days."
 
 
@@ -55,10 +58,8 @@ async def update_profile(
 ) -> ProfileResponse:
     """Change username (3–50 characters) and/or avatar_url (http or https); other fields stay."""
     updated = await service.update_profile(
-        session, user.id, changes=body.model_dump(exclude_unset=True)
+        session, runtime.principals, user.id, changes=body.model_dump(exclude_unset=True)
     )
-    await session.commit()
-    runtime.principals.evict_user(user.id)
     return _profile(updated)
 
 
@@ -94,22 +95,15 @@ def _entry(row: LedgerEntry) -> LedgerEntryOut:
 async def list_transactions(
     user: CurrentUser,
     session: DbSession,
-    page: int = Query(default=1, ge=1, le=1_000_000),
-    page_size: int = Query(default=20, ge=1, le=100),
+    page: Annotated[PageRequest, Depends(LEDGER_PAGE)],
 ) -> TransactionsResponse:
     """The user's credit movements, newest first."""
-    total = await session.scalar(
-        select(func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user.id)
-    )
-    rows = await session.scalars(
-        select(LedgerEntry)
-        .where(LedgerEntry.user_id == user.id)
-        .order_by(LedgerEntry.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
+    rows, total = await ledger.history(session, user.id, page)
     return TransactionsResponse(
-        transactions=[_entry(r) for r in rows], total=total or 0, page=page, page_size=page_size
+        transactions=[_entry(r) for r in rows],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
     )
 
 
@@ -139,13 +133,7 @@ async def export_transactions(user: CurrentUser, runtime: RuntimeDep) -> Streami
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         async with runtime.db.session() as session:
-            result = await session.stream_scalars(
-                select(LedgerEntry)
-                .where(LedgerEntry.user_id == user.id)
-                .order_by(LedgerEntry.id.desc())
-                .execution_options(yield_per=500)
-            )
-            async for entry in result:
+            async for entry in ledger.stream_history(session, user.id):
                 writer.writerow(
                     [
                         entry.id,
@@ -177,7 +165,6 @@ async def delete_account(
     user: CurrentUser, session: DbSession, runtime: RuntimeDep
 ) -> MessageResponse:
     """Soft delete: signing in again within the grace period restores the account."""
-    await service.request_deletion(session, user.id, runtime.settings.account_purge_days)
-    await session.commit()
-    runtime.principals.evict_user(user.id)
+    purge_days = runtime.settings.account_purge_days
+    await service.request_deletion(session, runtime.principals, user.id, purge_days)
     return MessageResponse(message=DELETION_MESSAGE)

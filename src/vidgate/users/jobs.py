@@ -13,9 +13,8 @@ logger = structlog.get_logger(__name__)
 
 async def anonymize_deleted_accounts(context: JobContext, timestamp: int) -> int:
     """Hourly: strip personal data from accounts deleted more than the grace period ago."""
-    async with database_of(context).session() as session:
+    async with database_of(context).transaction() as session:
         count = await service.anonymize_due_accounts(session)
-        await session.commit()
     if count:
         logger.info("accounts.anonymized", count=count)
     return count

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -14,8 +15,12 @@ from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession
 from vidgate.auth.phones import e164, normalize_phone
 from vidgate.credits import service as ledger
+from vidgate.db.session import Session
 from vidgate.kit import parse_uuid
 from vidgate.users.models import User
+
+if TYPE_CHECKING:
+    from vidgate.auth.principal_cache import PrincipalCache
 
 DELETED_USERNAME = "deleted user"
 
@@ -160,18 +165,25 @@ def _note_sign_in(user: User, now: datetime) -> None:
 
 
 async def update_profile(
-    session: AsyncSession, user_id: uuid.UUID, *, changes: dict[str, object]
+    session: Session, principals: PrincipalCache, user_id: uuid.UUID, *, changes: dict[str, object]
 ) -> User:
+    """Change the fields given; the cached principal (which carries the username) is dropped once
+    the change commits."""
     user = await session.get_one(User, user_id, with_for_update=True)
     for field in ("username", "avatar_url"):
         if field in changes:
             setattr(user, field, changes[field])
     await session.flush()
+    session.after_commit(partial(principals.evict_user, user_id))
     return user
 
 
-async def request_deletion(session: AsyncSession, user_id: uuid.UUID, purge_days: int) -> None:
-    """Soft-delete: sessions and personal keys stop now; the data goes after `purge_days`."""
+async def request_deletion(
+    session: Session, principals: PrincipalCache, user_id: uuid.UUID, purge_days: int
+) -> None:
+    """Soft-delete: sessions and personal keys stop once this commits (in this process's cache
+    too); the data goes after `purge_days`."""
+    session.after_commit(partial(principals.evict_user, user_id))
     now = datetime.now(UTC)
     await session.execute(
         update(User)

@@ -7,15 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.deps import DbSession, RuntimeDep
-from vidgate.errors import BadRequest
 from vidgate.tasks.service import owned_task
-from vidgate.webhooks import service
-from vidgate.webhooks.jobs import schedule_delivery
+from vidgate.webhooks import flows, service
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
 from vidgate.webhooks.schemas import (
     AttemptView,
@@ -43,36 +40,19 @@ async def _secret_view(session: AsyncSession, user_id: uuid.UUID) -> WebhookSecr
 @secrets.get("/webhook-secret", response_model=WebhookSecretView)
 async def get_webhook_secret(user: CurrentUser, session: DbSession) -> WebhookSecretView:
     """The secret that signs your webhooks (made on first request)."""
-    view = await _secret_view(session, user.id)
-    await session.commit()
-    return view
+    return await _secret_view(session, user.id)
 
 
 @secrets.post("/webhook-secret/rotate", response_model=WebhookSecretView)
 async def rotate_webhook_secret(user: CurrentUser, session: DbSession) -> WebhookSecretView:
     """A new secret; the old one keeps signing alongside it for 24 h."""
     await service.rotate(session, user.id, datetime.now(UTC))
-    view = await _secret_view(session, user.id)
-    await session.commit()
-    return view
+    return await _secret_view(session, user.id)
 
 
-async def _views(session: AsyncSession, rows: Sequence[WebhookDelivery]) -> list[DeliveryView]:
-    attempts = await session.scalars(
-        select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_([d.id for d in rows]))
-        .order_by(WebhookAttempt.id)
-    )
-    by_delivery: dict[uuid.UUID, list[AttemptView]] = {}
-    for a in attempts:
-        by_delivery.setdefault(a.delivery_id, []).append(
-            AttemptView(
-                attempted_at=a.attempted_at,
-                status_code=a.status_code,
-                error=a.error,
-                duration_ms=a.duration_ms,
-            )
-        )
+def _views(
+    rows: Sequence[WebhookDelivery], attempts: dict[uuid.UUID, list[WebhookAttempt]]
+) -> list[DeliveryView]:
     return [
         DeliveryView(
             id=str(d.id),
@@ -86,7 +66,15 @@ async def _views(session: AsyncSession, rows: Sequence[WebhookDelivery]) -> list
             last_error=d.last_error,
             created_at=d.created_at,
             delivered_at=d.delivered_at,
-            attempt_log=by_delivery.get(d.id, []),
+            attempt_log=[
+                AttemptView(
+                    attempted_at=a.attempted_at,
+                    status_code=a.status_code,
+                    error=a.error,
+                    duration_ms=a.duration_ms,
+                )
+                for a in attempts.get(d.id, [])
+            ],
         )
         for d in rows
     ]
@@ -96,14 +84,7 @@ async def _views(session: AsyncSession, rows: Sequence[WebhookDelivery]) -> list
 async def list_deliveries(task_id: str, user: CurrentUser, session: DbSession) -> DeliveryList:
     """Every event sent (or being sent) for your task: attempts, status codes, next try."""
     task = await owned_task(session, task_id, user.id)
-    rows = (
-        await session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.task_id == task.id)
-            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
-        )
-    ).all()
-    return DeliveryList(deliveries=await _views(session, rows))
+    return DeliveryList(deliveries=_views(*await service.deliveries_of(session, task.id)))
 
 
 @deliveries.post("/{task_id}/webhook-deliveries/redeliver", response_model=RedeliverResponse)
@@ -112,14 +93,6 @@ async def redeliver(
 ) -> RedeliverResponse:
     """Send every event of your task again, with the same `webhook-id`s."""
     task = await owned_task(session, task_id, user.id)
-    if not task.webhook_url:
-        raise BadRequest("This task has no webhook_url")
-    rows = await service.redeliver(session, task.id)
-    if not rows:
-        raise BadRequest("This task has no webhook events yet")
-    views = await _views(session, rows)
-    await session.commit()
-    if runtime.jobs is not None:
-        for row in rows:
-            await schedule_delivery(runtime.jobs, row.id)
+    rows = await flows.redeliver_task(runtime, session, task)
+    views = _views(rows, await service.attempts_of(session, rows))
     return RedeliverResponse(message="Webhook redelivery scheduled", deliveries=views)

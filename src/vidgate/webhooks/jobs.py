@@ -6,24 +6,19 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from procrastinate import App, Blueprint, JobContext
+from procrastinate import Blueprint, JobContext
 from sqlalchemy import text
 
-from vidgate.jobs import defer_once, deps_of, retry_stalled
-from vidgate.webhooks import service
+from vidgate.jobs import retry_stalled, runtime_of
+from vidgate.webhooks import flows, service
+from vidgate.webhooks.service import schedule_delivery
 
 logger = structlog.get_logger(__name__)
 
 
-async def schedule_delivery(app: App, delivery_id: uuid.UUID | str, delay: float = 0.0) -> bool:
-    """Queue an attempt; False when one is queued already (that one will do)."""
-    lock = service.queueing_lock(delivery_id)
-    return await defer_once(app, service.DELIVER, lock, delay, delivery_id=str(delivery_id))
-
-
 async def deliver_webhook(context: JobContext, delivery_id: str) -> None:
-    deps = deps_of(context)
-    outcome = await service.attempt(deps.db, deps.webhook_client, uuid.UUID(delivery_id))
+    runtime = runtime_of(context)
+    outcome = await flows.attempt(runtime.db, runtime.webhook_outbound, uuid.UUID(delivery_id))
     if outcome is not None and outcome.retry_in is not None:
         await schedule_delivery(context.app, delivery_id, outcome.retry_in)
 
@@ -43,9 +38,9 @@ _STRANDED = text(
 
 async def sweep_webhooks(context: JobContext, timestamp: int) -> int:
     """Every minute: rerun attempts of dead workers; queue due deliveries that lost their job."""
-    deps = deps_of(context)
-    await retry_stalled(context.app, service.DELIVER, deps.settings.task_stall_seconds)
-    async with deps.db.session() as session:
+    runtime = runtime_of(context)
+    await retry_stalled(context.app, service.DELIVER, runtime.settings.task_stall_seconds)
+    async with runtime.db.session() as session:
         stranded = (await session.scalars(_STRANDED)).all()
     count = 0
     for delivery_id in stranded:

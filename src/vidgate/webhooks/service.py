@@ -1,4 +1,4 @@
-"""Signing secrets, recording task events as deliveries, and one delivery attempt.
+"""Signing secrets, recording task events as deliveries, retry timing, and the delivery log.
 
 A task event becomes a `webhook_deliveries` row in the same transaction as the task's change,
 and its first job is queued in that transaction too (procrastinate's defer function, called on
@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
-from vidgate.net.safe_http import FetchFailed, SafeHttpClient, UnsafeUrl
+from vidgate.jobs import defer_once
 from vidgate.tasks.models import Task, TaskStatus
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 if TYPE_CHECKING:
-    from vidgate.db.engine import Database
+    from procrastinate import App
 
 logger = structlog.get_logger(__name__)
 
@@ -57,6 +56,12 @@ _DEFER_IN_TRANSACTION = text(
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('default', :task_name, 0, NULL,"
     " :queueing_lock, CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
 )
+
+
+async def schedule_delivery(app: App, delivery_id: uuid.UUID | str, delay: float = 0.0) -> bool:
+    """Queue an attempt; False when one is queued already (that one will do)."""
+    lock = queueing_lock(delivery_id)
+    return await defer_once(app, DELIVER, lock, delay, delivery_id=str(delivery_id))
 
 
 def queueing_lock(delivery_id: uuid.UUID | str) -> str:
@@ -222,116 +227,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (at - now).total_seconds())
 
 
-async def attempt(
-    db: Database,
-    client: SafeHttpClient,
-    delivery_id: uuid.UUID,
-    *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    rand: Callable[[], float] = random.random,
-) -> Outcome | None:
-    """Send a pending delivery once and record the attempt.
-
-    One short transaction claims the delivery for the length of a request (`sending_until`),
-    another records what came back: no row lock or database connection waits on a slow
-    receiver. None when there is nothing to do: the delivery is done or unknown, another worker
-    holds a live claim (a dead worker's claim lapses after `CLAIM`), or it was redelivered while
-    this request was out (the attempt is logged; the new one decides the status).
-    """
-    at = now()
-    claim = at + CLAIM
-    async with db.session() as session:
-        delivery = await session.scalar(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id)
-            .with_for_update(skip_locked=True)
-        )
-        if delivery is None or delivery.status != "pending":
-            return None
-        if delivery.sending_until is not None and delivery.sending_until > at:
-            return None
-        delivery.sending_until = claim
-        secrets = await signing_secrets(session, delivery.user_id, at)
-        url, event_id, event_type = delivery.url, delivery.event_id, delivery.event_type
-        body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
-        await session.commit()
-
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": event_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": sign(secrets, event_id, at, body),
-    }
-    status_code: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    started = time.perf_counter()
-    try:
-        response = await client.request(
-            "POST",
-            url,
-            content=body.encode(),
-            headers=headers,
-            timeout=ATTEMPT_TIMEOUT,
-            max_bytes=64 * 1024,
-        )
-        status_code = response.status_code
-        retry_after = parse_retry_after(response.headers.get("retry-after"), at)
-    except UnsafeUrl as exc:
-        error = f"Refused: {exc}"
-    except FetchFailed as exc:
-        error = str(exc)
-    duration_ms = round((time.perf_counter() - started) * 1000)
-
-    async with db.session() as session:
-        delivery = await session.get_one(WebhookDelivery, delivery_id, with_for_update=True)
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery_id,
-                attempted_at=at,
-                status_code=status_code,
-                error=error,
-                duration_ms=duration_ms,
-            )
-        )
-        outcome: Outcome | None = None
-        attempts = delivery.attempts
-        if delivery.sending_until == claim:  # still ours
-            delivery.sending_until = None
-            delivery.attempts = attempts = attempts + 1
-            delivery.last_status_code = status_code
-            delivery.last_error = error
-            outcome = _outcome(delivery.attempts, status_code, retry_after, rand)
-            delivery.status = outcome.status
-            if outcome.status == "succeeded":
-                delivery.delivered_at = at
-            delivery.next_attempt_at = (
-                at + timedelta(seconds=outcome.retry_in) if outcome.retry_in is not None else None
-            )
-        await session.commit()
-    logger.info(
-        "webhooks.attempt",
-        delivery_id=str(delivery_id),
-        event_type=event_type,
-        attempt=attempts,
-        status_code=status_code,
-        error=error,
-        outcome=outcome.status if outcome else "superseded by a redelivery",
-    )
-    return outcome
-
-
-def _outcome(
-    attempts: int, status_code: int | None, retry_after: float | None, rand: Callable[[], float]
-) -> Outcome:
-    if status_code is not None and 200 <= status_code < 300:
-        return Outcome("succeeded")
-    if status_code == 410:  # the receiver says this endpoint is gone: stop
-        return Outcome("failed")
-    wait = retry_delay(attempts, retry_after, rand)
-    return Outcome("failed") if wait is None else Outcome("pending", wait)
-
-
 async def redeliver(session: AsyncSession, task_id: uuid.UUID) -> list[WebhookDelivery]:
     """Send every event of the task again (same `webhook-id`s: receivers drop what they have)."""
     rows = list(
@@ -348,3 +243,32 @@ async def redeliver(session: AsyncSession, task_id: uuid.UUID) -> list[WebhookDe
         delivery.sending_until = None  # an attempt still out no longer decides the status
     await session.flush()
     return rows
+
+
+async def deliveries_of(
+    session: AsyncSession, task_id: uuid.UUID
+) -> tuple[list[WebhookDelivery], dict[uuid.UUID, list[WebhookAttempt]]]:
+    """A task's deliveries, oldest first, and each one's attempts in order."""
+    rows = list(
+        await session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.task_id == task_id)
+            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+        )
+    )
+    return rows, await attempts_of(session, rows)
+
+
+async def attempts_of(
+    session: AsyncSession, rows: Sequence[WebhookDelivery]
+) -> dict[uuid.UUID, list[WebhookAttempt]]:
+    """Each delivery's attempts, in the order they were made."""
+    attempts = await session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_([d.id for d in rows]))
+        .order_by(WebhookAttempt.id)
+    )
+    by_delivery: dict[uuid.UUID, list[WebhookAttempt]] = {}
+    for a in attempts:
+        by_delivery.setdefault(a.delivery_id, []).append(a)
+    return by_delivery

@@ -2540,9 +2540,9 @@ export interface operations {
     list_tasks_api_tasks_user_tasks_get: {
         parameters: {
             query?: {
+                status?: components["schemas"]["TaskStatus"] | null;
                 page?: number;
                 page_size?: number;
-                status?: components["schemas"]["TaskStatus"] | null;
             };
             header?: never;
             path?: never;

@@ -1,0 +1,71 @@
+"""Storing an upload: the received file checked against its declared type, probed, moved into
+storage and recorded. The row is committed here, so that an object whose row did not commit is
+removed again rather than left in storage with nothing pointing at it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import PurePosixPath
+
+from vidgate.db.session import Session
+from vidgate.errors import BadRequest, Unprocessable
+from vidgate.media.models import Upload
+from vidgate.media.multipart import ReceivedFile
+from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected, probe
+from vidgate.media.storage import new_object_key
+from vidgate.runtime import Runtime
+
+
+async def store_upload(
+    runtime: Runtime, session: Session, user_id: uuid.UUID, received: ReceivedFile
+) -> tuple[Upload, MediaInfo]:
+    """Check, probe and store a received file and commit its `uploads` row; the temporary file
+    is discarded whatever happens."""
+    try:
+        file_type = received.fields.get("file_type")
+        if file_type not in EXTENSIONS:
+            raise Unprocessable("file_type must be 'image' or 'video'")
+        kind: FileType = file_type
+        extension = PurePosixPath(received.filename or "").suffix.lower()
+        allowed = EXTENSIONS[kind]
+        if extension not in allowed:
+            raise BadRequest(
+                f"Unsupported {kind} extension '{extension or '(none)'}'; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        if received.size == 0:
+            raise BadRequest("The file is empty")
+        try:
+            info = await asyncio.to_thread(probe, received.path, received.head, kind)
+        except MediaRejected as exc:
+            raise BadRequest(str(exc)) from exc
+        key = new_object_key("uploads", info.extension)
+        stored = await runtime.storage.adopt_file(
+            key, received.path, content_type=info.content_type, sha256=received.sha256
+        )
+    finally:
+        received.discard()
+    row = Upload(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        storage_key=stored.key,
+        file_type=kind,
+        content_type=info.content_type,
+        size=stored.size,
+        sha256=received.sha256,
+        original_filename=(received.filename or "")[:255] or None,
+        width=info.width,
+        height=info.height,
+        duration_seconds=info.duration_seconds,
+        codec=info.codec,
+        fps=info.fps,
+    )
+    session.add(row)
+    try:
+        await session.commit()
+    except BaseException:
+        # No row points at the object: remove it rather than leave an orphan in storage.
+        await asyncio.shield(runtime.storage.delete(stored.key))
+        raise
+    return row, info
