@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from vidgate.apikeys.models import ApiKey
+from vidgate.apikeys.service import MAX_ACTIVE_PERSONAL_KEYS
 from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.db.migrate import head_revision
@@ -143,6 +144,26 @@ async def test_personal_key_for_a_user(
     async with db.session() as s:
         owned = (await s.scalars(select(ApiKey).where(ApiKey.user_id == uuid.UUID(uid)))).all()
     assert len(owned) == 1
+
+
+async def test_personal_key_from_the_cli_keeps_the_users_key_limit(
+    cli_env: dict[str, str], client: httpx.AsyncClient, db: Database
+) -> None:
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+    for n in range(MAX_ACTIVE_PERSONAL_KEYS):
+        made = await client.post(
+            "/api/users/api-keys", json={"name": f"k{n}"}, headers=user.headers
+        )
+        assert made.status_code == 201, made.text
+    refused = await vidgate(cli_env, "apikey", "create", "--user", uid)
+    assert refused.code == 1, refused.text
+    assert f"already have {MAX_ACTIVE_PERSONAL_KEYS} active API keys" in refused.text
+    async with db.session() as s:
+        owned = await s.scalar(
+            select(func.count()).select_from(ApiKey).where(ApiKey.user_id == uuid.UUID(uid))
+        )
+    assert owned == MAX_ACTIVE_PERSONAL_KEYS
 
 
 async def test_credits_grant(cli_env: dict[str, str], client: httpx.AsyncClient) -> None:

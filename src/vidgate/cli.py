@@ -338,7 +338,7 @@ def apikey_create(
     name: Annotated[str | None, typer.Option(help="Name of a personal key.")] = None,
 ) -> None:
     """Create a client key (--client NAME) or a personal key (--user USER_ID); prints it once."""
-    from vidgate.apikeys.service import create_key
+    from vidgate.apikeys.service import create_key, create_personal_key
 
     if (client is None) == (user is None):
         typer.echo("Give exactly one of --client NAME or --user USER_ID", err=True)
@@ -355,12 +355,15 @@ def apikey_create(
                 if owner is None or owner.deleted_at is not None:
                     typer.echo(f"No active user {user}", err=True)
                     raise typer.Exit(1)
-                created = await create_key(
-                    session, kind="personal", name=name or "cli", user_id=owner.id
-                )
+                # The same limit of active keys as the web app's (the user's row is locked).
+                created = await create_personal_key(session, owner.id, name or "cli")
             return created
 
-    created = _with_runtime(_settings(), work)
+    try:
+        created = _with_runtime(_settings(), work)
+    except VidgateError as exc:  # the user has as many active keys as allowed
+        typer.echo(f"Not created: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"id:     {created.key.id}\nkind:   {created.key.kind}\nkey:    {created.secret}")
     typer.echo("The key is shown only now; vidgate keeps just its hash.")
 
