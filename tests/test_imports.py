@@ -7,6 +7,8 @@ The graph counts every import grimp finds, including those inside functions and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grimp
 
 PACKAGE = "vidgate"
@@ -91,3 +93,61 @@ def test_no_import_cycles() -> None:
     assert not new, "import cycles inside vidgate:\n" + "\n".join(
         describe(graph, cycle) for cycle in new
     )
+
+
+# --- layers -------------------------------------------------------------------------------------
+# Who may import whom, beyond "no cycles" (docs/architecture.md §2). Each rule: the modules it
+# is about, and the importers allowed; any other importer inside vidgate breaks it.
+
+COMPOSITION_USERS = {"vidgate.app", "vidgate.cli"}
+LAYER_RULES: list[tuple[str, Callable[[str], bool], Callable[[str], bool]]] = [
+    (
+        "the composition (app, composition, job_registry) is used by app.py and cli.py alone",
+        lambda m: m in {"vidgate.app", "vidgate.composition", "vidgate.job_registry"},
+        lambda importer: importer in COMPOSITION_USERS | {"vidgate.composition"},
+    ),
+    (
+        "endpoint modules are imported by app.py alone (the OpenAPI builder reads routes)",
+        lambda m: m.endswith(".endpoints"),
+        lambda importer: importer == "vidgate.app",
+    ),
+    (
+        "flows are imported by endpoints, jobs and other flows, never by a service",
+        lambda m: m.endswith(".flows"),
+        lambda importer: importer.endswith((".endpoints", ".jobs", ".flows")),
+    ),
+]
+# Leaves import nothing of vidgate but other leaves.
+LEAVES = {"vidgate.errors", "vidgate.kit", "vidgate.vendors", "vidgate.db.session"}
+
+
+def layer_violations(graph: grimp.ImportGraph) -> list[str]:
+    found = []
+    for rule, about, allowed in LAYER_RULES:
+        for module in sorted(m for m in graph.modules if about(m)):
+            for importer in sorted(graph.find_modules_that_directly_import(module)):
+                if not allowed(importer):
+                    found.append(f"{rule}: {importer} imports {module}")
+    for leaf in sorted(LEAVES & graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(leaf) - LEAVES):
+            if imported.startswith(PACKAGE + "."):
+                found.append(f"{leaf} is a leaf but imports {imported}")
+    return found
+
+
+def test_layer_rules_catch_a_service_importing_a_flow() -> None:
+    graph = grimp.ImportGraph()
+    for module in ("vidgate", "vidgate.tasks", "vidgate.tasks.flows", "vidgate.tasks.service"):
+        graph.add_module(module)
+    graph.add_import(importer="vidgate.tasks.service", imported="vidgate.tasks.flows")
+    assert layer_violations(graph) == [
+        "flows are imported by endpoints, jobs and other flows, never by a service:"
+        " vidgate.tasks.service imports vidgate.tasks.flows"
+    ]
+
+
+def test_layers() -> None:
+    graph = grimp.build_graph(PACKAGE, cache_dir=None)
+    assert graph.modules >= LEAVES
+    violations = layer_violations(graph)
+    assert not violations, "\n".join(violations)
