@@ -1,8 +1,9 @@
-"""Who is calling: typed dependencies for the contract's three kinds of authentication.
+"""Who is calling: typed dependencies for the API's three kinds of authentication
+(docs/api.md §1.1).
 
 - `CurrentUser`: a Bearer access token whose session is still live (one query, no transaction).
 - `ApiKeyAuth`: an `X-API-Key`, client or personal.
-- `UserWithKey` ("JWT + API Key" in the contract): a Bearer token plus any key, or a personal key
+- `UserWithKey` ("Bearer + key" in docs/api.md §1.1): a Bearer token plus any key, or a personal key
   on its own (docs/api.md §1.1).
 """
 

@@ -59,7 +59,7 @@ class MeResponse(BaseModel):
     credits: int
     avatar_url: str | None = None
     region: str
-    # Additions to the contract:
+    # Additions to the base API (docs/api.md §1.4):
     credits_reserved: int
     available: int
     created_at: datetime

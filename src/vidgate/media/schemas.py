@@ -13,7 +13,7 @@ class UploadResponse(BaseModel):
     content_type: str
     file_type: str
     message: str = "File uploaded successfully"
-    # Additions to the contract:
+    # Additions to the base API (docs/api.md §1.4):
     upload_id: str
     sha256: str
     width: int | None = None

@@ -63,7 +63,7 @@ class Task(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(20))
     provider: Mapped[str] = mapped_column(String(20))
-    # The inputs as the caller gave them (the contract's request fields).
+    # The inputs as the caller gave them (the create request's fields).
     params: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # What goes upstream: the provider request, with inputs resolved to URLs the vendor fetches.
     upstream_request: Mapped[dict[str, Any]] = mapped_column(JSONB)

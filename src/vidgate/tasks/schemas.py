@@ -83,7 +83,7 @@ class CreateTaskResponse(BaseModel):
     message: str
     credits_estimated: int
     estimated_time: int | None = None
-    # Additions to the contract:
+    # Additions to the base API (docs/api.md §1.4):
     status: str
     billing_mode: Literal["metered", "prepaid"]
 
@@ -104,7 +104,7 @@ class TaskByIdView(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None
-    # Additions to the contract:
+    # Additions to the base API (docs/api.md §1.4):
     error_code: str | None = None
     billing_mode: Literal["metered", "prepaid"] | None = None
     credits_estimated: int | None = None
@@ -170,7 +170,7 @@ class TaskList(BaseModel):
 class CancelResponse(BaseModel):
     message: str = "Task cancellation requested"
     status: str
-    # Additions to the contract:
+    # Additions to the base API (docs/api.md §1.4):
     cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
     cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
 

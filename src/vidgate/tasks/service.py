@@ -53,7 +53,7 @@ PROVIDER_OF: dict[TaskKind, ProviderName] = {
     "text-to-video": "kie",
     "image-to-video": "kie",
 }
-SORA_ESTIMATED_SECONDS = 180  # the contract's "预计 180 秒"
+SORA_ESTIMATED_SECONDS = 180  # the base API's "预计 180 秒" (about 180 s)
 CreateBody = AnimateRequest | TextToVideoRequest | ImageToVideoRequest
 
 
@@ -77,7 +77,7 @@ class Prepared:
 
     @property
     def price_note(self) -> str:
-        """What the 402 detail names after the amount, as the contract words it for Sora:
+        """What the 402 detail names after the amount, as the base API words it for Sora:
         `20 credits (standard quality)`; for animate, the seconds and the rate."""
         price = price_of(self.kind, self.tier)
         if price.mode == "metered":

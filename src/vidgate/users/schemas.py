@@ -19,7 +19,7 @@ class ProfileResponse(BaseModel):
     credits: int
     created_at: datetime
     last_login_at: datetime | None = None
-    phone_number: str | None = None  # addition to the contract
+    phone_number: str | None = None  # an addition to the base API (docs/api.md §1.4)
 
 
 class ProfileUpdate(BaseModel):
