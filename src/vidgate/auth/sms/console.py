@@ -17,9 +17,8 @@ class ConsoleSmsSender:
         self._db = db
 
     async def send_code(self, phone_e164: str, code: str) -> None:
-        async with self._db.session() as session:
+        async with self._db.transaction() as session:
             session.add(DevSmsMessage(phone=phone_e164, code=code))
-            await session.commit()
         logger.warning("sms.console", phone=phone_e164, code=code, note="development only")
 
     async def aclose(self) -> None:
