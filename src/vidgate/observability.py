@@ -17,10 +17,10 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict
 
+from vidgate.db.migrate import current_revision
 from vidgate.errors import DATABASE_RETRY_AFTER_SECONDS, NotAuthenticated, NotFound
 
 logger = structlog.get_logger("vidgate.access")
@@ -144,10 +144,7 @@ async def readyz(request: Request, response: Response) -> dict[str, object]:
     not_ready: list[str] = []
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            async with runtime.db.autocommit_engine.connect() as conn:
-                current = (
-                    await conn.execute(text("SELECT version_num FROM alembic_version"))
-                ).scalar()
+            current = await current_revision(runtime.db)
         checks.update(database="ok", migration=current, migration_head=head)
         if current != head:
             not_ready.append("migration behind")

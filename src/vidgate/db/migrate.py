@@ -7,6 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from vidgate.db.engine import Database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,6 +28,13 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_to_head(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
+
+
+async def current_revision(db: Database) -> str | None:
+    """The revision the database's schema is at (one autocommit round trip)."""
+    async with db.autocommit_engine.connect() as conn:
+        result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        return result.scalar()
 
 
 def head_revision() -> str:

@@ -49,7 +49,7 @@ def _profile(user: User) -> ProfileResponse:
 
 @router.get("/profile", response_model=ProfileResponse)
 async def get_profile(user: CurrentUser, session: DbSession) -> ProfileResponse:
-    return _profile(await session.get_one(User, user.id))
+    return _profile(await service.account(session, user.id))
 
 
 @router.put("/profile", response_model=ProfileResponse)
@@ -65,7 +65,7 @@ async def update_profile(
 
 @router.get("/credits", response_model=CreditsResponse)
 async def get_credits(user: CurrentUser, session: DbSession) -> CreditsResponse:
-    account = await session.get_one(User, user.id)
+    account = await service.account(session, user.id)
     summary = await ledger.balance(session, account)
     return CreditsResponse(
         user_id=str(user.id),

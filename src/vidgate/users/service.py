@@ -164,6 +164,11 @@ def _note_sign_in(user: User, now: datetime) -> None:
         user.purge_after = None
 
 
+async def account(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """The signed-in user's row, as it stands now."""
+    return await session.get_one(User, user_id)
+
+
 async def update_profile(
     session: Session, principals: PrincipalCache, user_id: uuid.UUID, *, changes: dict[str, object]
 ) -> User:
