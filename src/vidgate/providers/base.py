@@ -10,6 +10,7 @@ Errors say what the caller may do next, because money depends on it:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -28,7 +29,14 @@ class UpstreamStatus(StrEnum):
 
 @dataclass(frozen=True)
 class VideoRequest:
-    """What vidgate asks a provider for; each adapter maps it to its own wire format."""
+    """What vidgate asks a provider for; each adapter maps it to its own wire format.
+
+    `model` is the vendor's model id on the channel the task is routed to (an adapter that serves
+    several models picks its wire dialect by it; None: the adapter's own default). `duration` is
+    the output length asked for, in seconds (text and image to video; None: the model's default).
+    `extra` holds fields the channel fixes for every request (catalog `extra`), sent as given on
+    top of what the adapter maps.
+    """
 
     kind: TaskKind
     image_url: str | None = None
@@ -40,6 +48,9 @@ class VideoRequest:
     aspect_ratio: Literal["landscape", "portrait"] = "landscape"
     quality: Literal["standard", "hd"] = "standard"
     watermark: bool = False
+    model: str | None = None
+    duration: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
