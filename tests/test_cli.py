@@ -86,6 +86,17 @@ async def test_migrate_reports_the_revision(cli_env: dict[str, str]) -> None:
     assert "external PostgreSQL" in run.out
 
 
+async def test_a_bad_catalog_stops_every_command_with_the_entry_named(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[defaults]\ntext-to-video = "sora-2"\n', encoding="utf-8")
+    for command in (("migrate",), ("serve", "--port", "1")):
+        run = await vidgate({**cli_env, "VIDGATE_CATALOG": str(catalog)}, *command)
+        assert run.code == 2, run.text
+        assert f"{catalog}: catalog: defaults.text-to-video: 'sora-2' is not a live" in run.err
+
+
 async def test_client_key_create_list_revoke(cli_env: dict[str, str], db: Database) -> None:
     created = await vidgate(cli_env, "apikey", "create", "--client", "web")
     assert created.code == 0, created.text

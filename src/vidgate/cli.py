@@ -36,9 +36,12 @@ cli.add_typer(user_cli, name="user")
 
 
 def _settings() -> Settings:
+    from vidgate.catalog.loader import CatalogError, load_catalog
+
     try:
         settings = load_settings()
-    except ConfigurationError as exc:
+        load_catalog(settings.catalog)  # checked before anything starts
+    except (ConfigurationError, CatalogError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_format)

@@ -14,6 +14,7 @@ from vidgate.auth.google import GoogleConfig, GoogleSignIn
 from vidgate.auth.principal_cache import PrincipalCache
 from vidgate.auth.sms import build_sms_sender
 from vidgate.auth.tokens import AccessTokens
+from vidgate.catalog.loader import load_catalog
 from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.job_registry import build_job_app
@@ -46,6 +47,7 @@ async def open_runtime(
     because in development their emulators are routes of the app; they are closed here all the
     same.
     """
+    catalog = load_catalog(settings.catalog)  # a bad catalog stops the start here
     async with AsyncExitStack() as stack:
         db = Database(
             database_url,
@@ -76,6 +78,7 @@ async def open_runtime(
         yield Runtime(
             settings=settings,
             db=db,
+            catalog=catalog,
             storage=storage,
             providers=providers,
             payment_gateways=payments.gateways,

@@ -188,6 +188,16 @@ class Settings(BaseSettings):
     kie_base_url: str = "https://api.kie.ai"
     provider_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     provider_max_concurrency: int = Field(default=8, ge=1, le=256)
+    catalog: Path | None = Field(
+        default=None,
+        description="A TOML file of models and channels read on top of the built-in catalog.",
+    )
+    channel_breaker_failures: int = Field(
+        default=5, ge=1, description="Failures in a row that open a channel's circuit breaker."
+    )
+    channel_breaker_cooldown_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How long an open breaker waits for a probe."
+    )
 
     # Video tasks
     max_active_tasks_per_user: int = Field(

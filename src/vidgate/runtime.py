@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from vidgate.auth.principal_cache import PrincipalCache
     from vidgate.auth.sms.base import SmsSender
     from vidgate.auth.tokens import AccessTokens
+    from vidgate.catalog.schema import Catalog
     from vidgate.config import Settings
     from vidgate.db.engine import Database
     from vidgate.media.storage import Storage
@@ -32,6 +33,7 @@ class Runtime:
 
     settings: Settings
     db: Database
+    catalog: Catalog  # the models on sale and their channels, loaded once at start
     storage: Storage
     providers: Providers
     payment_gateways: dict[str, PaymentGateway]  # the configured ones, by name
