@@ -1,26 +1,33 @@
-"""A local model of DashScope's Wan2.2-Animate async API, for work without internet.
+"""A local model of DashScope's async video APIs, for work without internet: Wan2.2-Animate
+(`image2video/video-synthesis`) and Wan text-to-video / image-to-video (`video-generation/
+video-synthesis`, the legacy wan2.1–2.6 dialect and the wan2.7 one).
 
 It speaks the vendor's paths, headers, error envelope and task state machine, fetches and checks
 the input media the way the vendor does, and renders a real (EMULATED-marked) MP4 as the result.
 Tasks live in memory; time is read from an injectable clock so tests can skip ahead, and the
 state is computed from elapsed time whenever a task is read.
 
-Faults: `POST /_control/faults` arms one for the next submit(s); a marker in the image or video
-URL's file name (`fault-moderation`, `fault-invalid`, `fault-throttle`, `fault-5xx`,
-`fault-stuck`, `fault-slow`) selects one per request.
+Faults: `POST /_control/faults` arms one for the next submit(s) (and can set which models the
+account has not enabled: `unpurchased_models`); a marker in an input URL's file name or in the
+prompt (`fault-moderation`, `fault-invalid`, `fault-size`, `fault-arrearage`, `fault-throttle`,
+`fault-5xx`, `fault-stuck`, `fault-slow`) selects one per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
+import math
+import re
 import secrets
 import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,18 +44,42 @@ from vidgate.emulators.background import Background
 
 from .render import render_animation
 
-__all__ = ["PREFIX", "DashScopeEmulator", "Fault"]
+__all__ = ["PREFIX", "VIDEO_MODELS", "VIDEO_PATH", "DashScopeEmulator", "Fault"]
 
 PREFIX = "/_emulator/dashscope"
 SUBMIT_PATH = "/api/v1/services/aigc/image2video/video-synthesis"
+VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 
-Fault = Literal["moderation", "invalid_input", "throttle", "server_error", "stuck", "slow"]
+# invalid_input: a synchronous 400 InvalidParameter; task_invalid: the task is accepted and ends
+# FAILED with InvalidParameter "The size is not match …" (the vendor's documented failure);
+# arrearage: 400 Arrearage (the account is overdue).
+Fault = Literal[
+    "moderation",
+    "invalid_input",
+    "task_invalid",
+    "arrearage",
+    "throttle",
+    "server_error",
+    "stuck",
+    "slow",
+]
 _FAULTS: frozenset[str] = frozenset(
-    {"moderation", "invalid_input", "throttle", "server_error", "stuck", "slow"}
+    {
+        "moderation",
+        "invalid_input",
+        "task_invalid",
+        "arrearage",
+        "throttle",
+        "server_error",
+        "stuck",
+        "slow",
+    }
 )
 _MARKERS: dict[str, Fault] = {
     "fault-moderation": "moderation",
     "fault-invalid": "invalid_input",
+    "fault-size": "task_invalid",
+    "fault-arrearage": "arrearage",
     "fault-throttle": "throttle",
     "fault-5xx": "server_error",
     "fault-stuck": "stuck",
@@ -69,6 +100,122 @@ MAX_ASPECT = 3.0
 VIDEO_SECONDS = (2.0, 30.0)
 
 _CHINA = timezone(timedelta(hours=8))  # DashScope's timestamps carry no zone; they read as UTC+8
+
+# -- text-to-video / image-to-video (docs/vendors.md §1.4–1.6) -----------------------------------
+
+_SIZE_MISMATCH = ("InvalidParameter", "The size is not match the requirement.")
+_UNPURCHASED = "Access to model denied. Please make sure you are eligible for using the model."
+
+
+@dataclass(frozen=True)
+class _VideoModel:
+    """What one Wan video model accepts."""
+
+    kind: Literal["t2v", "i2v"]
+    dialect: Literal["legacy", "wan2.7"]
+    tiers: tuple[str, ...]  # resolution tiers it renders
+    default_tier: str
+    durations: frozenset[int]
+    prompt_limit: int  # longer prompts are cut, not refused
+    usage: Literal["wan2.7", "wan2.6", "older"]  # the shape of its `usage`
+    audio_switch: bool = False  # `parameters.audio` (wan2.6-i2v-flash only)
+    shot_type: bool = False  # `parameters.shot_type` (wan2.6 only)
+
+
+_ANY_2_15 = frozenset(range(2, 16))
+_FIVE = frozenset({5})
+_HD = ("720P", "1080P")
+
+
+def _wan27(kind: Literal["t2v", "i2v"]) -> _VideoModel:
+    return _VideoModel(kind, "wan2.7", _HD, "1080P", _ANY_2_15, 5000, "wan2.7")
+
+
+def _wan26(kind: Literal["t2v", "i2v"], *, flash: bool = False) -> _VideoModel:
+    return _VideoModel(
+        kind, "legacy", _HD, "1080P", _ANY_2_15, 1500, "wan2.6", audio_switch=flash, shot_type=True
+    )
+
+
+VIDEO_MODELS: dict[str, _VideoModel] = {
+    "wan2.7-t2v": _wan27("t2v"),
+    "wan2.7-t2v-2026-04-25": _wan27("t2v"),
+    "wan2.7-i2v": _wan27("i2v"),
+    "wan2.7-i2v-2026-04-25": _wan27("i2v"),
+    "wan2.6-t2v": _wan26("t2v"),
+    "wan2.6-i2v": _wan26("i2v"),
+    "wan2.6-i2v-flash": _wan26("i2v", flash=True),
+    "wan2.5-t2v-preview": _VideoModel(
+        "t2v", "legacy", ("480P", *_HD), "1080P", frozenset({5, 10}), 1500, "older"
+    ),
+    "wan2.5-i2v-preview": _VideoModel(
+        "i2v", "legacy", ("480P", *_HD), "1080P", frozenset({5, 10}), 1500, "older"
+    ),
+    "wan2.2-t2v-plus": _VideoModel(
+        "t2v", "legacy", ("480P", "1080P"), "1080P", _FIVE, 800, "older"
+    ),
+    "wan2.2-i2v-plus": _VideoModel(
+        "i2v", "legacy", ("480P", "1080P"), "1080P", _FIVE, 800, "older"
+    ),
+    "wan2.2-i2v-flash": _VideoModel("i2v", "legacy", ("480P", *_HD), "720P", _FIVE, 800, "older"),
+    "wanx2.1-t2v-turbo": _VideoModel(
+        "t2v", "legacy", ("480P", "720P"), "720P", _FIVE, 800, "older"
+    ),
+    "wanx2.1-t2v-plus": _VideoModel("t2v", "legacy", ("720P",), "720P", _FIVE, 800, "older"),
+    "wanx2.1-i2v-turbo": _VideoModel(
+        "i2v", "legacy", ("480P", "720P"), "720P", frozenset({3, 4, 5}), 800, "older"
+    ),
+    "wanx2.1-i2v-plus": _VideoModel("i2v", "legacy", ("720P",), "720P", _FIVE, 800, "older"),
+}
+
+# Legacy text-to-video: the exact "W*H" sizes of each tier.
+TIER_SIZES: dict[str, tuple[str, ...]] = {
+    "480P": ("832*480", "480*832", "624*624"),
+    "720P": ("1280*720", "720*1280", "960*960", "1088*832", "832*1088"),
+    "1080P": ("1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632"),
+}
+# wan2.7 text-to-video: the output size of each tier and ratio.
+RATIO_SIZES: dict[str, dict[str, tuple[int, int]]] = {
+    "720P": {
+        "16:9": (1280, 720),
+        "9:16": (720, 1280),
+        "1:1": (960, 960),
+        "4:3": (1104, 832),
+        "3:4": (832, 1104),
+    },
+    "1080P": {
+        "16:9": (1920, 1080),
+        "9:16": (1080, 1920),
+        "1:1": (1440, 1440),
+        "4:3": (1648, 1248),
+        "3:4": (1248, 1648),
+    },
+}
+_TIER_PIXELS = {"480P": 832 * 480, "720P": 1280 * 720, "1080P": 1920 * 1080}
+_SIZE_FORM = re.compile(r"^([1-9][0-9]{1,4})\*([1-9][0-9]{1,4})$")
+
+# wan2.7 image-to-video: media types and the combinations it takes.
+MEDIA_TYPES = frozenset({"first_frame", "last_frame", "driving_audio", "first_clip"})
+MEDIA_COMBINATIONS: frozenset[frozenset[str]] = frozenset(
+    frozenset(combo)
+    for combo in (
+        {"first_frame"},
+        {"first_frame", "driving_audio"},
+        {"first_frame", "last_frame"},
+        {"first_frame", "last_frame", "driving_audio"},
+        {"first_clip"},
+        {"first_clip", "last_frame"},
+    )
+)
+FRAME_SIDE = (240, 8000)
+FRAME_MAX_BYTES = {"legacy": 10 * 1024 * 1024, "wan2.7": 20 * 1024 * 1024}
+FRAME_MAX_ASPECT = 8.0  # wan2.7; the legacy models state no aspect limit
+CLIP_SIDE = (240, 4096)
+CLIP_SECONDS = (2.0, 10.0)
+CLIP_MAX_BYTES = 100 * 1024 * 1024
+CLIP_EXTENSIONS = frozenset({".mp4", ".mov"})
+SEED_MAX = 2147483647
+VIDEO_FPS = 16  # the emulator's choice, kept low so renders stay quick
 
 
 class _ApiError(Exception):
@@ -103,6 +250,30 @@ class _Task:
     result_file: str | None = None
     rendered_seconds: float | None = None
     rendered_at: float | None = None
+    # text- and image-to-video only
+    video: bool = False  # answers with output.video_url, orig_prompt and this usage
+    usage: dict[str, Any] | None = None
+    prompt: str | None = None
+    actual_prompt: str | None = None
+    caption: str | None = None
+
+
+@dataclass
+class _VideoPlan:
+    """A checked text- or image-to-video request, before its media are fetched."""
+
+    model: str
+    spec: _VideoModel
+    prompt: str | None
+    duration: int
+    tier: str
+    size: tuple[int, int] | None  # t2v: the output size asked for
+    size_text: str | None  # legacy t2v: `parameters.size` as sent
+    size_mismatch: bool  # legacy t2v: a well-formed size the model does not render
+    ratio: str | None  # wan2.7 t2v
+    media: list[tuple[str, str]]  # i2v: (type, url); legacy img_url is ("first_frame", url)
+    prompt_extend: bool
+    audio: bool | None  # wan2.6-i2v-flash
 
 
 @dataclass
@@ -147,7 +318,8 @@ def _even(n: float) -> int:
 
 
 class DashScopeEmulator:
-    """DashScope's Wan2.2-Animate endpoints under `PREFIX`; mount `router()` in a FastAPI app.
+    """DashScope's Wan2.2-Animate and Wan text/image-to-video endpoints under `PREFIX`; mount
+    `router()` in a FastAPI app.
 
     Point `DashScopeAdapter(base_url=<app>/_emulator/dashscope)` at it. `public_base_url` is the
     app's external root, used to build absolute result URLs.
@@ -169,6 +341,7 @@ class DashScopeEmulator:
         legacy_video_url: bool = False,
         throttle_retry_after: int = 1,
         fetch_timeout: float = 30.0,
+        unpurchased_models: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_key = api_key
@@ -183,6 +356,8 @@ class DashScopeEmulator:
         # Older Wan models answered with output.video_url; clients should read both.
         self.legacy_video_url = legacy_video_url
         self.throttle_retry_after = throttle_retry_after
+        # Models this account has not enabled: a submit naming one answers 403 Unpurchased.
+        self.unpurchased_models: set[str] = set(unpurchased_models)
         self.clock = clock
         self._fetch = fetch
         self._owns_fetch = fetch is None
@@ -226,6 +401,8 @@ class DashScopeEmulator:
         router = APIRouter(prefix=PREFIX, tags=["emulators"], include_in_schema=False)
         router.add_api_route(SUBMIT_PATH, self._submit, methods=["POST"])
         router.add_api_route(SUBMIT_PATH + "/", self._submit, methods=["POST"])
+        router.add_api_route(VIDEO_PATH, self._submit_video, methods=["POST"])
+        router.add_api_route(VIDEO_PATH + "/", self._submit_video, methods=["POST"])
         router.add_api_route("/api/v1/tasks/{task_id}", self._query, methods=["GET"])
         router.add_api_route("/api/v1/tasks/{task_id}/cancel", self._cancel, methods=["POST"])
         router.add_api_route("/results/{file_name}", self._result, methods=["GET", "HEAD"])
@@ -234,6 +411,16 @@ class DashScopeEmulator:
         return router
 
     async def _submit(self, request: Request) -> Response:
+        return await self._accept(request, self._create)
+
+    async def _submit_video(self, request: Request) -> Response:
+        return await self._accept(request, self._create_video)
+
+    async def _accept(
+        self,
+        request: Request,
+        create: Callable[[Request, bytes], Coroutine[Any, Any, tuple[_Task, float]]],
+    ) -> Response:
         raw = await request.body()
         entry: dict[str, Any] = {
             "at": time.time(),
@@ -246,7 +433,7 @@ class DashScopeEmulator:
         }
         self._log.entries.append(entry)
         try:
-            task, delay = await self._create(request, raw)
+            task, delay = await create(request, raw)
         except _ApiError as error:
             entry.update(status=error.status, code=error.code)
             return _envelope(error)
@@ -314,8 +501,17 @@ class DashScopeEmulator:
                 {"detail": f"next_submit must be one of {sorted(_FAULTS)} or null"},
                 status_code=422,
             )
+        unpurchased = body.get("unpurchased_models")
+        if unpurchased is not None and (
+            not isinstance(unpurchased, list) or not all(isinstance(m, str) for m in unpurchased)
+        ):
+            return JSONResponse(
+                {"detail": "unpurchased_models must be a list of model names"}, status_code=422
+            )
         if "slow_seconds" in body:
             self.slow_seconds = float(body["slow_seconds"])
+        if unpurchased is not None:
+            self.unpurchased_models = set(unpurchased)
         self.arm(fault, count)
         armed = self._armed
         return JSONResponse(
@@ -349,17 +545,28 @@ class DashScopeEmulator:
             return armed.fault
         inputs = body.get("input")
         if isinstance(inputs, dict):
-            for key in ("image_url", "video_url"):
+            # Input file names (animate's two URLs, img_url, media[].url), then the prompt.
+            names: list[str] = []
+            for key in ("image_url", "video_url", "img_url"):
                 url = inputs.get(key)
                 if isinstance(url, str):
-                    name = _file_name(url)
-                    for marker, fault in _MARKERS.items():
-                        if marker in name:
-                            return fault
+                    names.append(_file_name(url))
+            media = inputs.get("media")
+            if isinstance(media, list):
+                for item in media:
+                    if isinstance(item, dict) and isinstance(item.get("url"), str):
+                        names.append(_file_name(item["url"]))
+            if isinstance(inputs.get("prompt"), str):
+                names.append(inputs["prompt"])
+            for name in names:
+                for marker, fault in _MARKERS.items():
+                    if marker in name:
+                        return fault
         return None
 
-    async def _create(self, request: Request, raw: bytes) -> tuple[_Task, float]:
-        """Validate like the vendor, fetch the inputs, register the task; returns it and a delay."""
+    def _precheck(self, request: Request, raw: bytes) -> tuple[dict[str, Any], Fault | None]:
+        """The checks every submit path makes first, in the vendor's order; returns the parsed
+        body and the fault this request carries (answering the ones that refuse it at once)."""
         self._check_key(request)
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
             # DashScope's HTTP API is async-only for video and says so with a 403.
@@ -386,7 +593,20 @@ class DashScopeEmulator:
                 "InternalError",
                 "An internal error has occured, please try again later or contact service support.",
             )
+        if fault == "arrearage":
+            raise _ApiError(
+                400,
+                "Arrearage",
+                "Access denied, please make sure your account is in good standing.",
+            )
+        return body, fault
+
+    async def _create(self, request: Request, raw: bytes) -> tuple[_Task, float]:
+        """Validate like the vendor, fetch the inputs, register the task; returns it and a delay."""
+        body, fault = self._precheck(request, raw)
         model, mode, image_url, video_url = _validate_body(body)
+        if model in self.unpurchased_models:
+            raise _ApiError(403, "AccessDenied.Unpurchased", _UNPURCHASED)
         if fault == "invalid_input":
             raise _ApiError(400, "InvalidParameter", "The size is not match the requirement.")
 
@@ -424,6 +644,8 @@ class DashScopeEmulator:
         lo, hi = VIDEO_SECONDS
         if fault == "moderation":
             task.failure = ("DataInspectionFailed", "Input data may contain inappropriate content.")
+        elif fault == "task_invalid":
+            task.failure = _SIZE_MISMATCH
         elif not lo <= seconds <= hi:
             # The vendor checks the reference video's length while running, not at submit.
             task.failure = (
@@ -484,6 +706,105 @@ class DashScopeEmulator:
             self._fetch = httpx.AsyncClient(follow_redirects=True)
         return self._fetch
 
+    # -- text-to-video / image-to-video ---------------------------------------------------------
+
+    async def _create_video(self, request: Request, raw: bytes) -> tuple[_Task, float]:
+        """Text- or image-to-video: validate like the vendor, fetch and check the image and clip
+        inputs, register the task; returns it and a delay."""
+        body, fault = self._precheck(request, raw)
+        model, spec = _video_model(body)
+        if model in self.unpurchased_models:
+            raise _ApiError(403, "AccessDenied.Unpurchased", _UNPURCHASED)
+        plan = _validate_video(model, spec, body)
+        if fault == "invalid_input":
+            raise _ApiError(400, "InvalidParameter", "The size is not match the requirement.")
+
+        task_id = str(uuid.uuid4())
+        folder = self.work_dir / "inputs" / task_id
+        image_path: Path | None = None
+        source: tuple[int, int] | None = None  # the input's size: image-to-video follows it
+        clip_seconds = 0.0
+        try:
+            for kind, url in plan.media:
+                if kind in ("first_frame", "last_frame"):
+                    path = await self._fetch_frame(url, folder, kind, FRAME_MAX_BYTES[spec.dialect])
+                    size = await asyncio.to_thread(_check_frame, path, spec.dialect)
+                    if kind == "first_frame":
+                        image_path, source = path, size
+                elif kind == "first_clip":
+                    path = await self._download(url, folder, "video", CLIP_MAX_BYTES)
+                    width, height, clip_seconds = await asyncio.to_thread(_probe_clip, path)
+                    await asyncio.to_thread(path.unlink)
+                    if clip_seconds >= plan.duration:
+                        # Emulator's choice: the vendor documents no answer for this case.
+                        raise _ApiError(
+                            400,
+                            "InvalidParameter",
+                            f"parameters.duration ({plan.duration}s) must be longer than the "
+                            f"input clip ({clip_seconds:.2f}s).",
+                        )
+                    if source is None:
+                        source = (width, height)
+                # driving_audio is not fetched: the emulator renders no sound.
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if image_path is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+        if plan.size is not None:
+            out_w, out_h = plan.size
+        else:
+            assert source is not None  # image-to-video always has a first frame or clip
+            out_w, out_h = _follow_aspect(*source, plan.tier)
+        short = min(self.render_height, out_w, out_h)
+        if out_w >= out_h:
+            render_w, render_h = _even(short * out_w / out_h), _even(short)
+        else:
+            render_w, render_h = _even(short), _even(short * out_h / out_w)
+        rewritten = plan.prompt is not None and plan.prompt_extend and spec.usage != "wan2.6"
+        task = _Task(
+            task_id=task_id,
+            model=model,
+            mode=plan.tier,
+            created=self.clock(),
+            created_wall=time.time(),
+            fault=fault,
+            fps=VIDEO_FPS,
+            width=render_w,
+            height=render_h,
+            seconds=float(plan.duration),
+            image_path=image_path,
+            video=True,
+            usage=_video_usage(plan, out_w, out_h, clip_seconds),
+            prompt=plan.prompt,
+            # wan2.6 never returns the rewritten prompt; the others do when prompt_extend is on.
+            actual_prompt=f"EMULATED rewrite: {plan.prompt}" if rewritten else None,
+            caption=f"{model} {out_w}*{out_h} {plan.duration}s",
+        )
+        if fault == "moderation":
+            task.failure = (
+                "DataInspectionFailed",
+                "Input or output data may contain inappropriate content.",
+            )
+        elif fault == "task_invalid" or plan.size_mismatch:
+            # The vendor's documented failed task: accepted, then FAILED in the task.
+            task.failure = _SIZE_MISMATCH
+        self._sweep()
+        self._tasks[task_id] = task
+        if task.failure is None and fault != "stuck":
+            task.render = self._background.spawn(self._render(task))
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            task.image_path = None
+        return task, self.slow_seconds if fault == "slow" else 0.0
+
+    async def _fetch_frame(self, url: str, folder: Path, kind: str, limit: int) -> Path:
+        """An image input: a `data:` URI decoded, or a URL fetched as the vendor would."""
+        if url.startswith("data:"):
+            return await asyncio.to_thread(_decode_data_uri, url, folder / kind, limit)
+        return await self._download(url, folder, kind, limit)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def _render(self, task: _Task) -> float:
@@ -499,7 +820,7 @@ class DashScopeEmulator:
                     fps=task.fps,
                     width=task.width,
                     height=task.height,
-                    caption=f"{task.model} {task.mode}",
+                    caption=task.caption or f"{task.model} {task.mode}",
                 )
         finally:
             if task.image_path is not None:
@@ -581,6 +902,15 @@ class DashScopeEmulator:
                 f"{self.public_base_url}{PREFIX}/results/{task.result_file}"
                 f"?Expires={expires}&OSSAccessKeyId=EMULATED&Signature=emulated"
             )
+            if task.video:
+                # video-synthesis answers flat, echoes the prompt and bills the asked length.
+                output["video_url"] = url
+                if task.prompt is not None:
+                    output["orig_prompt"] = task.prompt
+                if task.actual_prompt is not None:
+                    output["actual_prompt"] = task.actual_prompt
+                view["usage"] = dict(task.usage or {})
+                return view
             if self.legacy_video_url:
                 output["video_url"] = url
             else:
@@ -659,7 +989,9 @@ def _unsupported(kind: str) -> _ApiError:
     )
 
 
-def _check_ratio(kind: str, width: int, height: int, side: tuple[int, int]) -> None:
+def _check_ratio(
+    kind: str, width: int, height: int, side: tuple[int, int], max_aspect: float = MAX_ASPECT
+) -> None:
     lo, hi = side
     if not (lo <= width <= hi and lo <= height <= hi):
         raise _ApiError(
@@ -668,29 +1000,45 @@ def _check_ratio(kind: str, width: int, height: int, side: tuple[int, int]) -> N
             f"The size of input {kind} is not match the requirement: width and height must be "
             f"within [{lo}, {hi}] pixels, got {width}x{height}.",
         )
-    if max(width, height) / min(width, height) > MAX_ASPECT:
+    if max(width, height) / min(width, height) > max_aspect:
         raise _ApiError(
             400,
             "InvalidParameter",
-            f"The aspect ratio of input {kind} must be between 1:3 and 3:1, got {width}x{height}.",
+            f"The aspect ratio of input {kind} must be between 1:{max_aspect:g} and "
+            f"{max_aspect:g}:1, got {width}x{height}.",
         )
 
 
-def _check_image(path: Path) -> None:
+def _image_size(path: Path, *, alpha: bool = True) -> tuple[int, int]:
+    """The decoded image's size, or the vendor's format error; `alpha=False` also refuses a PNG
+    with transparency."""
     try:
         with Image.open(path) as image:
             image.verify()
         with Image.open(path) as image:
             if image.format not in ("JPEG", "PNG", "BMP", "WEBP"):
                 raise _unsupported("image")
+            if (
+                not alpha
+                and image.format == "PNG"
+                and (image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info)
+            ):
+                raise _ApiError(
+                    400, "InvalidParameter", "The input image must not have an alpha channel."
+                )
             width, height = image.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _unsupported("image") from exc
+    return width, height
+
+
+def _check_image(path: Path) -> None:
+    width, height = _image_size(path)
     _check_ratio("image", width, height, IMAGE_SIDE)
 
 
-def _probe_video(path: Path) -> tuple[int, int, float]:
-    """Width, height and duration of the reference video, or the vendor's format error."""
+def _video_facts(path: Path) -> tuple[int, int, float]:
+    """Width, height and duration of a video, or the vendor's format error."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -707,5 +1055,254 @@ def _probe_video(path: Path) -> tuple[int, int, float]:
         raise _unsupported("video") from exc
     if not width or not height:
         raise _unsupported("video")
+    return width, height, seconds
+
+
+def _probe_video(path: Path) -> tuple[int, int, float]:
+    """Width, height and duration of the reference video, or the vendor's format error."""
+    width, height, seconds = _video_facts(path)
     _check_ratio("video", width, height, VIDEO_SIDE)
     return width, height, seconds
+
+
+# -- text-to-video / image-to-video checks --------------------------------------------------------
+
+
+def _invalid(message: str) -> _ApiError:
+    return _ApiError(400, "InvalidParameter", message)
+
+
+def _video_model(body: dict[str, Any]) -> tuple[str, _VideoModel]:
+    model = body.get("model")
+    if not model or not isinstance(model, str):
+        raise _ApiError(
+            400, "BadRequest.EmptyModel", 'Required parameter "model" missing from request.'
+        )
+    spec = VIDEO_MODELS.get(model)
+    if spec is None:
+        raise _invalid("Model not exist.")
+    return model, spec
+
+
+def _check_media_url(field: str, url: str, *, image: bool) -> None:
+    """http(s) URLs, and `data:` URIs for images, as the vendor takes them."""
+    if image and url.startswith("data:"):
+        return
+    if url.startswith("oss://"):
+        # The vendor takes its own temporary oss:// URLs; the emulator has no such store.
+        raise _ApiError(400, "InvalidURL", f"The {field} oss:// URL is not served by the emulator.")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _ApiError(400, "InvalidURL", f"The {field} is not a valid http(s) URL.")
+
+
+def _check_media(media: Any) -> list[tuple[str, str]]:
+    """wan2.7 image-to-video `input.media`: known types, each at most once, in a combination the
+    model takes."""
+    if not isinstance(media, list) or not media:
+        raise _invalid("Field required: input.media")
+    items: list[tuple[str, str]] = []
+    for item in media:
+        if not isinstance(item, dict):
+            raise _invalid("input.media items must be objects with type and url.")
+        kind, url = item.get("type"), item.get("url")
+        if kind not in MEDIA_TYPES:
+            raise _invalid(f"input.media type must be one of {sorted(MEDIA_TYPES)}, got {kind!r}.")
+        assert isinstance(kind, str)
+        if any(seen == kind for seen, _ in items):
+            raise _invalid(f"input.media may hold at most one {kind}.")
+        if not isinstance(url, str) or not url:
+            raise _invalid(f"Field required: the url of the {kind} media.")
+        _check_media_url(f"{kind} url", url, image=kind in ("first_frame", "last_frame"))
+        if kind == "first_clip" and Path(_file_name(url)).suffix.lower() not in CLIP_EXTENSIONS:
+            raise _ApiError(
+                400, "InvalidParameter.UnsupportedFileFormat", "Input files format not supported."
+            )
+        items.append((kind, url))
+    combination = frozenset(kind for kind, _ in items)
+    if combination not in MEDIA_COMBINATIONS:
+        raise _invalid(f"The combination of media types {sorted(combination)} is not supported.")
+    return items
+
+
+def _validate_video(model: str, spec: _VideoModel, body: dict[str, Any]) -> _VideoPlan:
+    """The vendor's synchronous checks of a text- or image-to-video body, in the model's dialect."""
+    inputs = body.get("input")
+    if not isinstance(inputs, dict) or not inputs:
+        raise _ApiError(
+            400, "BadRequest.EmptyInput", 'Required parameter "input" missing from request.'
+        )
+    params = body.get("parameters")
+    if params is None:
+        params = {}  # optional for these models: every field has a default
+    elif not isinstance(params, dict):
+        raise _invalid("parameters must be a JSON object.")
+
+    prompt = inputs.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise _invalid("input.prompt must be a string.")
+    if not prompt or not prompt.strip():
+        if spec.kind == "t2v":
+            raise _invalid("Field required: input.prompt")
+        prompt = None
+    else:
+        prompt = prompt[: spec.prompt_limit]  # the vendor cuts a longer prompt; it does not refuse
+    if not isinstance(inputs.get("negative_prompt", ""), str):
+        raise _invalid("input.negative_prompt must be a string.")
+    for name in ("prompt_extend", "watermark", *(("audio",) if spec.audio_switch else ())):
+        if name in params and not isinstance(params[name], bool):
+            raise _invalid(f"parameters.{name} must be a boolean.")
+    seed = params.get("seed")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX
+    ):
+        raise _invalid(f"parameters.seed must be an integer within [0, {SEED_MAX}].")
+    if spec.shot_type and params.get("shot_type", "single") not in ("single", "multi"):
+        raise _invalid("parameters.shot_type must be single or multi.")
+    duration = params.get("duration", 5)
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int)
+        or duration not in spec.durations
+    ):
+        allowed = sorted(spec.durations)
+        choices = (
+            f"an integer within [{allowed[0]}, {allowed[-1]}]"
+            if len(allowed) > 3
+            else f"one of {allowed}"
+        )
+        raise _invalid(f"parameters.duration must be {choices} for {model}, got {duration!r}.")
+
+    size: tuple[int, int] | None = None
+    size_text: str | None = None
+    mismatch = False
+    ratio: str | None = None
+    media: list[tuple[str, str]] = []
+    if spec.kind == "t2v" and spec.dialect == "legacy":
+        asked = params.get("size", TIER_SIZES[spec.default_tier][0])
+        match = _SIZE_FORM.match(asked) if isinstance(asked, str) else None
+        if match is None:
+            raise _invalid(f'parameters.size must be "width*height", got {asked!r}.')
+        size_text = str(asked)
+        size = (int(match[1]), int(match[2]))
+        known = next((t for t, sizes in TIER_SIZES.items() if size_text in sizes), None)
+        # A well-formed size the model does not render is refused in the task, as documented.
+        mismatch = known is None or known not in spec.tiers
+        tier = known or spec.default_tier
+    else:
+        tier = params.get("resolution", spec.default_tier)
+        if tier not in spec.tiers:
+            raise _invalid(
+                f"parameters.resolution must be one of {list(spec.tiers)} for {model}, "
+                f"got {tier!r}."
+            )
+        if spec.kind == "t2v":
+            ratio = params.get("ratio", "16:9")
+            if ratio not in RATIO_SIZES[tier]:
+                raise _invalid(
+                    f"parameters.ratio must be one of {list(RATIO_SIZES[tier])}, got {ratio!r}."
+                )
+            size = RATIO_SIZES[tier][ratio]
+        elif spec.dialect == "legacy":
+            url = inputs.get("img_url")
+            if not isinstance(url, str) or not url:
+                raise _invalid("Field required: input.img_url")
+            _check_media_url("img_url", url, image=True)
+            media = [("first_frame", url)]
+        else:
+            media = _check_media(inputs.get("media"))
+    audio = params.get("audio") if spec.audio_switch else None
+    return _VideoPlan(
+        model=model,
+        spec=spec,
+        prompt=prompt,
+        duration=duration,
+        tier=tier,
+        size=size,
+        size_text=size_text,
+        size_mismatch=mismatch,
+        ratio=ratio,
+        media=media,
+        prompt_extend=params.get("prompt_extend", True) is not False,
+        audio=audio if isinstance(audio, bool) else None,
+    )
+
+
+def _decode_data_uri(uri: str, stem: Path, limit: int) -> Path:
+    """A `data:image/…;base64,…` input written to disk."""
+    header, comma, payload = uri.partition(",")
+    if not comma or not header.startswith("data:image/") or not header.endswith(";base64"):
+        raise _invalid("The image data URI must read data:image/<type>;base64,<data>.")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _invalid("The image data URI is not valid base64.") from exc
+    if len(data) > limit:
+        raise _invalid(f"The image file size exceeds the limit of {limit // (1024 * 1024)}MB.")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    path = stem.with_suffix(".img")
+    path.write_bytes(data)
+    return path
+
+
+def _check_frame(path: Path, dialect: str) -> tuple[int, int]:
+    """An image-to-video frame: format, no transparency, 240–8000 px a side (and 1:8–8:1 for
+    wan2.7); returns its size."""
+    width, height = _image_size(path, alpha=False)
+    max_aspect = FRAME_MAX_ASPECT if dialect == "wan2.7" else math.inf
+    _check_ratio("image", width, height, FRAME_SIDE, max_aspect)
+    return width, height
+
+
+def _probe_clip(path: Path) -> tuple[int, int, float]:
+    """wan2.7's `first_clip`: 240–4096 px a side, 1:8–8:1, 2–10 s."""
+    width, height, seconds = _video_facts(path)
+    _check_ratio("video", width, height, CLIP_SIDE, FRAME_MAX_ASPECT)
+    lo, hi = CLIP_SECONDS
+    if not lo <= seconds <= hi:
+        raise _invalid(
+            f"The duration of input video must be between {lo:g}s and {hi:g}s, got {seconds:.2f}s."
+        )
+    return width, height, seconds
+
+
+def _follow_aspect(width: int, height: int, tier: str) -> tuple[int, int]:
+    """Image-to-video output: the input's aspect at about the tier's pixel count, each side cut
+    down to a multiple of 16 (the vendor's example: 750×1000 at 720P gives 816×1104)."""
+    pixels = _TIER_PIXELS[tier]
+    out_h = math.sqrt(pixels * height / width)
+    out_w = out_h * width / height
+    return max(16, int(out_w) // 16 * 16), max(16, int(out_h) // 16 * 16)
+
+
+def _video_usage(plan: _VideoPlan, width: int, height: int, clip_seconds: float) -> dict[str, Any]:
+    """The `usage` of a successful task, in the shape of the model's generation."""
+    spec, seconds = plan.spec, plan.duration
+    sr = int(plan.tier.removesuffix("P"))
+    if spec.usage == "wan2.7":
+        # A continued clip counts in `duration` (input + output seconds).
+        clip = round(clip_seconds)
+        usage: dict[str, Any] = {
+            "duration": seconds,
+            "input_video_duration": clip,
+            "output_video_duration": seconds - clip,
+            "video_count": 1,
+        }
+        if spec.kind == "t2v":
+            usage["ratio"] = plan.ratio
+        usage["SR"] = sr
+        return usage
+    if spec.usage == "wan2.6":
+        usage = {"duration": float(seconds)}
+        if spec.kind == "t2v":
+            usage["size"] = plan.size_text
+        usage.update(input_video_duration=0, output_video_duration=seconds, video_count=1, SR=sr)
+        if spec.audio_switch:
+            usage["audio"] = plan.audio is not False
+        return usage
+    return {
+        "video_duration": seconds,
+        "video_count": 1,
+        "video_ratio": f"{width}*{height}",
+        "SR": sr,
+    }

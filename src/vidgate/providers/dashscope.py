@@ -1,4 +1,6 @@
-"""Alibaba Cloud DashScope Wan2.2-Animate (`wan2.2-animate-move` / `-mix`) over its async HTTP API.
+"""Alibaba Cloud DashScope over its async HTTP API: Wan2.2-Animate (`wan2.2-animate-move` /
+`-mix`) for the animate kinds, and Wan text-to-video / image-to-video (`video-synthesis`, both body
+dialects: providers/dashscope_video.py) for the other two, with one key and one base URL.
 
 Submit creates a task (there is no idempotency key, so a resubmit bills twice: the error classes
 below decide when a retry is safe), fetch polls it, cancel works only while it is queued.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -25,6 +28,13 @@ from .base import (
     Throttled,
     UpstreamStatus,
     VideoRequest,
+)
+from .dashscope_video import (
+    VIDEO_KINDS,
+    VIDEO_PATH,
+    ChannelModelError,
+    build_video_body,
+    channel_rejection,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "INTL_BASE_URL", "MODELS", "DashScopeAdapter"]
@@ -77,8 +87,43 @@ def _json(response: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _seconds(value: Any) -> float | None:
+    """A non-negative number of seconds from a JSON number or numeric string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _billed_seconds(usage: Any) -> float | None:
+    """The billed length from `usage`: `duration` (video-synthesis, wan2.6+) or `video_duration`
+    (animate, older Wan). Either may come as a string; some answers carry both, one of them 0, so
+    the first positive value wins."""
+    if not isinstance(usage, dict):
+        return None
+    found = [
+        seconds
+        for seconds in (_seconds(usage.get("duration")), _seconds(usage.get("video_duration")))
+        if seconds is not None
+    ]
+    positive = [seconds for seconds in found if seconds > 0]
+    if positive:
+        return positive[0]
+    return found[0] if found else None
+
+
 class DashScopeAdapter:
-    """`VideoProvider` for Wan2.2-Animate. Safe to share between tasks; close with `aclose()`."""
+    """`VideoProvider` for DashScope: Wan2.2-Animate for `animate-move` / `animate-mix`, Wan
+    video-synthesis for `text-to-video` / `image-to-video` (the model, and so the body dialect, is
+    `VideoRequest.model`). Safe to share between tasks; close with `aclose()`."""
 
     name = "dashscope"
 
@@ -106,8 +151,33 @@ class DashScopeAdapter:
 
     async def submit(self, request: VideoRequest) -> Submitted:
         """Create a task; raises `NotSent`, `Rejected`, `Throttled` or `Ambiguous`."""
+        if request.kind in VIDEO_KINDS:
+            return await self._submit_video(request)
         body = self.build_body(request)
         response = await self._call("submit", "POST", SUBMIT_PATH, body)
+        return self._submitted(response)
+
+    async def _submit_video(self, request: VideoRequest) -> Submitted:
+        """Text- or image-to-video. Refusals about the channel itself (key, model access, account
+        in arrears, a model id that cannot do the kind) come back `Rejected` with a `channel_…`
+        code, so a router can try another channel; the vendor's code stays in the message."""
+        try:
+            body = build_video_body(request)
+        except ChannelModelError as exc:
+            raise Rejected(f"DashScope: {exc}", code="channel_config") from exc
+        except ValueError as exc:
+            raise Rejected(f"DashScope: {exc}", code="invalid_request") from exc
+        try:
+            response = await self._call("submit", "POST", VIDEO_PATH, body)
+        except Rejected as exc:
+            recoded = channel_rejection(exc)
+            if recoded is exc:
+                raise
+            raise recoded from exc
+        return self._submitted(response)
+
+    @staticmethod
+    def _submitted(response: httpx.Response) -> Submitted:
         data = _json(response) or {}
         output = data.get("output")
         task_id = output.get("task_id") if isinstance(output, dict) else None
@@ -138,17 +208,14 @@ class DashScopeAdapter:
         if isinstance(results, dict) and isinstance(results.get("video_url"), str):
             result_url = results["video_url"]
         elif isinstance(output.get("video_url"), str):
-            result_url = output["video_url"]  # older Wan models put it here
-        billed: float | None = None
-        usage = data.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("video_duration"), int | float):
-            billed = float(usage["video_duration"])
+            result_url = output["video_url"]  # video-synthesis and older Wan models put it here
+        billed = _billed_seconds(data.get("usage"))
         code = output.get("code")
         message = output.get("message")
         return TaskState(
             upstream_id=str(output.get("task_id") or upstream_id),
             status=status,
-            # Animate reports no progress; only the terminal success pins it.
+            # DashScope reports no progress; only the terminal success pins it.
             progress=100 if status is UpstreamStatus.SUCCEEDED else None,
             result_url=result_url,
             billed_seconds=billed,
