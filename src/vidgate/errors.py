@@ -1,12 +1,18 @@
 """Domain errors carry their HTTP status and a stable message; one handler renders them.
 
-Services raise these; endpoints never build error responses by hand. The body is always the
-contract's `{"detail": ...}`.
+The classes here are the generic kinds, one per status. Each feature names its own failures as
+subclasses of them in its `errors.py` (`tasks.errors.TaskNotFound(NotFound)`), each with a
+docstring saying when it happens; services raise those, and routes declare the ones they can
+answer with `responses=documented(...)`, which is what the OpenAPI document says about them.
+Endpoints never build error responses by hand. The body is always the contract's
+`{"detail": ...}`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
+from typing import Any
 
 import psycopg
 import structlog
@@ -43,6 +49,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 
 class VidgateError(Exception):
+    """A failure the client is told about: its status, a sentence, and any headers."""
+
     status_code = 400
     detail = "Bad request"
 
@@ -53,10 +61,14 @@ class VidgateError(Exception):
 
 
 class BadRequest(VidgateError):
+    """400: the request is well-formed but cannot be carried out as sent."""
+
     status_code = 400
 
 
 class NotAuthenticated(VidgateError):
+    """401: no credentials, or credentials that are not (or no longer) valid."""
+
     status_code = 401
     detail = "Not authenticated"
 
@@ -65,28 +77,40 @@ class NotAuthenticated(VidgateError):
 
 
 class PaymentRequired(VidgateError):
+    """402: the account lacks the credits the request costs."""
+
     status_code = 402
 
 
 class Forbidden(VidgateError):
+    """403: the caller is known but may not do this."""
+
     status_code = 403
     detail = "Not allowed"
 
 
 class NotFound(VidgateError):
+    """404: no such thing, or not one the caller may see."""
+
     status_code = 404
     detail = "Not found"
 
 
 class Conflict(VidgateError):
+    """409: the request collides with another one still in progress."""
+
     status_code = 409
 
 
 class Unprocessable(VidgateError):
+    """422: the request's content is refused (not its shape: that is a validation error)."""
+
     status_code = 422
 
 
 class TooManyRequests(VidgateError):
+    """429: a limit was reached; `Retry-After` says when to try again."""
+
     status_code = 429
 
     def __init__(self, detail: str, *, retry_after: int):
@@ -95,11 +119,48 @@ class TooManyRequests(VidgateError):
 
 
 class NotImplementedFeature(VidgateError):
+    """501: the feature is not configured on this server."""
+
     status_code = 501
 
 
 class ServiceUnavailable(VidgateError):
+    """503: something vidgate depends on did not answer; the request may be retried."""
+
     status_code = 503
+
+
+class DeclaredErrors(dict[str, Any]):
+    """One status of a route's `responses=`: FastAPI's entry (a description), and the error
+    classes it was built from, kept for the tests that check every error is declared."""
+
+    def __init__(self, errors: tuple[type[VidgateError], ...]) -> None:
+        super().__init__(description=" ".join(describe(error) for error in errors))
+        self.errors = errors
+
+
+def describe(error: type[VidgateError]) -> str:
+    """The error's docstring on one line: what the document says about it."""
+    return " ".join(inspect.cleandoc(error.__doc__ or "").split())
+
+
+def documented(*errors: type[VidgateError]) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that can answer with `errors`: one entry per status, described
+    by the docstrings of that status's errors in the order given.
+
+    Only named errors are declared (a feature's subclasses), not the generic kinds above. The
+    route's authentication (401/403), validation (422) and database (503) answers are derived by
+    `vidgate.openapi` and need no declaration; a declared error with one of those statuses adds
+    its sentence to the derived one.
+    """
+    by_status: dict[int, list[type[VidgateError]]] = {}
+    for error in errors:
+        if error.__module__ == __name__:
+            raise TypeError(f"declare a named error, not the generic {error.__name__}")
+        if not describe(error):
+            raise TypeError(f"{error.__name__} has no docstring to document it with")
+        by_status.setdefault(error.status_code, []).append(error)
+    return {status: DeclaredErrors(tuple(group)) for status, group in sorted(by_status.items())}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -162,6 +162,18 @@ async def readyz(request: Request, response: Response) -> dict[str, object]:
     return {"status": "not ready", "detail": f"Not ready: {', '.join(not_ready)}", **checks}
 
 
+class MetricsOff(NotFound):
+    """Metrics are off: a production server with no metrics token set answers as if absent."""
+
+    detail = "Not Found"
+
+
+class MetricsTokenWrong(NotAuthenticated):
+    """The scraper sent no metrics token, or the wrong one."""
+
+    detail = "Metrics need the metrics token"
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics. In production they name request and payment counts, so a scraper
@@ -170,8 +182,8 @@ async def metrics(request: Request) -> Response:
     if not settings.is_development:
         token = settings.metrics_token
         if not token:
-            raise NotFound("Not Found")
+            raise MetricsOff()
         sent = request.headers.get("authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            raise NotAuthenticated("Metrics need the metrics token")
+            raise MetricsTokenWrong()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

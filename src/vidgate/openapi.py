@@ -2,9 +2,8 @@
 
 FastAPI documents only the successful answer, a 422 it believes is always a list of field errors,
 and what a route lists in `responses=`. vidgate's errors are rendered by one handler
-(`vidgate.errors`) as `{"detail": "…"}`, its own 422s (a bad phone number, a reused
-Idempotency-Key, a malformed upload) carry a string `detail`, and most 4xx and 503 answers were not
-in the document at all, so generated clients and schema-driven tests were wrong about them.
+(`vidgate.errors`) as `{"detail": "…"}`, and its own 422s (a bad phone number, a reused
+Idempotency-Key, a malformed upload) carry a string `detail`.
 
 `install_openapi` post-processes FastAPI's document once per process. Which codes an operation
 documents comes from facts about it:
@@ -13,10 +12,13 @@ documents comes from facts about it:
   that opens a database connection (a session, or an authentication lookup) can answer 503 when
   the database is unreachable (with `Retry-After`);
 - whether it has parameters or a body (422);
-- what the route itself declares in `responses=` (kept as it is, given a body);
-- `DOMAIN_ERRORS` below: the domain errors each endpoint and the services it calls raise (they
-  are raised in code, not declared, so they are listed here; the tests check every entry names a
-  real operation and the fuzz test checks the documented codes against the live app).
+- what the route declares in `responses=`: `responses=documented(TaskNotFound, ...)` names the
+  domain errors the endpoint and the services it calls raise, each described by its class's
+  docstring (`vidgate.errors.documented`). A declared status the dependencies also give (a 401,
+  a 422, a 503) gets both descriptions, the derived one first. The tests check that every error
+  raised in the package is declared on some route.
+
+Every error answer gets the body it has: `ErrorBody`, or `ValidationErrorBody` for a 422.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from pydantic import BaseModel, Field
 
 from vidgate.auth.dependencies import api_key, current_user, user_with_key
 from vidgate.deps import get_db_session
-from vidgate.vendors import GATEWAYS
 
 REF = "#/components/schemas/"
 
@@ -58,85 +59,6 @@ class ValidationErrorBody(BaseModel):
 
     detail: str | list[FieldError]
 
-
-# Domain errors, by operation: raised by the endpoint or the services it calls, so FastAPI cannot
-# see them. Authentication (401/403), validation (422) and database outages (503) are derived
-# from the route and need no entry; an entry for one of those codes adds to the description.
-DOMAIN_ERRORS: dict[str, dict[int, str]] = {
-    "POST /api/auth/sms/send": {
-        400: "SMS sign-in is not available for this number's country",
-        429: "Too many codes for this number (hourly limit, or the resend interval) or from this"
-        " address",
-        503: "The SMS provider did not take the message",
-    },
-    "POST /api/auth/sms/login": {
-        400: "Wrong, expired or used-up code, or too many wrong attempts",
-        429: "Too many sign-in attempts from this address",
-    },
-    "GET /api/auth/google/authorize-url": {501: "Google sign-in is not configured"},
-    "POST /api/auth/google/login": {
-        400: "Unknown, expired or used state, or a redirect_uri other than the flow's",
-        401: "Google refused the code, or its ID token failed verification",
-        429: "Too many sign-in attempts from this address",
-        501: "Google sign-in is not configured",
-        503: "Google did not answer",
-    },
-    "GET /api/_dev/google/callback": {
-        400: "Unknown, expired or used state",
-        401: "Google refused the code, or its ID token failed verification",
-        429: "Too many sign-in attempts from this address",
-        501: "Google sign-in is not configured",
-        503: "Google did not answer",
-    },
-    "POST /api/auth/refresh": {401: "Invalid, used or expired refresh token, or a session ended"},
-    **{
-        f"POST /api/videos/{kind}": {
-            400: "An input URL is not media this kind accepts (or cannot be fetched), or the"
-            " Idempotency-Key is malformed",
-            404: "The account was deleted meanwhile",
-            429: "Too many remote input files being fetched for this account at once",
-            503: "Too many remote input files being fetched by this server at once",
-        }
-        for kind in ("animate-move", "animate-mix", "text-to-video", "image-to-video")
-    },
-    "POST /api/tasks/{task_id}/retry": {
-        400: "The task is not FAILED, TIMEOUT or CANCELED, an input is no longer acceptable, or"
-        " the Idempotency-Key is malformed",
-        402: "Insufficient credits",
-        404: "No such task of yours",
-        409: "Same Idempotency-Key still in flight",
-        429: "Too many active tasks, or remote input files being fetched for this account",
-        503: "Too many remote input files being fetched by this server at once",
-    },
-    "GET /api/videos/tasks/{task_id}": {404: "No such task (or not the caller's)"},
-    "GET /api/tasks/{task_id}": {404: "No such task (or not the caller's)"},
-    "GET /api/tasks/{task_id}/events": {404: "No such task (or not the caller's)"},
-    "DELETE /api/tasks/{task_id}": {
-        400: "The task has finished already",
-        404: "No such task of yours",
-    },
-    "GET /api/tasks/{task_id}/webhook-deliveries": {404: "No such task of yours"},
-    "POST /api/tasks/{task_id}/webhook-deliveries/redeliver": {
-        400: "The task has no webhook_url, or no events yet",
-        404: "No such task of yours",
-    },
-    "POST /api/users/api-keys": {400: "Too many active keys; revoke one first"},
-    "DELETE /api/users/api-keys/{key_id}": {404: "No such key of yours"},
-    "POST /api/videos/upload": {
-        400: "Unsupported extension, an empty file, bytes that are not what the extension says,"
-        " or a malformed multipart body",
-    },
-    **{
-        f"POST /api/payments/{gateway}/create": {
-            400: "Not a pack on sale at this price, a currency the gateway does not sell in, or a"
-            " return or cancel URL off vidgate's origins",
-            501: "This gateway is not configured",
-            503: "The gateway did not accept the order",
-        }
-        for gateway in GATEWAYS
-    },
-    "GET /api/payments/{payment_id}": {404: "No such payment of yours"},
-}
 
 # Operations whose 503 is their own answer rather than an error body.
 OWN_503 = {"GET /readyz": "Not ready: the database does not answer or is not migrated"}
@@ -222,19 +144,20 @@ def _document_operation(name: str, operation: dict[str, Any], dependant: Dependa
     touches_database = bool(calls & DATABASE)
     if touches_database:
         add(503, DESCRIPTIONS[503])
-    for status, description in DOMAIN_ERRORS.get(name, {}).items():
-        add(status, description)
 
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    # What the route declared itself (say a 402) gets the body it really has as well.
+    # What the route declared itself (its domain errors) gets the body it really has as well.
     for code in responses:
         if code.isdigit() and int(code) >= 400:
             errors.setdefault(int(code), [])
     for status, descriptions in errors.items():
         declared = responses.setdefault(str(status), {})
-        # What the route declared comes first; derived descriptions only fill in.
-        if "description" not in declared or declared["description"] == "Validation Error":
-            declared["description"] = ". ".join(descriptions)
+        # The derived descriptions first, then what the route declared (FastAPI's stock 422
+        # text is not a declaration).
+        own = declared.get("description")
+        if own and own != "Validation Error":
+            descriptions = [*descriptions, own]
+        declared["description"] = " ".join(_sentence(text) for text in descriptions)
         body = ValidationErrorBody if status == 422 else ErrorBody
         content = declared.setdefault("content", {})
         json_body = content.setdefault("application/json", {})
@@ -252,6 +175,10 @@ def _document_operation(name: str, operation: dict[str, Any], dependant: Dependa
             },
         )
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith(".") else text + "."
 
 
 def _headers(status: int, touches_database: bool) -> dict[str, Any]:

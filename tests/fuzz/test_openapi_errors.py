@@ -1,26 +1,56 @@
-"""The OpenAPI document describes every error an operation answers, with the body it has."""
+"""The OpenAPI document describes every error an operation answers, with the body it has.
+
+Routes declare their domain errors (`responses=documented(TaskNotFound, ...)`); the checks here
+find every error class the package raises in its source and require each to be declared on some
+route, and every declared one to be raised and to be in the document.
+"""
 
 from __future__ import annotations
 
+import ast
+import importlib
+from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+import vidgate
+import vidgate.errors
 from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
-from vidgate.openapi import DOMAIN_ERRORS, ErrorBody, ValidationErrorBody
+from vidgate.credits.service import InsufficientCredits
+from vidgate.errors import DeclaredErrors, VidgateError, describe, documented
+from vidgate.media.multipart import UploadTooLarge
+from vidgate.openapi import ErrorBody, ValidationErrorBody
+from vidgate.tasks.errors import IdempotencyKeyInFlight, TaskAlreadyFinished, TaskNotFound
 
 REF = "#/components/schemas/"
+PACKAGE = Path(vidgate.__file__).parent
 # Operations that answer from memory alone: no database, so no 503.
 NO_DATABASE = {"GET /healthz", "GET /api/payments/packages", "GET /api/web/config"}
+# Where errors are raised that no route declares: the authentication dependencies (the document
+# derives their 401 and 403 from the dependencies a route has) and /metrics (not in the document).
+UNDECLARED_SOURCES = {"vidgate.auth.dependencies", "vidgate.auth.tokens", "vidgate.observability"}
+# What the document derives for an operation rather than reading from a declaration.
+DERIVED_STATUSES = {"400", "401", "403", "422", "503"}
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return openapi_document()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """The app `openapi_document` describes (a development server), for its routes."""
+    settings = Settings(env="development", data_dir=tmp_path_factory.mktemp("openapi"))
+    return create_app(settings, "postgresql://unused/unused")
 
 
 def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -126,19 +156,162 @@ def test_rate_limited_operations_document_429_with_retry_after(document: dict[st
 def test_what_routes_declare_is_kept(document: dict[str, Any]) -> None:
     ops = operations(document)
     create = ops["POST /api/videos/text-to-video"]["responses"]
-    assert create["402"]["description"] == "Insufficient credits"
-    assert create["409"]["description"] == "Same Idempotency-Key still in flight"
-    assert ops["POST /api/videos/upload"]["responses"]["413"]["description"] == "File too large"
-    events = ops["GET /api/tasks/{task_id}/events"]["responses"]["200"]
-    assert "text/event-stream" in events["content"]
+    assert create["402"]["description"] == describe(InsufficientCredits)
+    assert create["409"]["description"] == describe(IdempotencyKeyInFlight)
+    upload = ops["POST /api/videos/upload"]["responses"]
+    assert upload["413"]["description"] == describe(UploadTooLarge)
+    events = ops["GET /api/tasks/{task_id}/events"]["responses"]
+    assert "text/event-stream" in events["200"]["content"]
+    assert events["404"]["description"] == describe(TaskNotFound)
 
 
-def test_every_listed_domain_error_names_a_real_operation(document: dict[str, Any]) -> None:
+def test_a_declared_status_adds_to_the_derived_description(document: dict[str, Any]) -> None:
     ops = operations(document)
-    assert set(DOMAIN_ERRORS) <= set(ops)
-    for name, errors in DOMAIN_ERRORS.items():
-        for status in errors:
-            assert str(status) in ops[name]["responses"], (name, status)
+    cancel = ops["DELETE /api/tasks/{task_id}"]["responses"]
+    assert cancel["400"]["description"] == describe(TaskAlreadyFinished)
+    assert cancel["404"]["description"] == describe(TaskNotFound)
+    # The database's 503 and the server's own (its remote fetches are busy), in that order.
+    busy = ops["POST /api/videos/text-to-video"]["responses"]["503"]["description"]
+    assert busy.startswith("The database is unavailable")
+    assert busy.endswith(
+        "This server is fetching as many remote input files as it can; try again shortly."
+    )
+
+
+def test_documented_builds_one_entry_per_status() -> None:
+    class Gone(vidgate.errors.NotFound):
+        """Gone for good."""
+
+    class Busy(vidgate.errors.Conflict):
+        """Busy now."""
+
+    class Elsewhere(vidgate.errors.NotFound):
+        """Moved."""
+
+    responses = documented(Gone, Busy, Elsewhere)
+    assert responses == {
+        404: {"description": "Gone for good. Moved."},
+        409: {"description": "Busy now."},
+    }
+    declared = responses[404]
+    assert isinstance(declared, DeclaredErrors)
+    assert declared.errors == (Gone, Elsewhere)
+
+
+# What the package raises and what its routes declare.
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    """Every module of the package but the migrations (which run only under Alembic)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if "migrations" in parts:
+            continue
+        if parts[-1] == "__init__":
+            parts.pop()
+        yield ".".join(parts), path
+
+
+def resolve(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    """What a name or dotted name means in a module (None when it is anything else)."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id)
+    if isinstance(node, ast.Attribute):
+        return getattr(resolve(node.value, namespace), node.attr, None)
+    return None
+
+
+def raised_errors() -> dict[type[VidgateError], set[str]]:
+    """Every error class the package's source constructs, with the modules that do (a raise
+    of a class, or of an instance made first, as the ledger does)."""
+    found: dict[type[VidgateError], set[str]] = defaultdict(set)
+    for name, path in modules():
+        namespace = vars(importlib.import_module(name))
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            target = None
+            if isinstance(node, ast.Call):
+                target = resolve(node.func, namespace)
+            elif isinstance(node, ast.Raise) and node.exc is not None:
+                target = resolve(node.exc, namespace)
+            if isinstance(target, type) and issubclass(target, VidgateError):
+                found[target].add(name)
+    return found
+
+
+def declarations(app: FastAPI) -> dict[str, tuple[type[VidgateError], ...]]:
+    """The errors each operation of the document declares, by operation."""
+    declared: dict[str, tuple[type[VidgateError], ...]] = {}
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        errors = tuple(
+            error
+            for entry in route.responses.values()
+            if isinstance(entry, DeclaredErrors)
+            for error in entry.errors
+        )
+        for method in route.methods or ():
+            declared[f"{method} {route.path_format}"] = errors
+    return declared
+
+
+@pytest.fixture(scope="module")
+def raised() -> dict[type[VidgateError], set[str]]:
+    return raised_errors()
+
+
+def test_the_source_scan_finds_what_is_raised(raised: dict[type[VidgateError], set[str]]) -> None:
+    assert raised[TaskNotFound] >= {"vidgate.tasks.service", "vidgate.tasks.endpoints"}
+    assert "vidgate.credits.service" in raised[InsufficientCredits]  # made, then raised
+
+
+def test_only_named_errors_are_raised(raised: dict[type[VidgateError], set[str]]) -> None:
+    generic = {
+        error.__name__: sorted(where)
+        for error, where in raised.items()
+        if error.__module__ == vidgate.errors.__name__ and where != {vidgate.errors.__name__}
+    }
+    assert generic == {}, "raise a named error (a feature's errors.py), not a generic one"
+
+
+def test_every_error_raised_is_declared_on_a_route(
+    app: FastAPI, raised: dict[type[VidgateError], set[str]]
+) -> None:
+    declared = {error for errors in declarations(app).values() for error in errors}
+    undeclared = {
+        f"{error.__module__}.{error.__qualname__}": sorted(where)
+        for error, where in raised.items()
+        if error.__module__ != vidgate.errors.__name__
+        and not where <= UNDECLARED_SOURCES
+        and not any(issubclass(error, family) for family in declared)
+    }
+    assert undeclared == {}, "declare these on the routes that answer them: responses=documented()"
+
+
+def test_every_declared_error_is_raised(
+    app: FastAPI, raised: dict[type[VidgateError], set[str]]
+) -> None:
+    for name, errors in declarations(app).items():
+        for error in errors:
+            # A family (InputRejected) is declared for its members.
+            assert any(issubclass(made, error) for made in raised), (name, error.__name__)
+
+
+def test_declared_errors_are_in_the_document_and_nothing_else_is(
+    app: FastAPI, document: dict[str, Any]
+) -> None:
+    ops = operations(document)
+    declared = declarations(app)
+    assert set(declared) == set(ops)
+    for name, errors in declared.items():
+        responses = ops[name]["responses"]
+        for error in errors:
+            answer = responses[str(error.status_code)]
+            assert describe(error) in answer["description"], (name, error.__name__)
+        statuses = {str(error.status_code) for error in errors}
+        for status in responses:
+            if int(status) >= 400 and name != "GET /readyz":
+                assert status in statuses | DERIVED_STATUSES, (name, status)
 
 
 def test_the_document_is_built_once(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ import uuid
 from fastapi import APIRouter
 
 from vidgate.apikeys import service
+from vidgate.apikeys.errors import ApiKeyNotFound, KeyOwnerDeleted, TooManyApiKeys
 from vidgate.apikeys.models import ApiKey
 from vidgate.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.auth.schemas import MessageResponse
 from vidgate.deps import DbSession, RuntimeDep
-from vidgate.errors import NotFound
+from vidgate.errors import documented
 
 router = APIRouter(prefix="/api/users/api-keys", tags=["api keys"])
 
@@ -29,7 +30,12 @@ def key_out(key: ApiKey) -> ApiKeyOut:
     )
 
 
-@router.post("", response_model=ApiKeyCreated, status_code=201)
+@router.post(
+    "",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    responses=documented(TooManyApiKeys, KeyOwnerDeleted),
+)
 async def create_api_key(
     body: ApiKeyCreate, user: CurrentUser, session: DbSession
 ) -> ApiKeyCreated:
@@ -52,10 +58,10 @@ async def list_api_keys(user: CurrentUser, session: DbSession) -> ApiKeyList:
     )
 
 
-@router.delete("/{key_id}", response_model=MessageResponse)
+@router.delete("/{key_id}", response_model=MessageResponse, responses=documented(ApiKeyNotFound))
 async def revoke_api_key(
     key_id: uuid.UUID, user: CurrentUser, session: DbSession, runtime: RuntimeDep
 ) -> MessageResponse:
     if not await service.revoke_key(session, runtime.principals, key_id, user_id=user.id):
-        raise NotFound("API key not found")
+        raise ApiKeyNotFound()
     return MessageResponse(message="API key revoked")

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vidgate.apikeys.errors import KeyOwnerDeleted, TooManyApiKeys
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.tokens import sha256_hex
 from vidgate.db.session import Session
-from vidgate.errors import BadRequest, NotAuthenticated
 from vidgate.users.models import User
 
 if TYPE_CHECKING:
@@ -77,16 +77,14 @@ async def create_personal_key(session: AsyncSession, user_id: uuid.UUID, name: s
         .with_for_update(key_share=True)
     )
     if locked is None:
-        raise NotAuthenticated()
+        raise KeyOwnerDeleted()
     active = await session.scalar(
         select(func.count())
         .select_from(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
     )
     if (active or 0) >= MAX_ACTIVE_PERSONAL_KEYS:
-        raise BadRequest(
-            f"You already have {MAX_ACTIVE_PERSONAL_KEYS} active API keys; revoke one first"
-        )
+        raise TooManyApiKeys(MAX_ACTIVE_PERSONAL_KEYS)
     return await create_key(session, kind="personal", name=name, user_id=user_id)
 
 

@@ -9,8 +9,27 @@ from fastapi import APIRouter, Header, Query
 
 from vidgate.auth import flows, service
 from vidgate.auth.dependencies import CurrentUser
-from vidgate.auth.google import pkce_challenge
-from vidgate.auth.phones import e164, normalize_phone
+from vidgate.auth.errors import (
+    CodeResendTooSoon,
+    GoogleStateUnknown,
+    RedirectUriMismatch,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionEnded,
+    SmsCodeRejected,
+    SmsCountryNotAllowed,
+    SmsNotSent,
+    TooManyCodesForNumber,
+    TooManyRequestsFromAddress,
+)
+from vidgate.auth.google import (
+    GoogleCodeRejected,
+    GoogleNotConfigured,
+    GoogleTokenInvalid,
+    GoogleUnavailable,
+    pkce_challenge,
+)
+from vidgate.auth.phones import InvalidPhoneNumber, e164, normalize_phone
 from vidgate.auth.schemas import (
     HTTP_URL_PATTERN,
     AuthorizeUrlResponse,
@@ -27,6 +46,7 @@ from vidgate.auth.schemas import (
     TokenResponse,
 )
 from vidgate.deps import ClientIp, DbSession, RuntimeDep
+from vidgate.errors import documented
 
 logger = structlog.get_logger(__name__)
 
@@ -43,7 +63,18 @@ def _tokens(pair: service.TokenPair) -> TokenResponse:
     )
 
 
-@router.post("/sms/send", response_model=SmsSendResponse)
+@router.post(
+    "/sms/send",
+    response_model=SmsSendResponse,
+    responses=documented(
+        SmsCountryNotAllowed,
+        InvalidPhoneNumber,
+        TooManyCodesForNumber,
+        CodeResendTooSoon,
+        TooManyRequestsFromAddress,
+        SmsNotSent,
+    ),
+)
 async def send_sms_code(
     body: SmsSendRequest, runtime: RuntimeDep, session: DbSession, ip: ClientIp
 ) -> SmsSendResponse:
@@ -56,7 +87,11 @@ async def send_sms_code(
     )
 
 
-@router.post("/sms/login", response_model=TokenResponse)
+@router.post(
+    "/sms/login",
+    response_model=TokenResponse,
+    responses=documented(SmsCodeRejected, InvalidPhoneNumber, TooManyRequestsFromAddress),
+)
 async def sms_login(
     body: SmsLoginRequest,
     runtime: RuntimeDep,
@@ -77,7 +112,11 @@ async def sms_login(
     return _tokens(pair)
 
 
-@router.get("/google/authorize-url", response_model=AuthorizeUrlResponse)
+@router.get(
+    "/google/authorize-url",
+    response_model=AuthorizeUrlResponse,
+    responses=documented(GoogleNotConfigured),
+)
 async def google_authorize_url(
     runtime: RuntimeDep,
     session: DbSession,
@@ -98,7 +137,19 @@ async def google_authorize_url(
     return AuthorizeUrlResponse(url=url, state=flow.state)
 
 
-@router.post("/google/login", response_model=TokenResponse)
+@router.post(
+    "/google/login",
+    response_model=TokenResponse,
+    responses=documented(
+        GoogleStateUnknown,
+        RedirectUriMismatch,
+        GoogleCodeRejected,
+        GoogleTokenInvalid,
+        TooManyRequestsFromAddress,
+        GoogleNotConfigured,
+        GoogleUnavailable,
+    ),
+)
 async def google_login(
     body: GoogleLoginRequest,
     runtime: RuntimeDep,
@@ -120,7 +171,11 @@ async def google_login(
     return _tokens(pair)
 
 
-@router.post("/refresh", response_model=TokenResponse)
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses=documented(RefreshTokenInvalid, RefreshTokenReused, SessionEnded),
+)
 async def refresh(body: RefreshRequest, runtime: RuntimeDep, session: DbSession) -> TokenResponse:
     """Rotate the refresh token and issue a new access token."""
     return _tokens(await flows.refresh(runtime, session, body.refresh_token))
@@ -151,7 +206,9 @@ async def me(user: CurrentUser) -> MeResponse:
     )
 
 
-@dev_router.get("/sms/outbox", response_model=OutboxResponse)
+@dev_router.get(
+    "/sms/outbox", response_model=OutboxResponse, responses=documented(InvalidPhoneNumber)
+)
 async def sms_outbox(
     session: DbSession,
     phone_number: str = Query(description="Any accepted phone form"),
@@ -165,7 +222,18 @@ async def sms_outbox(
     )
 
 
-@dev_router.get("/google/callback", response_model=TokenResponse)
+@dev_router.get(
+    "/google/callback",
+    response_model=TokenResponse,
+    responses=documented(
+        GoogleStateUnknown,
+        GoogleCodeRejected,
+        GoogleTokenInvalid,
+        TooManyRequestsFromAddress,
+        GoogleNotConfigured,
+        GoogleUnavailable,
+    ),
+)
 async def google_dev_callback(
     runtime: RuntimeDep,
     session: DbSession,

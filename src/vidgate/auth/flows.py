@@ -13,11 +13,19 @@ import uuid
 import structlog
 
 from vidgate.auth import service
+from vidgate.auth.errors import (
+    GoogleStateUnknown,
+    RedirectUriMismatch,
+    RefreshTokenReused,
+    SmsCodeRejected,
+    SmsCountryNotAllowed,
+    SmsNotSent,
+    TooManyRequestsFromAddress,
+)
 from vidgate.auth.google import GoogleNotConfigured, GoogleSignIn
 from vidgate.auth.phones import e164, normalize_phone, region_for
 from vidgate.auth.sms import SmsSendError
 from vidgate.db.session import Session
-from vidgate.errors import BadRequest, NotAuthenticated, ServiceUnavailable, TooManyRequests
 from vidgate.ratelimit import hit
 from vidgate.runtime import Runtime
 
@@ -29,10 +37,7 @@ async def limit_ip(runtime: Runtime, action: str, ip: str | None, limit: int, wi
     async with runtime.db.autocommit_engine.connect() as conn:
         result = await hit(conn, f"{action}:{ip or '-'}", limit=limit, window_seconds=window)
     if not result.allowed:
-        raise TooManyRequests(
-            f"Too many requests from this address. Try again in {result.retry_after} seconds.",
-            retry_after=result.retry_after,
-        )
+        raise TooManyRequestsFromAddress(result.retry_after)
 
 
 def google_of(runtime: Runtime) -> GoogleSignIn:
@@ -50,7 +55,7 @@ async def send_sms_code(
     number = normalize_phone(phone_number)
     allowed = settings.sms_allowed_country_codes
     if allowed and number.country_code not in allowed:
-        raise BadRequest("SMS sign-in is not available for this country")
+        raise SmsCountryNotAllowed()
     phone = e164(number)
     await limit_ip(runtime, "sms-send", ip, settings.send_limit_per_ip, 3600)
     issued = await service.issue_sms_code(session, settings, phone, ip=ip)
@@ -66,7 +71,7 @@ async def send_sms_code(
         )
         await service.void_sms_code(session, issued.id)
         await session.commit()
-        raise ServiceUnavailable("Could not send the verification code; try again later") from exc
+        raise SmsNotSent() from exc
     return issued
 
 
@@ -98,7 +103,7 @@ async def sign_in_with_sms(
     )
     await session.commit()
     if isinstance(outcome, service.Rejection):
-        raise BadRequest(outcome.detail)
+        raise SmsCodeRejected(outcome.detail)
     return outcome
 
 
@@ -120,9 +125,9 @@ async def sign_in_with_google_code(
         flow = await service.take_redirect_flow(session, state)
         await session.commit()  # a state is used up even if what follows fails
         if flow is None:
-            raise BadRequest("Unknown, expired or already used state; start the sign-in again")
+            raise GoogleStateUnknown()
         if redirect_uri not in (None, flow.redirect_uri):
-            raise BadRequest("redirect_uri does not match the one the sign-in started with")
+            raise RedirectUriMismatch()
         redirect_uri, nonce = flow.redirect_uri, flow.nonce
         code_verifier = code_verifier or flow.code_verifier
     id_token = await google.exchange_code(
@@ -148,7 +153,7 @@ async def refresh(runtime: Runtime, session: Session, refresh_token: str) -> ser
     if isinstance(outcome, service.Rejection):
         if outcome.revoked_session is not None:
             runtime.principals.evict_session(outcome.revoked_session)
-        raise NotAuthenticated(outcome.detail)
+        raise RefreshTokenReused(outcome.detail)
     return outcome
 
 

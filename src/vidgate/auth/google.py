@@ -29,18 +29,26 @@ SCOPE = "openid email profile"
 
 
 class GoogleCodeRejected(NotAuthenticated):
+    """Google refused the authorization code: invalid, expired or used already."""
+
     detail = "Invalid, expired or already used Google authorization code"
 
 
 class GoogleTokenInvalid(NotAuthenticated):
+    """Google's ID token failed verification, or the Google account's email is not verified."""
+
     detail = "Google ID token failed verification"
 
 
 class GoogleUnavailable(ServiceUnavailable):
+    """Google did not answer, or answered in a way this server cannot use."""
+
     detail = "Google sign-in is unavailable right now; try again later"
 
 
 class GoogleNotConfigured(NotImplementedFeature):
+    """Google sign-in is not configured on this server."""
+
     detail = "Google sign-in is not configured on this server"
 
 

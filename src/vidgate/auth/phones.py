@@ -55,7 +55,8 @@ _TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.F
 
 
 class InvalidPhoneNumber(Unprocessable):
-    pass
+    """The phone number is not a valid mobile number for its country (a number without a country
+    code is read as a Chinese one)."""
 
 
 def normalize_phone(raw: str, default_region: str | None = "CN") -> phonenumbers.PhoneNumber:

@@ -16,11 +16,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vidgate.auth.errors import (
+    CodeResendTooSoon,
+    RefreshTokenInvalid,
+    SessionEnded,
+    TooManyCodesForNumber,
+)
 from vidgate.auth.google import GoogleIdentity
 from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshToken, SmsCode
 from vidgate.auth.tokens import AccessTokens, code_hmac, new_refresh_token, sha256_hex
 from vidgate.config import Settings
-from vidgate.errors import NotAuthenticated, TooManyRequests
 from vidgate.users import service as users
 from vidgate.users.models import User
 
@@ -76,16 +81,11 @@ async def issue_sms_code(
     limit = settings.sms_per_phone_per_hour
     if len(recent) >= limit:
         wait = _seconds_until(recent[-limit] + HOUR, now)
-        raise TooManyRequests(
-            f"Too many verification codes requested for this number. Try again in {wait} seconds.",
-            retry_after=wait,
-        )
+        raise TooManyCodesForNumber(wait)
     interval = timedelta(seconds=settings.sms_resend_interval_seconds)
     if recent and now - recent[-1] < interval:
         wait = _seconds_until(recent[-1] + interval, now)
-        raise TooManyRequests(
-            f"Please wait {wait} seconds before requesting another code.", retry_after=wait
-        )
+        raise CodeResendTooSoon(wait)
     await session.execute(
         update(SmsCode)
         .where(
@@ -228,12 +228,12 @@ async def refresh_session(
         )
     ).one_or_none()
     if found is None:
-        raise NotAuthenticated("Invalid refresh token")
+        raise RefreshTokenInvalid()
     token, auth_session, user = found
     if auth_session.revoked_at is not None or auth_session.expires_at <= now:
-        raise NotAuthenticated("Session has ended; sign in again")
+        raise SessionEnded()
     if user.deleted_at is not None:
-        raise NotAuthenticated("Session has ended; sign in again")
+        raise SessionEnded()
     if token.rotated_at is None:
         token.rotated_at = now
     elif now - token.rotated_at > timedelta(seconds=settings.refresh_reuse_grace_seconds):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from vidgate.errors import NotAuthenticated
+from vidgate.auth.errors import AccessTokenExpired, AccessTokenInvalid
 
 _ALGORITHM = "HS256"
 _LEEWAY = 5  # seconds of clock skew tolerated on `exp`
@@ -92,13 +92,13 @@ class AccessTokens:
                 leeway=_LEEWAY,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise NotAuthenticated("Access token expired") from exc
+            raise AccessTokenExpired() from exc
         except jwt.InvalidTokenError as exc:
-            raise NotAuthenticated("Invalid access token") from exc
+            raise AccessTokenInvalid() from exc
         if claims.get("typ") != "access":
-            raise NotAuthenticated("Invalid access token")
+            raise AccessTokenInvalid()
         try:
             parsed = AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]))
             return parsed, float(claims["exp"])
         except (ValueError, TypeError, AttributeError) as exc:
-            raise NotAuthenticated("Invalid access token") from exc
+            raise AccessTokenInvalid() from exc

@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.credits.models import LedgerEntry
-from vidgate.errors import NotFound, PaymentRequired
+from vidgate.errors import PaymentRequired
 from vidgate.kit import PageRequest
+from vidgate.users.errors import UserNotFound
 from vidgate.users.models import User
 
 
@@ -39,7 +40,8 @@ SPENDING_KINDS = (LedgerKind.CHARGE, LedgerKind.REFUND)
 
 
 class InsufficientCredits(PaymentRequired):
-    """Raised before anything changes when the available credits do not cover an amount."""
+    """The available credits (the balance less what open tasks hold) do not cover the price;
+    nothing was charged."""
 
     def __init__(self, required: int, available: int, what: str | None = None):
         needed = f"{required} credits" + (f" ({what})" if what else "")
@@ -78,7 +80,7 @@ async def _lock_user(session: AsyncSession, user_id: uuid.UUID) -> User:
         .execution_options(populate_existing=True)
     )
     if user is None:
-        raise NotFound("User not found")
+        raise UserNotFound()
     return user
 
 

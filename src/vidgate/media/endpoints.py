@@ -6,8 +6,22 @@ from fastapi import APIRouter, Request
 
 from vidgate.auth.dependencies import UserWithKey
 from vidgate.deps import DbSession, RuntimeDep
+from vidgate.errors import documented
 from vidgate.media import flows
-from vidgate.media.multipart import receive_file
+from vidgate.media.errors import (
+    BoundaryInvalid,
+    EmptyFile,
+    ExtensionNotAllowed,
+    FileMissing,
+    FileSentTwice,
+    FormFieldTooLong,
+    MalformedMultipart,
+    NotMultipart,
+    NotWhatExtensionSays,
+    TooManyFormFields,
+    UnknownFileType,
+)
+from vidgate.media.multipart import UploadTooLarge, receive_file
 from vidgate.media.schemas import UPLOAD_REQUEST_BODY, UploadResponse
 
 router = APIRouter(prefix="/api/videos", tags=["media"])
@@ -17,7 +31,20 @@ router = APIRouter(prefix="/api/videos", tags=["media"])
     "/upload",
     response_model=UploadResponse,
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
-    responses={413: {"description": "File too large"}},
+    responses=documented(
+        ExtensionNotAllowed,
+        EmptyFile,
+        NotWhatExtensionSays,
+        MalformedMultipart,
+        UploadTooLarge,
+        NotMultipart,
+        BoundaryInvalid,
+        FileMissing,
+        FileSentTwice,
+        TooManyFormFields,
+        FormFieldTooLong,
+        UnknownFileType,
+    ),
 )
 async def upload(
     request: Request, user: UserWithKey, runtime: RuntimeDep, session: DbSession

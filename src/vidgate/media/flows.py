@@ -9,7 +9,12 @@ import uuid
 from pathlib import PurePosixPath
 
 from vidgate.db.session import Session
-from vidgate.errors import BadRequest, Unprocessable
+from vidgate.media.errors import (
+    EmptyFile,
+    ExtensionNotAllowed,
+    NotWhatExtensionSays,
+    UnknownFileType,
+)
 from vidgate.media.models import Upload
 from vidgate.media.multipart import ReceivedFile
 from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected, probe
@@ -25,21 +30,18 @@ async def store_upload(
     try:
         file_type = received.fields.get("file_type")
         if file_type not in EXTENSIONS:
-            raise Unprocessable("file_type must be 'image' or 'video'")
+            raise UnknownFileType()
         kind: FileType = file_type
         extension = PurePosixPath(received.filename or "").suffix.lower()
         allowed = EXTENSIONS[kind]
         if extension not in allowed:
-            raise BadRequest(
-                f"Unsupported {kind} extension '{extension or '(none)'}'; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
+            raise ExtensionNotAllowed(kind, extension, allowed)
         if received.size == 0:
-            raise BadRequest("The file is empty")
+            raise EmptyFile()
         try:
             info = await asyncio.to_thread(probe, received.path, received.head, kind)
         except MediaRejected as exc:
-            raise BadRequest(str(exc)) from exc
+            raise NotWhatExtensionSays(str(exc)) from exc
         key = new_object_key("uploads", info.extension)
         stored = await runtime.storage.adopt_file(
             key, received.path, content_type=info.content_type, sha256=received.sha256

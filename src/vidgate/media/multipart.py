@@ -29,8 +29,17 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 from starlette.requests import Request
 
-from vidgate.errors import BadRequest, Unprocessable, VidgateError
+from vidgate.errors import VidgateError
 from vidgate.media.disposition import MalformedHeader, clean_filename, parse_parameters
+from vidgate.media.errors import (
+    BoundaryInvalid,
+    FileMissing,
+    FileSentTwice,
+    FormFieldTooLong,
+    MalformedMultipart,
+    NotMultipart,
+    TooManyFormFields,
+)
 from vidgate.media.probe import SNIFF_BYTES
 from vidgate.media.writeback import start_writeback
 
@@ -51,6 +60,8 @@ _file_writers = ThreadPoolExecutor(thread_name_prefix="upload-writer")
 
 
 class UploadTooLarge(VidgateError):
+    """The file is larger than this server's upload limit."""
+
     status_code = 413
 
 
@@ -164,7 +175,7 @@ class _Receiver:
     def _part_begin(self) -> None:
         self.parts += 1
         if self.parts > MAX_PARTS:
-            raise Unprocessable("Too many form fields")
+            raise TooManyFormFields()
         self._disposition = None
         self._name = None
         self._value = bytearray()
@@ -175,27 +186,27 @@ class _Receiver:
         # parameters are UTF-8). A second one is refused, not chosen between.
         if self._header_name.strip().lower() == b"content-disposition":
             if self._disposition is not None:
-                raise BadRequest("A multipart part has two Content-Disposition headers")
+                raise MalformedMultipart("A multipart part has two Content-Disposition headers")
             self._disposition = bytes(self._header_value)
         self._header_name = bytearray()
         self._header_value = bytearray()
 
     def _headers_finished(self) -> None:
         if self._disposition is None:
-            raise BadRequest("A multipart part has no Content-Disposition header")
+            raise MalformedMultipart("A multipart part has no Content-Disposition header")
         try:
             disposition, params = parse_parameters(self._disposition, "Content-Disposition")
         except MalformedHeader as exc:
-            raise BadRequest(str(exc)) from exc
+            raise MalformedMultipart(str(exc)) from exc
         if disposition != "form-data" or not params.get("name"):
-            raise BadRequest(
+            raise MalformedMultipart(
                 "Each multipart part needs a Content-Disposition: form-data header with a name"
             )
         self._name = params["name"]
         if self._name != self.file_field:
             return
         if self.file is not None:
-            raise Unprocessable(f"Send exactly one `{self.file_field}`")
+            raise FileSentTwice(self.file_field)
         filename = params.get("filename")
         fd, path = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
         self._writer = _HashingFileWriter(fd)
@@ -213,7 +224,7 @@ class _Receiver:
         if not self._in_file:
             self._value.extend(chunk)
             if len(self._value) > MAX_FIELD_BYTES:
-                raise Unprocessable(f"Form field `{self._name}` is too long")
+                raise FormFieldTooLong(self._name)
             return
         assert self.file is not None and self._writer is not None
         self.file.size += len(chunk)
@@ -262,14 +273,12 @@ def _boundary(content_type: str) -> str:
     try:
         media_type, params = parse_parameters(content_type.encode("latin-1"), "Content-Type")
     except MalformedHeader as exc:
-        raise Unprocessable(f"Send the file as multipart/form-data ({exc})") from exc
+        raise NotMultipart(str(exc)) from exc
     boundary = params.get("boundary", "")
     if media_type != "multipart/form-data" or not boundary:
-        raise Unprocessable("Send the file as multipart/form-data")
+        raise NotMultipart()
     if len(boundary) > MAX_BOUNDARY_LENGTH or not boundary.isascii():
-        raise Unprocessable(
-            f"The multipart boundary must be 1 to {MAX_BOUNDARY_LENGTH} ASCII characters"
-        )
+        raise BoundaryInvalid(MAX_BOUNDARY_LENGTH)
     return boundary
 
 
@@ -298,11 +307,11 @@ async def receive_file(
             raise MultipartParseError("The body ended inside the file part")
     except MultipartParseError as exc:
         receiver.abort()
-        raise BadRequest(f"Malformed multipart/form-data body ({exc})") from exc
+        raise MalformedMultipart(f"Malformed multipart/form-data body ({exc})") from exc
     except BaseException:
         receiver.abort()
         raise
     if receiver.file is None:
-        raise Unprocessable(f"Missing form field `{file_field}`")
+        raise FileMissing(file_field)
     receiver.file.fields = receiver.fields
     return receiver.file

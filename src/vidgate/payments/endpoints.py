@@ -8,9 +8,18 @@ from fastapi import APIRouter, Request, Response
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.db.session import Session
 from vidgate.deps import DbSession, RuntimeDep
+from vidgate.errors import documented
 from vidgate.kit import Page
 from vidgate.payments import flows, service
 from vidgate.payments.currency import to_major
+from vidgate.payments.errors import (
+    CurrencyNotSold,
+    GatewayNotConfigured,
+    GatewayRefusedOrder,
+    PackNotOnSale,
+    PaymentNotFound,
+    WayBackOffSite,
+)
 from vidgate.payments.models import Payment
 from vidgate.payments.schemas import CreatePayment, PackList, PackView, PaymentList, PaymentView
 from vidgate.runtime import Runtime
@@ -75,7 +84,13 @@ async def _create(
     )
 
 
-@router.post("/wechat/create", response_model=PaymentView)
+@router.post(
+    "/wechat/create",
+    response_model=PaymentView,
+    responses=documented(
+        PackNotOnSale, CurrencyNotSold, WayBackOffSite, GatewayNotConfigured, GatewayRefusedOrder
+    ),
+)
 async def create_wechat(
     body: CreatePayment,
     user: CurrentUser,
@@ -88,7 +103,11 @@ async def create_wechat(
     return view(await _create("wechat", body, user, request, runtime, session))
 
 
-@router.post("/stripe/create", response_model=PaymentView)
+@router.post(
+    "/stripe/create",
+    response_model=PaymentView,
+    responses=documented(PackNotOnSale, WayBackOffSite, GatewayNotConfigured, GatewayRefusedOrder),
+)
 async def create_stripe(
     body: CreatePayment,
     user: CurrentUser,
@@ -131,7 +150,7 @@ async def list_payments(
     )
 
 
-@router.get("/{payment_id}", response_model=PaymentView)
+@router.get("/{payment_id}", response_model=PaymentView, responses=documented(PaymentNotFound))
 async def get_payment(payment_id: str, user: CurrentUser, session: DbSession) -> PaymentView:
     """One of your orders, with its credits, provider and paid_at (docs/api.md §6.3)."""
     return view(await service.owned_payment(session, payment_id, user.id))

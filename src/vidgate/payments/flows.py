@@ -14,9 +14,14 @@ import structlog
 
 from vidgate.config import web_origin
 from vidgate.db.session import Session
-from vidgate.errors import BadRequest, NotImplementedFeature, ServiceUnavailable
 from vidgate.payments import service
 from vidgate.payments.currency import to_minor
+from vidgate.payments.errors import (
+    CurrencyNotSold,
+    GatewayNotConfigured,
+    GatewayRefusedOrder,
+    WayBackOffSite,
+)
 from vidgate.payments.gateway import (
     Acknowledgement,
     CheckoutRequest,
@@ -46,15 +51,13 @@ def check_way_back(body: CreatePayment, allowed: list[str], *, any_loopback: boo
             continue
         if any_loopback and urlsplit(url).hostname in LOOPBACK_HOSTS:
             continue
-        raise BadRequest(f"{field} must be on {' or '.join(allowed)}")
+        raise WayBackOffSite(field, allowed)
 
 
 def gateway_for(runtime: Runtime, provider: GatewayName) -> PaymentGateway:
     gateway = runtime.payment_gateways.get(provider)
     if gateway is None:
-        raise NotImplementedFeature(
-            f"{PAYMENT_GATEWAYS[provider].label} is not configured on this server"
-        )
+        raise GatewayNotConfigured(PAYMENT_GATEWAYS[provider].label)
     return gateway
 
 
@@ -72,7 +75,7 @@ async def create_order(
     then ask the gateway for a checkout and commit its answer (`failed` if it refused)."""
     gateway = gateway_for(runtime, provider)
     if provider == "wechat" and body.currency != "CNY":
-        raise BadRequest("WeChat Pay sells in CNY only")
+        raise CurrencyNotSold()
     pack = service.find_pack(runtime.settings, body.credits, body.amount, body.currency)
     settings = runtime.settings
     base = base_url.rstrip("/")
@@ -118,9 +121,7 @@ async def create_order(
         payment.status = "failed"
         await session.commit()
         logger.warning("payments.create_failed", provider=provider, error=str(exc))
-        raise ServiceUnavailable(
-            f"{PAYMENT_GATEWAYS[provider].label} did not accept the order; try again later"
-        ) from exc
+        raise GatewayRefusedOrder(PAYMENT_GATEWAYS[provider].label) from exc
     payment.provider_ref = checkout.provider_ref
     payment.pay_url = checkout.code_url or checkout.h5_url or checkout.checkout_url
     await session.commit()

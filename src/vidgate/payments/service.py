@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vidgate.config import CreditPack, Settings
 from vidgate.credits import service as ledger
 from vidgate.credits.service import LedgerKind
-from vidgate.errors import BadRequest, NotFound
 from vidgate.kit import PageRequest, parse_uuid
 from vidgate.payments.currency import to_major
+from vidgate.payments.errors import PackNotOnSale, PaymentNotFound
 from vidgate.payments.gateway import PaymentState, VerifiedEvent
 from vidgate.payments.models import Payment, PaymentEvent
 from vidgate.vendors import GatewayName
@@ -55,9 +55,7 @@ def find_pack(settings: Settings, credits: int, amount: Decimal, currency: str) 
         + " or ".join(f"{price} {cur}" for cur, price in sorted(p.prices.items()))
         for p in settings.payment_packs
     )
-    raise BadRequest(
-        f"No credit pack of {credits} credits for {amount} {currency}. Packs: {offers}"
-    )
+    raise PackNotOnSale(credits, amount, currency, offers)
 
 
 @dataclass(frozen=True)
@@ -193,5 +191,5 @@ async def owned_payment(session: AsyncSession, payment_id: str, user_id: uuid.UU
     parsed = parse_uuid(payment_id)
     payment = await session.get(Payment, parsed) if parsed else None
     if payment is None or payment.user_id != user_id:
-        raise NotFound("Payment not found")
+        raise PaymentNotFound()
     return payment

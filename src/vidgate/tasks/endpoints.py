@@ -21,12 +21,26 @@ from vidgate.auth.dependencies import (
 )
 from vidgate.auth.principal import Principal
 from vidgate.credits.pricing import price_of
+from vidgate.credits.service import InsufficientCredits
 from vidgate.db.session import Session
 from vidgate.deps import DbSession, RuntimeDep
-from vidgate.errors import NotFound
+from vidgate.errors import documented
 from vidgate.kit import Page, TaskKind, parse_uuid
 from vidgate.runtime import Runtime
 from vidgate.tasks import flows, idempotency, service
+from vidgate.tasks.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyMalformed,
+    IdempotencyKeyReused,
+    InputRejected,
+    RemoteFetchesBusy,
+    TaskAlreadyFinished,
+    TaskNotFound,
+    TaskNotRetryable,
+    TooManyActiveTasks,
+    TooManyFetchesForAccount,
+    WebhookUrlNotHttps,
+)
 from vidgate.tasks.models import OPEN_STATUSES, TaskStatus
 from vidgate.tasks.schemas import (
     AnimateRequest,
@@ -39,6 +53,7 @@ from vidgate.tasks.schemas import (
     TaskView,
     TextToVideoRequest,
 )
+from vidgate.users.errors import UserNotFound
 
 logger = structlog.get_logger(__name__)
 
@@ -52,11 +67,19 @@ IdempotencyKeyHeader = Annotated[
         description="Repeat a create safely: the same key and body return the first response.",
     ),
 ]
-_TIER_ERRORS: dict[int | str, dict[str, Any]] = {
-    402: {"description": "Insufficient credits"},
-    409: {"description": "Same Idempotency-Key still in flight"},
-    429: {"description": "Too many active tasks"},
-}
+# What a create answers besides authentication, validation and database errors (a retry too).
+_CREATE_ERRORS = (
+    InputRejected,
+    IdempotencyKeyMalformed,
+    InsufficientCredits,
+    UserNotFound,
+    IdempotencyKeyInFlight,
+    WebhookUrlNotHttps,
+    IdempotencyKeyReused,
+    TooManyActiveTasks,
+    TooManyFetchesForAccount,
+    RemoteFetchesBusy,
+)
 
 
 def _price_note(kind: TaskKind, tiers: tuple[str, str], unit: str) -> str:
@@ -97,7 +120,7 @@ async def _create(
     summary="Animate a character image with a video's motion.",
     description="Animate a character image with a video's motion. "
     + _price_note("animate-move", ("wan-std", "wan-pro"), "credits per second"),
-    responses=_TIER_ERRORS,
+    responses=documented(*_CREATE_ERRORS),
 )
 async def create_animate_move(
     request: Request,
@@ -116,7 +139,7 @@ async def create_animate_move(
     summary="Put the character of an image into a video.",
     description="Put the character of an image into a video. "
     + _price_note("animate-mix", ("wan-std", "wan-pro"), "credits per second"),
-    responses=_TIER_ERRORS,
+    responses=documented(*_CREATE_ERRORS),
 )
 async def create_animate_mix(
     request: Request,
@@ -135,7 +158,7 @@ async def create_animate_mix(
     summary="Generate a video from a prompt (Sora 2).",
     description="Generate a video from a prompt (Sora 2). "
     + _price_note("text-to-video", ("standard", "hd"), "credits"),
-    responses=_TIER_ERRORS,
+    responses=documented(*_CREATE_ERRORS),
 )
 async def create_text_to_video(
     request: Request,
@@ -154,7 +177,7 @@ async def create_text_to_video(
     summary="Animate images from a prompt (Sora 2).",
     description="Animate images from a prompt (Sora 2). "
     + _price_note("image-to-video", ("standard", "hd"), "credits"),
-    responses=_TIER_ERRORS,
+    responses=documented(*_CREATE_ERRORS),
 )
 async def create_image_to_video(
     request: Request,
@@ -178,7 +201,7 @@ async def _task_for_key(
     parsed = parse_uuid(task_id)
     owner = await _owner_for_key(runtime, key, credentials)
     if parsed is None:
-        raise NotFound("Task not found")
+        raise TaskNotFound()
     return _as_seen_by(owner, await _read_view(runtime, parsed, owner))
 
 
@@ -196,7 +219,7 @@ async def _owner_for_key(
     if credentials is not None:
         user = await user_for_access_token(runtime, credentials.credentials)
         if owner is not None and owner != user.id:
-            raise NotFound("Task not found")
+            raise TaskNotFound()
         owner = user.id
     return owner
 
@@ -205,11 +228,11 @@ async def _read_view(runtime: Runtime, parsed: uuid.UUID, owner: uuid.UUID | Non
     """The task as the status endpoints show it; another owner's task is not found."""
     found = await service.read_view(runtime.db, runtime.task_views, runtime.storage, parsed)
     if found is None or (owner is not None and found[0] != owner):
-        raise NotFound("Task not found")
+        raise TaskNotFound()
     return found[1]
 
 
-@videos.get("/tasks/{task_id}", response_model=TaskByIdView)
+@videos.get("/tasks/{task_id}", response_model=TaskByIdView, responses=documented(TaskNotFound))
 async def video_task_status(
     task_id: str,
     key: ApiKeyAuth,
@@ -238,7 +261,7 @@ async def list_tasks(
     )
 
 
-@tasks.get("/{task_id}", response_model=TaskByIdView)
+@tasks.get("/{task_id}", response_model=TaskByIdView, responses=documented(TaskNotFound))
 async def task_detail(
     task_id: str,
     key: ApiKeyAuth,
@@ -256,7 +279,10 @@ _TERMINAL = frozenset(s.value for s in TaskStatus) - {s.value for s in OPEN_STAT
 @tasks.get(
     "/{task_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Event stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Event stream"},
+        **documented(TaskNotFound),
+    },
 )
 async def task_events(
     task_id: str, key: ApiKeyAuth, request: Request, credentials: OptionalBearer
@@ -268,7 +294,7 @@ async def task_events(
     parsed = parse_uuid(task_id)
     owner = await _owner_for_key(runtime, key, credentials)
     if parsed is None:
-        raise NotFound("Task not found")
+        raise TaskNotFound()
     await _read_view(runtime, parsed, owner)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
@@ -297,7 +323,11 @@ async def task_events(
     )
 
 
-@tasks.delete("/{task_id}", response_model=CancelResponse)
+@tasks.delete(
+    "/{task_id}",
+    response_model=CancelResponse,
+    responses=documented(TaskNotFound, TaskAlreadyFinished),
+)
 async def cancel_task(
     task_id: str, user: CurrentUser, runtime: RuntimeDep, session: DbSession
 ) -> CancelResponse:
@@ -319,7 +349,11 @@ async def cancel_task(
     )
 
 
-@tasks.post("/{task_id}/retry", response_model=RetryResponse)
+@tasks.post(
+    "/{task_id}/retry",
+    response_model=RetryResponse,
+    responses=documented(TaskNotFound, TaskNotRetryable, *_CREATE_ERRORS),
+)
 async def retry_task(
     request: Request,
     task_id: str,

@@ -17,10 +17,10 @@ import structlog
 from pydantic import BaseModel
 
 from vidgate.db.session import Session
-from vidgate.errors import BadRequest, Unprocessable
 from vidgate.kit import TaskKind
 from vidgate.runtime import Runtime
 from vidgate.tasks import idempotency, lifecycle, service
+from vidgate.tasks.errors import TaskNotRetryable, WebhookUrlNotHttps
 from vidgate.tasks.jobs import schedule_advance
 from vidgate.tasks.models import RETRYABLE_STATUSES, Task
 from vidgate.tasks.schemas import (
@@ -107,7 +107,7 @@ async def create_task(
     one did; a retry of a task that was retried already answers with that first retry."""
     webhook = body.webhook_url
     if webhook and not runtime.settings.is_development and not webhook.startswith("https://"):
-        raise Unprocessable("webhook_url must be an https URL")
+        raise WebhookUrlNotHttps()
     claimed: str | None = None
     if key is not None:
         claimed = idempotency.validate_key(key.key)
@@ -183,9 +183,7 @@ async def retry_task(
     if earlier is not None:
         return Answer(_retry_response(earlier), replayed=True)
     if old.status not in RETRYABLE_STATUSES:
-        raise BadRequest(
-            f"Task is {old.status}; only FAILED, TIMEOUT or CANCELED tasks can be retried"
-        )
+        raise TaskNotRetryable(old.status)
     kind: TaskKind = old.kind  # type: ignore[assignment]
     body = BODIES[kind].model_validate({**old.params, "webhook_url": old.webhook_url})
     return await create_task(runtime, session, user_id, kind, body, key, retry_of=old)

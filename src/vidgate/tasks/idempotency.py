@@ -21,7 +21,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.db.engine import Database
-from vidgate.errors import BadRequest, Conflict, Unprocessable
+from vidgate.tasks.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyMalformed,
+    IdempotencyKeyReused,
+)
 from vidgate.tasks.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -38,9 +42,7 @@ class Replay:
 
 def validate_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise BadRequest(
-            f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII characters (a UUID is ideal)"
-        )
+        raise IdempotencyKeyMalformed(MAX_KEY_LENGTH)
     return key
 
 
@@ -82,15 +84,13 @@ async def claim(
             .with_for_update()
         )
         if row is None:  # released between our insert and select: the caller may retry
-            raise Conflict(f"A request with this {HEADER} is still being processed; retry")
+            raise IdempotencyKeyInFlight(retry=True)
         if row.fingerprint != print_:
-            raise Unprocessable(
-                f"This {HEADER} was already used with a different request; use a new key"
-            )
+            raise IdempotencyKeyReused()
         if row.response_status is not None and row.response_body is not None:
             return Replay(row.response_status, row.response_body)
         if row.locked_until > now:
-            raise Conflict(f"A request with this {HEADER} is still being processed")
+            raise IdempotencyKeyInFlight()
         row.locked_until = now + timedelta(seconds=CLAIM_SECONDS)  # its request died: take over
         return None
 

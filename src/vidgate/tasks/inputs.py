@@ -25,11 +25,20 @@ from pathlib import Path
 from sqlalchemy import select
 
 from vidgate.db.engine import Database
-from vidgate.errors import BadRequest, ServiceUnavailable, TooManyRequests
 from vidgate.media.models import Upload
 from vidgate.media.probe import FileType, MediaInfo, MediaRejected, probe, read_head
 from vidgate.media.storage import Storage, fetchable_url, public_media_url
 from vidgate.net.safe_http import FetchFailed, SafeHttpClient, TooLarge, UnsafeUrl
+from vidgate.tasks.errors import (
+    InputFetchFailed,
+    InputNotMedia,
+    InputOutsideLimits,
+    InputUploadNotFound,
+    InputUploadWrongType,
+    InputUrlRefused,
+    RemoteFetchesBusy,
+    TooManyFetchesForAccount,
+)
 
 MB = 1024 * 1024
 
@@ -50,11 +59,14 @@ class MediaLimits:
     def check(self, field: str, info: MediaInfo, size: int) -> None:
         """BadRequest naming the field and the limit when the media is outside it."""
         if info.content_type not in self.content_types:
-            raise BadRequest(f"{field}: {info.content_type} is not accepted for the {self.what}")
+            raise InputOutsideLimits(
+                field, f"{info.content_type} is not accepted for the {self.what}"
+            )
         if size > self.max_bytes:
-            raise BadRequest(
-                f"{field}: the {self.what} is {size / MB:.1f} MB; at most "
-                f"{self.max_bytes // MB} MB is accepted"
+            raise InputOutsideLimits(
+                field,
+                f"the {self.what} is {size / MB:.1f} MB; at most "
+                f"{self.max_bytes // MB} MB is accepted",
             )
         sides = (info.width, info.height)
         if (
@@ -62,12 +74,15 @@ class MediaLimits:
             and self.max_side is not None
             and (min(sides) < self.min_side or max(sides) > self.max_side)
         ):
-            raise BadRequest(
-                f"{field}: the {self.what} is {info.width}x{info.height}; width and height"
-                f" must each be between {self.min_side} and {self.max_side} pixels"
+            raise InputOutsideLimits(
+                field,
+                f"the {self.what} is {info.width}x{info.height}; width and height"
+                f" must each be between {self.min_side} and {self.max_side} pixels",
             )
         if self.max_aspect is not None and max(sides) > self.max_aspect * min(sides):
-            raise BadRequest(f"{field}: the {self.what}'s aspect ratio must be between 1:3 and 3:1")
+            raise InputOutsideLimits(
+                field, f"the {self.what}'s aspect ratio must be between 1:3 and 3:1"
+            )
         duration = info.duration_seconds
         if (
             self.min_seconds is not None
@@ -75,9 +90,10 @@ class MediaLimits:
             and (duration is None or not self.min_seconds <= duration <= self.max_seconds)
         ):
             shown = f"{duration:g} s" if duration is not None else "of unknown length"
-            raise BadRequest(
-                f"{field}: the {self.what} is {shown}; it must be between "
-                f"{self.min_seconds:g} and {self.max_seconds:g} seconds long"
+            raise InputOutsideLimits(
+                field,
+                f"the {self.what} is {shown}; it must be between "
+                f"{self.min_seconds:g} and {self.max_seconds:g} seconds long",
             )
 
 
@@ -156,21 +172,14 @@ class MediaResolver:
     @contextlib.asynccontextmanager
     async def _fetch_slot(self, user_id: uuid.UUID) -> AsyncIterator[None]:
         if self._fetching[user_id] >= self.max_fetches_per_user:
-            raise TooManyRequests(
-                f"At most {self.max_fetches_per_user} remote files are fetched for one account"
-                " at a time; wait for the others, or upload the file",
-                retry_after=5,
-            )
+            raise TooManyFetchesForAccount(self.max_fetches_per_user)
         self._fetching[user_id] += 1
         try:
             try:
                 async with asyncio.timeout(FETCH_SLOT_WAIT_SECONDS):
                     await self._slots.acquire()
             except TimeoutError as exc:
-                raise ServiceUnavailable(
-                    "Too many remote files are being fetched; try again shortly",
-                    headers={"Retry-After": "10"},
-                ) from exc
+                raise RemoteFetchesBusy() from exc
             try:
                 yield
             finally:
@@ -189,11 +198,9 @@ class MediaResolver:
                 await conn.execute(select(Upload.__table__).where(Upload.storage_key == key))
             ).first()
         if upload is None or upload.user_id != user_id:
-            raise BadRequest(f"{field}: no uploaded file at this URL")
+            raise InputUploadNotFound(field)
         if upload.file_type != file_type:
-            raise BadRequest(
-                f"{field}: the uploaded file is a {upload.file_type}, not a {file_type}"
-            )
+            raise InputUploadWrongType(field, upload.file_type, file_type)
         info = MediaInfo(
             upload.content_type,
             "",
@@ -218,16 +225,18 @@ class MediaResolver:
                     url, path, max_bytes=max_bytes, timeout=self.timeout
                 )
             except TooLarge as exc:
-                raise BadRequest(f"{field}: the file is larger than {max_bytes // MB} MB") from exc
+                raise InputOutsideLimits(
+                    field, f"the file is larger than {max_bytes // MB} MB"
+                ) from exc
             except UnsafeUrl as exc:
-                raise BadRequest(f"{field}: {exc}") from exc
+                raise InputUrlRefused(field, str(exc)) from exc
             except FetchFailed as exc:
-                raise BadRequest(f"{field}: could not fetch the URL ({exc})") from exc
+                raise InputFetchFailed(field, str(exc)) from exc
             head = await asyncio.to_thread(read_head, path)
             try:
                 info = await asyncio.to_thread(probe, path, head, file_type)
             except MediaRejected as exc:
-                raise BadRequest(f"{field}: {exc}") from exc
+                raise InputNotMedia(field, str(exc)) from exc
             return ResolvedMedia(url, url, info, download.size)
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -22,11 +22,11 @@ from vidgate.config import Settings
 from vidgate.credits import service as ledger
 from vidgate.credits.pricing import price_of
 from vidgate.db.engine import Database
-from vidgate.errors import BadRequest, NotFound, TooManyRequests
 from vidgate.kit import PageRequest, TaskKind, parse_uuid
 from vidgate.media.storage import Storage
 from vidgate.providers.base import VideoRequest
 from vidgate.tasks.cache import TaskCache
+from vidgate.tasks.errors import TaskAlreadyFinished, TaskNotFound, TooManyActiveTasks
 from vidgate.tasks.inputs import (
     ANIMATE_IMAGE,
     ANIMATE_VIDEO,
@@ -41,6 +41,7 @@ from vidgate.tasks.schemas import (
     TextToVideoRequest,
     describe_cancel,
 )
+from vidgate.users.errors import UserNotFound
 from vidgate.users.models import User
 from vidgate.vendors import ProviderName
 from vidgate.webhooks import service as webhooks
@@ -186,7 +187,7 @@ async def create(
         .execution_options(populate_existing=True)
     )
     if user is None:
-        raise NotFound("User not found")
+        raise UserNotFound()
     if retry_of is not None:
         # Under the user's lock: of two retries of one task sent at once, the second sees the
         # first's task here and is answered with it (AlreadyRetried), charging nothing.
@@ -205,11 +206,7 @@ async def create(
         .where(Task.user_id == user_id, Task.status.in_(OPEN_STATUSES))
     )
     if (active or 0) >= settings.max_active_tasks_per_user:
-        raise TooManyRequests(
-            f"Too many active tasks: at most {settings.max_active_tasks_per_user} may be pending"
-            " or running at once. Wait for one to finish or cancel one.",
-            retry_after=30,
-        )
+        raise TooManyActiveTasks(settings.max_active_tasks_per_user)
     task_id = uuid.uuid4()
     timeout = (
         settings.task_timeout_animate_seconds
@@ -384,7 +381,7 @@ async def owned_task(session: AsyncSession, task_id: str, user_id: uuid.UUID) ->
     parsed = parse_uuid(task_id)
     task = await session.get(Task, parsed) if parsed else None
     if task is None or task.user_id != user_id:
-        raise NotFound("Task not found")
+        raise TaskNotFound()
     return task
 
 
@@ -439,9 +436,7 @@ async def request_cancel(
     task = await owned_task(session, task_id, user_id)
     task = await lock_task(session, task.id) or task
     if task.status not in OPEN_STATUSES:
-        raise BadRequest(
-            f"Task is already {task.status}; only pending or running tasks can be canceled"
-        )
+        raise TaskAlreadyFinished(task.status)
     if task.cancel_requested_at is None:
         task.cancel_requested_at = datetime.now(UTC)
         await session.flush()

@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.deps import DbSession, RuntimeDep
+from vidgate.errors import documented
+from vidgate.tasks.errors import TaskNotFound
 from vidgate.tasks.service import owned_task
 from vidgate.webhooks import flows, service
+from vidgate.webhooks.errors import NoWebhookEvents, NoWebhookUrl
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
 from vidgate.webhooks.schemas import (
     AttemptView,
@@ -80,14 +83,22 @@ def _views(
     ]
 
 
-@deliveries.get("/{task_id}/webhook-deliveries", response_model=DeliveryList)
+@deliveries.get(
+    "/{task_id}/webhook-deliveries",
+    response_model=DeliveryList,
+    responses=documented(TaskNotFound),
+)
 async def list_deliveries(task_id: str, user: CurrentUser, session: DbSession) -> DeliveryList:
     """Every event sent (or being sent) for your task: attempts, status codes, next try."""
     task = await owned_task(session, task_id, user.id)
     return DeliveryList(deliveries=_views(*await service.deliveries_of(session, task.id)))
 
 
-@deliveries.post("/{task_id}/webhook-deliveries/redeliver", response_model=RedeliverResponse)
+@deliveries.post(
+    "/{task_id}/webhook-deliveries/redeliver",
+    response_model=RedeliverResponse,
+    responses=documented(TaskNotFound, NoWebhookUrl, NoWebhookEvents),
+)
 async def redeliver(
     task_id: str, user: CurrentUser, session: DbSession, runtime: RuntimeDep
 ) -> RedeliverResponse:

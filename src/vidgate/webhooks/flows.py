@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from vidgate.db.engine import Database
 from vidgate.db.session import Session
-from vidgate.errors import BadRequest
 from vidgate.net.safe_http import FetchFailed, SafeHttpClient, UnsafeUrl
 from vidgate.runtime import Runtime
 from vidgate.tasks.models import Task
+from vidgate.webhooks.errors import NoWebhookEvents, NoWebhookUrl
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery
 from vidgate.webhooks.service import (
     ATTEMPT_TIMEOUT,
@@ -150,10 +150,10 @@ async def redeliver_task(runtime: Runtime, session: Session, task: Task) -> list
     """Send every event of the task again (same `webhook-id`s); each delivery's job is queued once
     the redelivery commits."""
     if not task.webhook_url:
-        raise BadRequest("This task has no webhook_url")
+        raise NoWebhookUrl()
     rows = await redeliver(session, task.id)
     if not rows:
-        raise BadRequest("This task has no webhook events yet")
+        raise NoWebhookEvents()
     for row in rows:
         session.after_commit(partial(schedule_delivery, runtime.jobs, row.id))
     return rows

@@ -1633,7 +1633,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media this kind accepts (or cannot be fetched), or the Idempotency-Key is malformed */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1642,7 +1642,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token */
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -1653,7 +1653,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Insufficient credits */
+            /** @description The available credits (the balance less what open tasks hold) do not cover the price; nothing was charged. */
             402: {
                 headers: {
                     [name: string]: unknown;
@@ -1662,7 +1662,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The API key belongs to another user than the Bearer token */
+            /** @description The API key belongs to another user than the Bearer token. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1671,7 +1671,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account was deleted meanwhile */
+            /** @description The account does not exist, or was deleted while the request was being handled. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1680,7 +1680,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Same Idempotency-Key still in flight */
+            /** @description A request with the same Idempotency-Key is still being processed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1689,7 +1689,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1698,7 +1698,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many active tasks */
+            /** @description The account has as many tasks pending or running as it may have at once. The account already has as many remote input files being fetched as it may at once. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -1709,7 +1709,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -1747,7 +1747,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media this kind accepts (or cannot be fetched), or the Idempotency-Key is malformed */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1756,7 +1756,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token */
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -1767,7 +1767,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Insufficient credits */
+            /** @description The available credits (the balance less what open tasks hold) do not cover the price; nothing was charged. */
             402: {
                 headers: {
                     [name: string]: unknown;
@@ -1776,7 +1776,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The API key belongs to another user than the Bearer token */
+            /** @description The API key belongs to another user than the Bearer token. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1785,7 +1785,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account was deleted meanwhile */
+            /** @description The account does not exist, or was deleted while the request was being handled. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1794,7 +1794,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Same Idempotency-Key still in flight */
+            /** @description A request with the same Idempotency-Key is still being processed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1803,7 +1803,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1812,7 +1812,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many active tasks */
+            /** @description The account has as many tasks pending or running as it may have at once. The account already has as many remote input files being fetched as it may at once. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -1823,7 +1823,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -1861,7 +1861,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media this kind accepts (or cannot be fetched), or the Idempotency-Key is malformed */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1870,7 +1870,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token */
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -1881,7 +1881,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Insufficient credits */
+            /** @description The available credits (the balance less what open tasks hold) do not cover the price; nothing was charged. */
             402: {
                 headers: {
                     [name: string]: unknown;
@@ -1890,7 +1890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The API key belongs to another user than the Bearer token */
+            /** @description The API key belongs to another user than the Bearer token. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1899,7 +1899,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account was deleted meanwhile */
+            /** @description The account does not exist, or was deleted while the request was being handled. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1908,7 +1908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Same Idempotency-Key still in flight */
+            /** @description A request with the same Idempotency-Key is still being processed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1917,7 +1917,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1926,7 +1926,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many active tasks */
+            /** @description The account has as many tasks pending or running as it may have at once. The account already has as many remote input files being fetched as it may at once. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -1937,7 +1937,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -1975,7 +1975,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media this kind accepts (or cannot be fetched), or the Idempotency-Key is malformed */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1984,7 +1984,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token */
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -1995,7 +1995,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Insufficient credits */
+            /** @description The available credits (the balance less what open tasks hold) do not cover the price; nothing was charged. */
             402: {
                 headers: {
                     [name: string]: unknown;
@@ -2004,7 +2004,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The API key belongs to another user than the Bearer token */
+            /** @description The API key belongs to another user than the Bearer token. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2013,7 +2013,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account was deleted meanwhile */
+            /** @description The account does not exist, or was deleted while the request was being handled. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2022,7 +2022,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Same Idempotency-Key still in flight */
+            /** @description A request with the same Idempotency-Key is still being processed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2031,7 +2031,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2040,7 +2040,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many active tasks */
+            /** @description The account has as many tasks pending or running as it may have at once. The account already has as many remote input files being fetched as it may at once. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -2051,7 +2051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2084,7 +2084,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskByIdView"];
                 };
             };
-            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token */
+            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2095,7 +2095,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task (or not the caller's) */
+            /** @description There is no task with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2104,7 +2104,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2113,7 +2113,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2148,7 +2148,7 @@ export interface operations {
                     "application/json": components["schemas"]["SmsSendResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). SMS sign-in is not available for this number's country */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). SMS sign-in is not offered for the phone number's country. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2157,7 +2157,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The phone number is not a valid mobile number for its country (a number without a country code is read as a Chinese one). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2166,7 +2166,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many codes for this number (hourly limit, or the resend interval) or from this address */
+            /** @description This number has been sent as many codes as allowed in an hour. A code was sent to this number less than the resend interval ago. This address has made as many sign-in requests as allowed for now. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -2177,7 +2177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. The SMS provider did not take the message */
+            /** @description The database is unavailable; retry after Retry-After seconds. The SMS provider did not take the message. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2212,7 +2212,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). Wrong, expired or used-up code, or too many wrong attempts */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). The code is wrong, expired or used, or too many wrong codes were tried. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2221,7 +2221,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The phone number is not a valid mobile number for its country (a number without a country code is read as a Chinese one). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2230,7 +2230,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many sign-in attempts from this address */
+            /** @description This address has made as many sign-in requests as allowed for now. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -2241,7 +2241,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2274,7 +2274,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuthorizeUrlResponse"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2283,7 +2283,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Google sign-in is not configured */
+            /** @description Google sign-in is not configured on this server. */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -2292,7 +2292,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2327,7 +2327,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). Unknown, expired or used state, or a redirect_uri other than the flow's */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). The sign-in's state is unknown, expired or used already. The redirect_uri is not the one the sign-in started with. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2336,7 +2336,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Google refused the code, or its ID token failed verification */
+            /** @description Google refused the authorization code: invalid, expired or used already. Google's ID token failed verification, or the Google account's email is not verified. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2347,7 +2347,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2356,7 +2356,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many sign-in attempts from this address */
+            /** @description This address has made as many sign-in requests as allowed for now. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -2367,7 +2367,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Google sign-in is not configured */
+            /** @description Google sign-in is not configured on this server. */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -2376,7 +2376,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Google did not answer */
+            /** @description The database is unavailable; retry after Retry-After seconds. Google did not answer, or answered in a way this server cannot use. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2411,7 +2411,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8) */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2420,7 +2420,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid, used or expired refresh token, or a session ended */
+            /** @description The refresh token is not one vidgate issued. The refresh token was used before, after its grace window: its session is revoked. The session was signed out, revoked or expired, or its account was deleted. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2431,7 +2431,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2440,7 +2440,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2471,7 +2471,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2482,7 +2482,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2513,7 +2513,7 @@ export interface operations {
                     "application/json": components["schemas"]["MeResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2524,7 +2524,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2559,7 +2559,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskList"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2570,7 +2570,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2579,7 +2579,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2612,7 +2612,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskByIdView"];
                 };
             };
-            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token */
+            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2623,7 +2623,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task (or not the caller's) */
+            /** @description There is no task with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2632,7 +2632,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2641,7 +2641,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2674,7 +2674,7 @@ export interface operations {
                     "application/json": components["schemas"]["CancelResponse"];
                 };
             };
-            /** @description The task has finished already */
+            /** @description The task has finished already: only a pending or running task can be canceled. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2683,7 +2683,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2694,7 +2694,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task of yours */
+            /** @description There is no task with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2703,7 +2703,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2712,7 +2712,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2745,7 +2745,7 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
-            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token */
+            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2756,7 +2756,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task (or not the caller's) */
+            /** @description There is no task with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2765,7 +2765,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2774,7 +2774,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2810,7 +2810,7 @@ export interface operations {
                     "application/json": components["schemas"]["RetryResponse"];
                 };
             };
-            /** @description The task is not FAILED, TIMEOUT or CANCELED, an input is no longer acceptable, or the Idempotency-Key is malformed */
+            /** @description The task is not FAILED, TIMEOUT or CANCELED, the states a task can be retried from. An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2819,7 +2819,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2830,7 +2830,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Insufficient credits */
+            /** @description The available credits (the balance less what open tasks hold) do not cover the price; nothing was charged. */
             402: {
                 headers: {
                     [name: string]: unknown;
@@ -2839,7 +2839,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task of yours */
+            /** @description There is no task with this id, or it is not the caller's. The account does not exist, or was deleted while the request was being handled. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2848,7 +2848,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Same Idempotency-Key still in flight */
+            /** @description A request with the same Idempotency-Key is still being processed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2857,7 +2857,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2866,7 +2866,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many active tasks, or remote input files being fetched for this account */
+            /** @description The account has as many tasks pending or running as it may have at once. The account already has as many remote input files being fetched as it may at once. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -2877,7 +2877,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Too many remote input files being fetched by this server at once */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -2965,7 +2965,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryList"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -2976,7 +2976,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task of yours */
+            /** @description There is no task with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2985,7 +2985,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2994,7 +2994,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3027,7 +3027,7 @@ export interface operations {
                     "application/json": components["schemas"]["RedeliverResponse"];
                 };
             };
-            /** @description The task has no webhook_url, or no events yet */
+            /** @description The task was created without a webhook_url, so there is nowhere to deliver to. The task has recorded no webhook events yet, so there is nothing to send again. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3036,7 +3036,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3047,7 +3047,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such task of yours */
+            /** @description There is no task with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3056,7 +3056,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3065,7 +3065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3096,7 +3096,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookSecretView"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3107,7 +3107,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3138,7 +3138,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookSecretView"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3149,7 +3149,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3180,7 +3180,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3191,7 +3191,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3226,7 +3226,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8) */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3235,7 +3235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3246,7 +3246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3255,7 +3255,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3286,7 +3286,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreditsResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3297,7 +3297,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3331,7 +3331,7 @@ export interface operations {
                     "application/json": components["schemas"]["TransactionsResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3342,7 +3342,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3351,7 +3351,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3382,7 +3382,7 @@ export interface operations {
                     "text/csv": unknown;
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3393,7 +3393,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3424,7 +3424,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3435,7 +3435,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3466,7 +3466,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3477,7 +3477,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3512,7 +3512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). Too many active keys; revoke one first */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). The account has as many active personal keys as allowed; revoke one first. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3521,7 +3521,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. The account was deleted while a key was being created for it, which ended its sessions. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3532,7 +3532,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3541,7 +3541,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3574,7 +3574,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageResponse"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3585,7 +3585,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such key of yours */
+            /** @description There is no active key with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3594,7 +3594,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3603,7 +3603,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3643,7 +3643,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
-            /** @description Unsupported extension, an empty file, bytes that are not what the extension says, or a malformed multipart body */
+            /** @description The file name's extension is not one accepted for its file_type. The file is empty. The bytes are not a readable image or video of the kind the extension says. The multipart/form-data body is malformed: a part without a proper Content-Disposition header, or a body that breaks off. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3652,7 +3652,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token */
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3663,7 +3663,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The API key belongs to another user than the Bearer token */
+            /** @description The API key belongs to another user than the Bearer token. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3672,7 +3672,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description File too large */
+            /** @description The file is larger than this server's upload limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3681,7 +3681,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The request is not sent as multipart/form-data with a boundary. The multipart boundary is longer than RFC 2046 allows, or not ASCII. The form has no file part. The form has more than one file part. The form has more parts than an upload takes. A text field of the form is longer than an upload takes. The file_type field is neither image nor video. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3690,7 +3690,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3745,7 +3745,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaymentView"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). Not a pack on sale at this price, a currency the gateway does not sell in, or a return or cancel URL off vidgate's origins */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). No credit pack on sale has these credits at this amount in this currency. The gateway does not sell in this currency (WeChat Pay sells in CNY only). A return_url or cancel_url is not on vidgate's own origin or a front end of this deployment. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3754,7 +3754,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3765,7 +3765,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3774,7 +3774,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description This gateway is not configured */
+            /** @description This payment gateway is not configured on this server. */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -3783,7 +3783,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. The gateway did not accept the order */
+            /** @description The database is unavailable; retry after Retry-After seconds. The payment gateway did not accept the order (it refused, or did not answer). */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3818,7 +3818,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaymentView"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). Not a pack on sale at this price, a currency the gateway does not sell in, or a return or cancel URL off vidgate's origins */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). No credit pack on sale has these credits at this amount in this currency. A return_url or cancel_url is not on vidgate's own origin or a front end of this deployment. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3827,7 +3827,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3838,7 +3838,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3847,7 +3847,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description This gateway is not configured */
+            /** @description This payment gateway is not configured on this server. */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -3856,7 +3856,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. The gateway did not accept the order */
+            /** @description The database is unavailable; retry after Retry-After seconds. The payment gateway did not accept the order (it refused, or did not answer). */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3890,7 +3890,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaymentList"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3901,7 +3901,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3910,7 +3910,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3943,7 +3943,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaymentView"];
                 };
             };
-            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session */
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -3954,7 +3954,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such payment of yours */
+            /** @description There is no order with this id, or it is not the caller's. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3963,7 +3963,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3972,7 +3972,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -4027,7 +4027,7 @@ export interface operations {
                     "application/json": components["schemas"]["OutboxResponse"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The phone number is not a valid mobile number for its country (a number without a country code is read as a Chinese one). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4036,7 +4036,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds */
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -4070,7 +4070,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description Unknown, expired or used state */
+            /** @description The sign-in's state is unknown, expired or used already. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4079,7 +4079,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Google refused the code, or its ID token failed verification */
+            /** @description Google refused the authorization code: invalid, expired or used already. Google's ID token failed verification, or the Google account's email is not verified. */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -4090,7 +4090,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused */
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4099,7 +4099,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Too many sign-in attempts from this address */
+            /** @description This address has made as many sign-in requests as allowed for now. */
             429: {
                 headers: {
                     /** @description Seconds until the limit lets a request through again */
@@ -4110,7 +4110,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Google sign-in is not configured */
+            /** @description Google sign-in is not configured on this server. */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -4119,7 +4119,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. Google did not answer */
+            /** @description The database is unavailable; retry after Retry-After seconds. Google did not answer, or answered in a way this server cannot use. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
