@@ -57,8 +57,13 @@ typecheck: install
 
 # The suite runs on an embedded PostgreSQL; when VIDGATE_TEST_DATABASE_URL names a server
 # (CI sets it to the machine's PostgreSQL service), the database tests run against it as well.
+# On the embedded server PYTEST_WORKERS pytest-xdist processes share the tests, each with a server
+# of its own; on two cores 2 of them nearly halve the time (PYTEST_WORKERS=0: one process). On a
+# named server the run stays in one process: two apps' pools would pass PostgreSQL's default 100
+# connections.
+PYTEST_WORKERS ?= 2
 pytest: install
-	env -u VIDGATE_TEST_DATABASE_URL $(BIN)/pytest
+	env -u VIDGATE_TEST_DATABASE_URL $(BIN)/pytest -n $(PYTEST_WORKERS)
 	if [ -n "$$VIDGATE_TEST_DATABASE_URL" ]; then $(BIN)/pytest -m "not e2e"; fi
 
 test: lint typecheck pytest web-check e2e
