@@ -27,7 +27,7 @@ from vidgate.db.engine import Database, libpq_url
 from vidgate.db.migrate import upgrade_to_head
 from vidgate.runtime import Runtime
 
-from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN, Live
+from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN, TEST_CATALOG, Live
 from .fixtures.databases import database_server
 from .fixtures.loopback import serve_on_loopback
 from .fixtures.rollback import rolled_back
@@ -66,6 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         public_base_url="http://test",
         cors_origins=[FRONT_END_ORIGIN],  # a front end elsewhere: CORS, payments' way back
         web_dir=tmp_path_factory.mktemp("no-web-app"),  # the API alone, built web app or not
+        catalog=TEST_CATALOG,
     )
 
 

@@ -18,6 +18,7 @@ from vidgate.apikeys import endpoints as apikey_endpoints
 from vidgate.apikeys.service import ensure_client_key
 from vidgate.auth import endpoints as auth_endpoints
 from vidgate.auth.google import EMULATOR_CLIENT_ID, EMULATOR_ISSUER, emulator_client_secret
+from vidgate.catalog import endpoints as catalog_endpoints
 from vidgate.composition import open_runtime, supervised_worker
 from vidgate.config import Settings
 from vidgate.db.changes import listen_for_changes
@@ -106,6 +107,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(task_endpoints.videos)
     app.include_router(auth_endpoints.router)
     app.include_router(task_endpoints.tasks)
+    app.include_router(catalog_endpoints.router)
     app.include_router(ops_router)
     app.include_router(webhook_endpoints.deliveries)
     app.include_router(webhook_endpoints.secrets)

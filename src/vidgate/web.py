@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from vidgate.credits.pricing import PRICES
+from vidgate.catalog.schema import Catalog
 from vidgate.deps import RuntimeDep
 
 # Where `make web` leaves the build, relative to a source checkout.
@@ -53,16 +53,18 @@ async def web_config(runtime: RuntimeDep) -> WebConfig:
         google_sign_in=runtime.google is not None,
         payment_methods=sorted(runtime.payment_gateways),
         sms_outbox=settings.is_development,
-        prices=_price_table(),
+        prices=_price_table(runtime.catalog),
         max_upload_bytes=settings.max_upload_bytes,
         signup_bonus_credits=settings.signup_bonus_credits,
     )
 
 
-def _price_table() -> dict[str, dict[str, int]]:
+def _price_table(catalog: Catalog) -> dict[str, dict[str, int]]:
+    """Each kind's default model's price by tier (per second of output for animate kinds)."""
     table: dict[str, dict[str, int]] = {}
-    for (kind, tier), price in PRICES.items():
-        table.setdefault(kind, {})[tier] = price.credits
+    for kind in ("animate-move", "animate-mix", "text-to-video", "image-to-video"):
+        model = catalog.default_for(kind)
+        table[kind] = {tier.name: model.price(tier.name).credits for tier in model.tiers}
     return table
 
 

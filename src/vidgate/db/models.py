@@ -7,7 +7,8 @@ from vidgate.db.base import Base
 from vidgate.media.models import Upload
 from vidgate.payments.models import Payment, PaymentEvent
 from vidgate.ratelimit import RateLimitCounter
-from vidgate.tasks.models import IdempotencyKey, Task
+from vidgate.routing.models import ChannelHealth
+from vidgate.tasks.models import IdempotencyKey, Task, TaskAttempt
 from vidgate.users.models import User
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
@@ -15,6 +16,7 @@ __all__ = [
     "ApiKey",
     "AuthSession",
     "Base",
+    "ChannelHealth",
     "DevSmsMessage",
     "IdempotencyKey",
     "LedgerEntry",
@@ -25,6 +27,7 @@ __all__ = [
     "RefreshToken",
     "SmsCode",
     "Task",
+    "TaskAttempt",
     "Upload",
     "User",
     "WebhookAttempt",

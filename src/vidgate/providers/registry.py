@@ -25,21 +25,35 @@ def emulator_api_key(settings: Settings, vendor: str) -> str:
     return "emu-" + base64.urlsafe_b64encode(derive_key(settings.secret_key, vendor)).decode()[:32]
 
 
+ADAPTERS = ("dashscope", "kie", "fal")  # the catalog's channel adapters
+
+
 @dataclass
 class Providers:
-    """The adapter for each kind of task, and the emulator routers to mount (development)."""
+    """The adapter of each vendor (None: not configured on this server, so its channels are
+    skipped), and the emulator routers to mount (development)."""
 
-    dashscope: VideoProvider
-    kie: VideoProvider
+    dashscope: VideoProvider | None
+    kie: VideoProvider | None
+    fal: VideoProvider | None = None
     emulators: list[DashScopeEmulator | KieEmulator] = field(default_factory=list)
+
+    def adapter(self, name: str) -> VideoProvider | None:
+        """The adapter a channel names, if this server has it."""
+        return getattr(self, name, None) if name in ADAPTERS else None
+
+    def configured(self, name: str) -> bool:
+        return self.adapter(name) is not None
 
     @property
     def emulator_routers(self) -> list[APIRouter]:
         return [emulator.router() for emulator in self.emulators]
 
     async def aclose(self) -> None:
-        await self.dashscope.aclose()
-        await self.kie.aclose()
+        for name in ADAPTERS:
+            adapter = self.adapter(name)
+            if adapter is not None:
+                await adapter.aclose()
         for emulator in self.emulators:
             await emulator.aclose()
 

@@ -20,7 +20,6 @@ from vidgate.auth.dependencies import (
     user_for_access_token,
 )
 from vidgate.auth.principal import Principal
-from vidgate.credits.pricing import price_of
 from vidgate.credits.service import InsufficientCredits
 from vidgate.db.session import Session
 from vidgate.deps import DbSession, RuntimeDep
@@ -33,6 +32,8 @@ from vidgate.tasks.errors import (
     IdempotencyKeyMalformed,
     IdempotencyKeyReused,
     InputRejected,
+    ModelNotOffered,
+    OutsideModelLimits,
     RemoteFetchesBusy,
     TaskAlreadyFinished,
     TaskNotFound,
@@ -70,6 +71,8 @@ IdempotencyKeyHeader = Annotated[
 # What a create answers besides authentication, validation and database errors (a retry too).
 _CREATE_ERRORS = (
     InputRejected,
+    ModelNotOffered,
+    OutsideModelLimits,
     IdempotencyKeyMalformed,
     InsufficientCredits,
     UserNotFound,
@@ -82,8 +85,14 @@ _CREATE_ERRORS = (
 )
 
 
-def _price_note(kind: TaskKind, tiers: tuple[str, str], unit: str) -> str:
-    return f"Price ({unit}): " + ", ".join(f"{t}: {price_of(kind, t).credits}" for t in tiers) + "."
+_PER_SECOND = (
+    "Priced per second of output by the model and `mode`, reserved on the reference video's"
+    " length and settled on the result's; GET /api/videos/models lists models and prices."
+)
+_PER_TASK = (
+    "Charged up front by the model, `quality` and `duration`, refunded if the task fails;"
+    " GET /api/videos/models lists models and prices."
+)
 
 
 def _respond(answer: flows.Answer) -> Any:
@@ -118,8 +127,7 @@ async def _create(
     "/animate-move",
     response_model=CreateTaskResponse,
     summary="Animate a character image with a video's motion.",
-    description="Animate a character image with a video's motion. "
-    + _price_note("animate-move", ("wan-std", "wan-pro"), "credits per second"),
+    description="Animate a character image with a video's motion. " + _PER_SECOND,
     responses=documented(*_CREATE_ERRORS),
 )
 async def create_animate_move(
@@ -137,8 +145,7 @@ async def create_animate_move(
     "/animate-mix",
     response_model=CreateTaskResponse,
     summary="Put the character of an image into a video.",
-    description="Put the character of an image into a video. "
-    + _price_note("animate-mix", ("wan-std", "wan-pro"), "credits per second"),
+    description="Put the character of an image into a video. " + _PER_SECOND,
     responses=documented(*_CREATE_ERRORS),
 )
 async def create_animate_mix(
@@ -155,9 +162,7 @@ async def create_animate_mix(
 @videos.post(
     "/text-to-video",
     response_model=CreateTaskResponse,
-    summary="Generate a video from a prompt (Sora 2).",
-    description="Generate a video from a prompt (Sora 2). "
-    + _price_note("text-to-video", ("standard", "hd"), "credits"),
+    description="Generate a video from a prompt. " + _PER_TASK,
     responses=documented(*_CREATE_ERRORS),
 )
 async def create_text_to_video(
@@ -174,9 +179,7 @@ async def create_text_to_video(
 @videos.post(
     "/image-to-video",
     response_model=CreateTaskResponse,
-    summary="Animate images from a prompt (Sora 2).",
-    description="Animate images from a prompt (Sora 2). "
-    + _price_note("image-to-video", ("standard", "hd"), "credits"),
+    description="Animate images from a prompt. " + _PER_TASK,
     responses=documented(*_CREATE_ERRORS),
 )
 async def create_image_to_video(

@@ -136,3 +136,12 @@ class IdempotencyKeyReused(Unprocessable):
     """The Idempotency-Key was used before with a different request (method, path or body)."""
 
     detail = "This Idempotency-Key was already used with a different request; use a new key"
+
+
+class ModelNotOffered(Unprocessable):
+    """The model is not one of the catalog's models of this kind, or is no longer offered."""
+
+
+class OutsideModelLimits(Unprocessable):
+    """The request asks for more than its model offers: a longer prompt, another duration or
+    aspect ratio."""

@@ -123,7 +123,9 @@ async def create_task(
             return Answer(replay.body, replayed=True, status_code=replay.status)
     try:
         # No session work before this: remote inputs are fetched holding no connection.
-        prepared = await service.prepare(runtime.media_resolver, user_id, kind, body)
+        prepared = await service.prepare(
+            runtime.media_resolver, runtime.catalog, user_id, kind, body
+        )
         try:
             task = await service.create(
                 session,

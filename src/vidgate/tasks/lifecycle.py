@@ -18,7 +18,7 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import update
 
+from vidgate.catalog.schema import Channel, Model
 from vidgate.media.probe import MediaRejected, probe, read_head
 from vidgate.media.storage import new_object_key
 from vidgate.net.safe_http import FetchFailed, UnsafeUrl
@@ -40,8 +41,9 @@ from vidgate.providers.base import (
     VideoProvider,
     VideoRequest,
 )
+from vidgate.routing import service as routing
 from vidgate.tasks import service
-from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
+from vidgate.tasks.models import OPEN_STATUSES, Task, TaskAttempt, TaskStatus
 
 if TYPE_CHECKING:
     from vidgate.db.engine import Database
@@ -63,8 +65,11 @@ DONE = Step(None)
 
 
 def provider_for(providers: Providers, task: Task) -> VideoProvider:
-    """The adapter of the vendor that runs the task."""
-    return providers.dashscope if task.provider == "dashscope" else providers.kie
+    """The adapter of the vendor that runs the task (its channel's)."""
+    adapter = providers.adapter(task.provider)
+    if adapter is None:
+        raise NotSent(f"the {task.provider} adapter is not configured on this server")
+    return adapter
 
 
 def _provider(runtime: Runtime, task: Task) -> VideoProvider:
@@ -242,8 +247,37 @@ def _submitting(runtime: Runtime, task: Task) -> bool:
     return age < runtime.settings.provider_timeout_seconds * 2 + 30
 
 
-async def _submit(runtime: Runtime, task: Task) -> Step:
+# How long a task whose channels are all busy (slots taken, breakers open) waits to look again.
+BUSY_WAIT_SECONDS = 2.0
+
+
+def _breaker(runtime: Runtime) -> routing.Breaker:
+    settings = runtime.settings
+    return routing.Breaker(
+        threshold=settings.channel_breaker_failures,
+        cooldown=timedelta(seconds=settings.channel_breaker_cooldown_seconds),
+        probe_window=timedelta(seconds=settings.provider_timeout_seconds * 2 + 30),
+    )
+
+
+async def _claim(runtime: Runtime, task: Task, model: Model, tried: set[str]) -> Claim:
+    """Take the next channel that can run the task and claim the task for sending through it, in
+    one transaction (slot, claim and the attempt row together)."""
+    now = datetime.now(UTC)
     async with runtime.db.session() as session:
+        taken = await routing.take_channel(
+            session,
+            model,
+            task.id,
+            configured=runtime.providers.configured,
+            tried=tried,
+            now=now,
+            breaker=_breaker(runtime),
+        )
+        if isinstance(taken, routing.NoneFree):
+            await session.commit()  # health rows made for the first time are kept
+            return taken
+        channel = taken.channel
         claimed = await session.scalar(
             update(Task)
             .where(
@@ -251,52 +285,188 @@ async def _submit(runtime: Runtime, task: Task) -> Step:
                 Task.status == TaskStatus.PENDING,
                 Task.submit_started_at.is_(None),
             )
-            .values(submit_started_at=datetime.now(UTC), attempts=Task.attempts + 1)
+            .values(
+                submit_started_at=now,
+                attempts=Task.attempts + 1,
+                channel=channel.id,
+                provider=channel.adapter,
+            )
             .returning(Task.attempts)
         )
+        if claimed is None:
+            await session.rollback()
+            return None
+        attempt = TaskAttempt(
+            task_id=task.id, channel=channel.id, adapter=channel.adapter, outcome="sending"
+        )
+        session.add(attempt)
+        await session.flush()
         await session.commit()
-    if claimed is None:
-        if task.submit_started_at is not None and not _submitting(runtime, task):
-            logger.error("tasks.submit_outcome_unknown", task_id=str(task.id))
-            return await _close(
-                runtime,
-                task,
-                TaskStatus.FAILED,
-                "submit_unknown",
-                "The task could not be confirmed by the provider; its credits were returned",
+        return _Sending(channel, attempt.id, claimed)
+
+
+@dataclass(frozen=True)
+class _Sending:
+    channel: Channel
+    attempt_id: int
+    attempts: int
+
+
+Claim = _Sending | routing.NoneFree | None
+
+
+async def _finish_attempt(
+    runtime: Runtime,
+    sending: _Sending,
+    outcome: str,
+    *,
+    task_id: uuid.UUID,
+    error: ProviderError | None = None,
+    upstream_id: str | None = None,
+    release: bool = False,
+) -> None:
+    """Record how an attempt ended and what it means for its channel's breaker; with `release`
+    the task's claim is given up so another channel (or a later run) may send it."""
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.id == sending.attempt_id)
+            .values(
+                outcome=outcome,
+                finished_at=now,
+                upstream_id=upstream_id,
+                error_code=error.code[:100] if error is not None and error.code else None,
+                error_message=_upstream_message(error) if error is not None else None,
             )
-        return _backoff(runtime, 1)
-    provider = _provider(runtime, task)
-    stored = task.upstream_request
-    request = VideoRequest(**{**stored, "image_urls": tuple(stored.get("image_urls", ()))})
-    try:
-        submitted = await provider.submit(request)
-    except (NotSent, Throttled) as exc:
-        # Nothing was accepted upstream: free the claim so the next run sends it again.
-        async with runtime.db.session() as session:
+        )
+        if outcome == "accepted":
+            await routing.succeeded(session, sending.channel.id)
+        elif outcome in FAILOVER_OUTCOMES or outcome == "ambiguous":
+            opened = await routing.failed(
+                session,
+                sending.channel.id,
+                str(error or outcome),
+                now=now,
+                breaker=_breaker(runtime),
+            )
+            if opened:
+                logger.warning("channels.breaker_opened", channel=sending.channel.id)
+        if release:
             await session.execute(
                 update(Task)
-                .where(Task.id == task.id, Task.upstream_id.is_(None))
-                .values(submit_started_at=None)
+                .where(Task.id == task_id, Task.upstream_id.is_(None))
+                .values(submit_started_at=None, channel=None)
             )
-            await session.commit()
-        hint = exc.retry_after if isinstance(exc, Throttled) else None
-        logger.info("tasks.submit_retry", task_id=str(task.id), error=str(exc))
-        return _backoff(runtime, claimed, hint)
-    except Rejected as exc:
-        return await _close(
-            runtime, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
-        )
-    except Ambiguous as exc:
-        # Resending could create (and bill) a second upstream task: never done automatically.
-        logger.error("tasks.submit_ambiguous", task_id=str(task.id), error=str(exc))
+
+
+# Outcomes after which the next channel may take the task: the vendor surely did not accept it.
+FAILOVER_OUTCOMES = frozenset({"not_sent", "throttled", "channel_error"})
+
+
+def _failover_outcome(exc: ProviderError) -> str | None:
+    if isinstance(exc, NotSent):
+        return "not_sent"
+    if isinstance(exc, Throttled):
+        return "throttled"
+    if isinstance(exc, Rejected) and (exc.code or "").startswith("channel_"):
+        return "channel_error"  # the channel's key, account or model, not the user's input
+    return None
+
+
+async def _submit(runtime: Runtime, task: Task) -> Step:
+    """Send the task through the first channel of its model that takes it, moving to the next
+    only when the vendor surely did not accept it; never resending an ambiguous submit."""
+    model = runtime.catalog.get(task.model)
+    if model is None:
         return await _close(
             runtime,
             task,
             TaskStatus.FAILED,
-            "submit_unknown",
-            "The provider did not confirm the task in time; its credits were returned",
+            "model_unavailable",
+            "The model is no longer offered; the task's credits were returned",
         )
+    tried: set[str] = set()
+    outcomes: list[str] = []
+    hint: float | None = None
+    while True:
+        claim = await _claim(runtime, task, model, tried)
+        if claim is None:  # another worker holds the task
+            if task.submit_started_at is not None and not _submitting(runtime, task):
+                logger.error("tasks.submit_outcome_unknown", task_id=str(task.id))
+                return await _close(
+                    runtime,
+                    task,
+                    TaskStatus.FAILED,
+                    "submit_unknown",
+                    "The task could not be confirmed by the provider; its credits were returned",
+                )
+            return _backoff(runtime, 1)
+        if isinstance(claim, routing.NoneFree):
+            if claim.why == "busy":
+                return Step(BUSY_WAIT_SECONDS)
+            if outcomes and not all(o == "channel_error" for o in outcomes):
+                return _backoff(runtime, task.attempts + len(outcomes), hint)
+            return await _close(
+                runtime,
+                task,
+                TaskStatus.FAILED,
+                "no_channel",
+                "No provider could take the task; its credits were returned",
+            )
+        channel = claim.channel
+        task.provider, task.channel = channel.adapter, channel.id
+        stored = task.upstream_request
+        request = VideoRequest(
+            **{
+                **stored,
+                "image_urls": tuple(stored.get("image_urls", ())),
+                "model": channel.vendor_model,
+                "extra": channel.extra,
+            }
+        )
+        provider = runtime.providers.adapter(channel.adapter)
+        assert provider is not None  # take_channel skips channels without an adapter
+        try:
+            submitted = await provider.submit(request)
+        except ProviderError as exc:
+            outcome = _failover_outcome(exc)
+            if outcome is not None:
+                await _finish_attempt(
+                    runtime, claim, outcome, task_id=task.id, error=exc, release=True
+                )
+                logger.info(
+                    "tasks.channel_failed",
+                    task_id=str(task.id),
+                    channel=channel.id,
+                    outcome=outcome,
+                    error=str(exc),
+                )
+                tried.add(channel.id)
+                outcomes.append(outcome)
+                if isinstance(exc, Throttled) and exc.retry_after is not None:
+                    hint = max(hint or 0.0, exc.retry_after)
+                continue
+            if isinstance(exc, Ambiguous):
+                # Resending could create (and bill) a second upstream task: never done, anywhere.
+                await _finish_attempt(runtime, claim, "ambiguous", task_id=task.id, error=exc)
+                logger.error("tasks.submit_ambiguous", task_id=str(task.id), error=str(exc))
+                return await _close(
+                    runtime,
+                    task,
+                    TaskStatus.FAILED,
+                    "submit_unknown",
+                    "The provider did not confirm the task in time; its credits were returned",
+                )
+            # Refused for the task's own sake (input, moderation): no other channel is tried.
+            await _finish_attempt(runtime, claim, "rejected", task_id=task.id, error=exc)
+            return await _close(
+                runtime, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
+            )
+        await _finish_attempt(
+            runtime, claim, "accepted", task_id=task.id, upstream_id=submitted.upstream_id
+        )
+        break
     running: Task | None = None
     async with runtime.db.session() as session:
         started = await session.scalar(

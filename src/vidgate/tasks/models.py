@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     SmallInteger,
@@ -57,12 +58,20 @@ class Task(Base):
             "status",
             postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
         ),
+        Index(
+            "ix_tasks_channel_open",
+            "channel",
+            postgresql_where=text("status IN ('PENDING', 'RUNNING') AND channel IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(20))
-    provider: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(20))  # the adapter of the channel it runs on
+    model: Mapped[str] = mapped_column(String(64))  # the catalog model asked for
+    # The catalog channel the task was sent (or is being sent) through; None before that.
+    channel: Mapped[str | None] = mapped_column(String(64))
     # The inputs as the caller gave them (the create request's fields).
     params: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # What goes upstream: the provider request, with inputs resolved to URLs the vendor fetches.
@@ -118,3 +127,30 @@ class IdempotencyKey(Base):
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     locked_until: Mapped[datetime]
     created_at: Mapped[datetime] = created_at_column()
+
+
+class TaskAttempt(Base):
+    """One try to hand a task to a vendor channel, and how it ended."""
+
+    __tablename__ = "task_attempts"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('sending', 'accepted', 'not_sent', 'throttled', 'channel_error',"
+            " 'rejected', 'ambiguous')",
+            name="outcome_known",
+        ),
+        Index("ix_task_attempts_task_id", "task_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id"))
+    channel: Mapped[str] = mapped_column(String(64))
+    adapter: Mapped[str] = mapped_column(String(20))
+    # sending (in flight), accepted, not_sent / throttled / channel_error (the next channel may
+    # take it), rejected (the task failed), ambiguous (never sent again anywhere)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    upstream_id: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]

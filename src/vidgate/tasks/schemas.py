@@ -58,12 +58,25 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+ModelId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="A model of this kind from GET /api/videos/models; default: the kind's"
+        " default model",
+    ),
+]
+
+
 class AnimateRequest(_Body):
     image_url: HttpUrlStr
     video_url: HttpUrlStr
     check_image: StrictBool = True
     mode: Mode = "wan-std"
     webhook_url: HttpUrlStr | None = None
+    # Additions to the base API (docs/api.md §1.4):
+    model: ModelId = None
 
 
 class TextToVideoRequest(_Body):
@@ -71,6 +84,15 @@ class TextToVideoRequest(_Body):
     aspect_ratio: AspectRatio = "landscape"
     quality: Quality = "standard"
     webhook_url: HttpUrlStr | None = None
+    # Additions to the base API (docs/api.md §1.4):
+    model: ModelId = None
+    duration: int | None = Field(
+        default=None,
+        ge=1,
+        le=60,
+        description="Seconds of video, one of the model's durations; default: the model's"
+        " default (the price scales with it)",
+    )
 
 
 class ImageToVideoRequest(TextToVideoRequest):
@@ -115,6 +137,7 @@ class TaskByIdView(BaseModel):
     result_duration_seconds: float | None = None
     inputs: dict[str, Any] | None = None
     retry_of: str | None = None
+    model: str | None = Field(default=None, description="The catalog model the task is for")
     cancel_requested: bool = False
     cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
     cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
@@ -153,6 +176,7 @@ class TaskView(TaskByIdView):
             completed_at=self.completed_at,
             error_code=self.error_code,
             estimated_time=self.estimated_time,
+            model=self.model,
             result_duration_seconds=self.result_duration_seconds,
             cancel_requested=self.cancel_requested,
             cancel_outcome=self.cancel_outcome,

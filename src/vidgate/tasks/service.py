@@ -18,15 +18,21 @@ import structlog
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vidgate.catalog.schema import Catalog, Model, Price
 from vidgate.config import Settings
 from vidgate.credits import service as ledger
-from vidgate.credits.pricing import price_of
 from vidgate.db.engine import Database
 from vidgate.kit import PageRequest, TaskKind, parse_uuid
 from vidgate.media.storage import Storage
 from vidgate.providers.base import VideoRequest
 from vidgate.tasks.cache import TaskCache
-from vidgate.tasks.errors import TaskAlreadyFinished, TaskNotFound, TooManyActiveTasks
+from vidgate.tasks.errors import (
+    ModelNotOffered,
+    OutsideModelLimits,
+    TaskAlreadyFinished,
+    TaskNotFound,
+    TooManyActiveTasks,
+)
 from vidgate.tasks.inputs import (
     ANIMATE_IMAGE,
     ANIMATE_VIDEO,
@@ -43,18 +49,11 @@ from vidgate.tasks.schemas import (
 )
 from vidgate.users.errors import UserNotFound
 from vidgate.users.models import User
-from vidgate.vendors import ProviderName
 from vidgate.webhooks import service as webhooks
 
 logger = structlog.get_logger(__name__)
 
-PROVIDER_OF: dict[TaskKind, ProviderName] = {
-    "animate-move": "dashscope",
-    "animate-mix": "dashscope",
-    "text-to-video": "kie",
-    "image-to-video": "kie",
-}
-SORA_ESTIMATED_SECONDS = 180  # the base API's "预计 180 秒" (about 180 s)
+PREPAID_ESTIMATED_SECONDS = 180  # the base API's "预计 180 秒" (about 180 s)
 CreateBody = AnimateRequest | TextToVideoRequest | ImageToVideoRequest
 
 
@@ -68,11 +67,17 @@ class Prepared:
     tier: str
     reference_seconds: float | None
     webhook_url: str | None
+    model: Model
+    duration: int | None = None  # seconds asked for (text and image to video)
+
+    @property
+    def price(self) -> Price:
+        return self.model.price(self.tier, self.duration)
 
     @property
     def estimated_seconds(self) -> int:
         if self.reference_seconds is None:
-            return SORA_ESTIMATED_SECONDS
+            return PREPAID_ESTIMATED_SECONDS
         # Wan2.2-Animate renders at roughly 20-30 s per output second, after a short queue.
         return 60 + math.ceil(25 * self.reference_seconds)
 
@@ -80,27 +85,65 @@ class Prepared:
     def price_note(self) -> str:
         """What the 402 detail names after the amount, as the base API words it for Sora:
         `20 credits (standard quality)`; for animate, the seconds and the rate."""
-        price = price_of(self.kind, self.tier)
+        price = self.price
         if price.mode == "metered":
             assert self.reference_seconds is not None
             return f"{self.reference_seconds:.1f} s at {price.credits} credits/s, {self.tier}"
+        if self.duration is not None and self.duration != self.model.limits.duration:
+            return f"{self.tier} quality, {self.duration} s"
         return f"{self.tier} quality"
 
     @property
     def estimate(self) -> int:
-        price = price_of(self.kind, self.tier)
+        price = self.price
         if price.mode == "metered":
             assert self.reference_seconds is not None
             return price.for_seconds(self.reference_seconds)
         return price.credits
 
 
+def choose_model(catalog: Catalog, kind: TaskKind, body: CreateBody) -> Model:
+    """The catalog model the request asks for (the kind's default when it names none), with the
+    request checked against the model's limits."""
+    if body.model is None:
+        model = catalog.default_for(kind)
+    else:
+        found = catalog.get(body.model)
+        if found is None or kind not in found.kinds:
+            raise ModelNotOffered(
+                f"Unknown model '{body.model}' for {kind}; GET /api/videos/models lists them"
+            )
+        if not found.offered:
+            raise ModelNotOffered(f"Model '{body.model}' is no longer offered")
+        model = found
+    limits = model.limits
+    if isinstance(body, TextToVideoRequest):
+        if len(body.prompt) > limits.prompt_max_chars:
+            raise OutsideModelLimits(
+                f"prompt is longer than {model.id} accepts ({limits.prompt_max_chars} characters)"
+            )
+        if body.duration is not None and body.duration not in limits.durations:
+            offered = ", ".join(str(d) for d in limits.durations)
+            raise OutsideModelLimits(f"duration must be one of {offered} seconds for {model.id}")
+        if body.aspect_ratio not in limits.aspect_ratios:
+            raise OutsideModelLimits(
+                f"aspect_ratio {body.aspect_ratio} is not offered by {model.id}"
+            )
+    return model
+
+
 async def prepare(
-    resolver: MediaResolver, user_id: uuid.UUID, kind: TaskKind, body: CreateBody
+    resolver: MediaResolver,
+    catalog: Catalog,
+    user_id: uuid.UUID,
+    kind: TaskKind,
+    body: CreateBody,
 ) -> Prepared:
-    """Check inputs against the vendor's limits (fetching remote URLs) before money moves.
+    """Check the request against its model and inputs against the vendor's limits (fetching
+    remote URLs) before money moves.
 
     Takes no session: a remote fetch may last many seconds, and must not hold a connection."""
+    model = choose_model(catalog, kind, body)
     params = body.model_dump(exclude={"webhook_url"})
     if isinstance(body, AnimateRequest):
         image = await resolver.resolve(
@@ -125,7 +168,7 @@ async def prepare(
             check_image=body.check_image,
         )
         return Prepared(
-            kind, params, request, body.mode, video.info.duration_seconds, body.webhook_url
+            kind, params, request, body.mode, video.info.duration_seconds, body.webhook_url, model
         )
     image_urls: tuple[str, ...] = ()
     if isinstance(body, ImageToVideoRequest):
@@ -136,14 +179,18 @@ async def prepare(
             for i, url in enumerate(body.image_urls)
         ]
         image_urls = tuple(r.upstream_url for r in resolved)
+    duration = body.duration or model.limits.duration
     request = VideoRequest(
         kind=kind,
         prompt=body.prompt,
         image_urls=image_urls,
         aspect_ratio=body.aspect_ratio,
         quality=body.quality,
+        duration=duration,
     )
-    return Prepared(kind, params, request, body.quality, None, body.webhook_url)
+    return Prepared(
+        kind, params, request, body.quality, None, body.webhook_url, model, body.duration
+    )
 
 
 class AlreadyRetried(Exception):
@@ -194,7 +241,7 @@ async def create(
         earlier = await earlier_retry(session, retry_of)
         if earlier is not None:
             raise AlreadyRetried(earlier)
-    price = price_of(prepared.kind, prepared.tier)
+    price = prepared.price
     estimate = prepared.estimate
     what = prepared.price_note
     available = user.credits - user.credits_reserved
@@ -217,7 +264,9 @@ async def create(
         id=task_id,
         user_id=user_id,
         kind=prepared.kind,
-        provider=PROVIDER_OF[prepared.kind],
+        # The adapter of the channel it is routed to replaces this when it is sent.
+        provider=next(c.adapter for c in prepared.model.channels),
+        model=prepared.model.id,
         params=prepared.params,
         upstream_request=asdict(prepared.request),
         status=TaskStatus.PENDING,
@@ -480,6 +529,7 @@ def view(task: Task, storage: Storage) -> TaskView:
         result_duration_seconds=task.result_duration_seconds,
         inputs=task.params,
         retry_of=str(task.retry_of) if task.retry_of else None,
+        model=task.model,
         cancel_requested=task.cancel_requested_at is not None and task.status in OPEN_STATUSES,
         cancel_outcome=cancel_outcome,
         cancel_message=cancel_message,

@@ -1,0 +1,1 @@
+"""Routing tasks through their model's vendor channels: choice, concurrency slots, breakers."""

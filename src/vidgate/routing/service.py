@@ -1,0 +1,164 @@
+"""Which channel a task is sent through, and what a channel's failures do to the next tasks.
+
+A task goes through its model's channels in catalog order. A channel is skipped when it is
+disabled (in the catalog or by an operator), has no adapter configured on this server, was tried
+already for this task in the current round, has its circuit breaker open, or has all its
+concurrency slots taken. Every process sees the same breakers and slots: both live in PostgreSQL
+(`channel_health`, and the count of open tasks on the channel), and the channel's health row is
+locked while a slot is counted and taken, so two workers cannot both take the last slot.
+
+The breaker opens after `threshold` failures in a row (not sent, throttled, or a channel error
+such as a refused key) and stays open for `cooldown` seconds; then one task may probe it (half
+open) while the others still skip it; the probe's success closes it, its failure opens it again.
+A user's input that the vendor refuses is not a channel failure.
+
+Nothing here commits: the caller's transaction takes the slot together with the task's claim.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vidgate.catalog.schema import Channel, Model
+from vidgate.routing.models import ChannelHealth
+from vidgate.tasks.models import OPEN_STATUSES, Task
+
+
+@dataclass(frozen=True)
+class Breaker:
+    threshold: int = 5  # failures in a row that open it
+    cooldown: timedelta = timedelta(seconds=30)  # open this long before a probe
+    probe_window: timedelta = timedelta(seconds=60)  # one probe at a time for this long
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A channel whose slot (and, half open, whose probe) the task now holds."""
+
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class NoneFree:
+    """No channel could take the task now: `busy` (slots or breakers: wait and try again), or
+    `unavailable` (none is enabled, configured and untried: nothing will change by waiting)."""
+
+    why: Literal["busy", "unavailable"]
+
+
+async def _health(session: AsyncSession, channel_id: str) -> ChannelHealth:
+    """The channel's health row, made if missing, locked for this transaction."""
+    await session.execute(insert(ChannelHealth).values(channel=channel_id).on_conflict_do_nothing())
+    return await session.get_one(
+        ChannelHealth, channel_id, with_for_update=True, populate_existing=True
+    )
+
+
+async def _open_tasks(session: AsyncSession, channel_id: str, task_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(Task.channel == channel_id, Task.status.in_(OPEN_STATUSES), Task.id != task_id)
+    )
+    return count or 0
+
+
+def _breaker_holds(health: ChannelHealth, now: datetime) -> bool:
+    """Open, or half open with its one probe already out."""
+    if health.open_until is None:
+        return False
+    return health.open_until > now or (
+        health.probing_until is not None and health.probing_until > now
+    )
+
+
+async def _full(session: AsyncSession, channel: Channel, task_id: uuid.UUID) -> bool:
+    if channel.max_concurrency is None:
+        return False
+    return await _open_tasks(session, channel.id, task_id) >= channel.max_concurrency
+
+
+async def take_channel(
+    session: AsyncSession,
+    model: Model,
+    task_id: uuid.UUID,
+    *,
+    configured: Callable[[str], bool],
+    tried: Collection[str],
+    now: datetime,
+    breaker: Breaker,
+) -> Taken | NoneFree:
+    """The first channel of `model` that can take the task now, its slot taken in the caller's
+    transaction (the caller records it on the task before committing)."""
+    busy = False
+    for channel in model.channels:
+        if not channel.enabled or not configured(channel.adapter) or channel.id in tried:
+            continue
+        health = await _health(session, channel.id)
+        if health.disabled:
+            continue
+        if _breaker_holds(health, now) or await _full(session, channel, task_id):
+            busy = True
+            continue
+        if health.open_until is not None:  # half open: this task is the probe
+            health.probing_until = now + breaker.probe_window
+        await session.flush()
+        return Taken(channel)
+    return NoneFree("busy" if busy else "unavailable")
+
+
+async def succeeded(session: AsyncSession, channel_id: str) -> None:
+    """The channel took a task: its breaker closes."""
+    await session.execute(
+        update(ChannelHealth)
+        .where(ChannelHealth.channel == channel_id)
+        .values(failures=0, open_until=None, probing_until=None)
+    )
+
+
+async def failed(
+    session: AsyncSession, channel_id: str, error: str, *, now: datetime, breaker: Breaker
+) -> bool:
+    """Count a failure of the channel; True when this one opened its breaker."""
+    health = await _health(session, channel_id)
+    health.failures += 1
+    health.last_error = error[:1000]
+    health.probing_until = None
+    opened = health.failures >= breaker.threshold
+    if opened:
+        health.open_until = now + breaker.cooldown
+    await session.flush()
+    return opened
+
+
+async def set_disabled(session: AsyncSession, channel_id: str, disabled: bool) -> None:
+    """An operator's switch: a disabled channel takes no new task until enabled again."""
+    health = await _health(session, channel_id)
+    health.disabled = disabled
+    await session.flush()
+
+
+async def usable_channels(
+    session: AsyncSession,
+    channels: Collection[Channel],
+    *,
+    configured: Callable[[str], bool],
+    now: datetime | None = None,
+) -> set[str]:
+    """The ids of the channels that could take a task now: enabled, configured on this server,
+    not disabled by an operator, breaker not open (busy slots do not count: a task waits)."""
+    at = now or datetime.now(UTC)
+    candidates = [c for c in channels if c.enabled and configured(c.adapter)]
+    rows = await session.scalars(
+        select(ChannelHealth).where(ChannelHealth.channel.in_([c.id for c in candidates]))
+    )
+    held = {h.channel for h in rows if h.disabled or _breaker_holds(h, at)}
+    return {c.id for c in candidates if c.id not in held}

@@ -1,0 +1,227 @@
+"""Routing through a model's channels: failover only when the vendor surely did not take the job,
+charged once, never resent after an ambiguous submit, no routing around a refusal; attempts
+recorded; circuit breakers shared through the database; concurrency slots; the models list."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+
+from vidgate.catalog.loader import load_catalog
+from vidgate.db.engine import Database
+from vidgate.routing import service as routing
+from vidgate.routing.models import ChannelHealth
+from vidgate.tasks.models import Task, TaskAttempt
+
+from ..fixtures.app import TEST_CATALOG, Live
+from ..fixtures.tasks import account, animate_inputs, new_caller, wait_for
+
+FAULTS = "/_emulator/dashscope/_control/faults"
+CHANNELS = ("test-first", "test-second", "test-single")
+
+
+@pytest.fixture
+async def fresh_channels(live: Live) -> AsyncIterator[None]:
+    """The routing tests' channels start healthy, and no fault stays armed after a test."""
+    async with live.runtime.db.transaction() as session:
+        await session.execute(delete(ChannelHealth).where(ChannelHealth.channel.in_(CHANNELS)))
+    yield
+    async with httpx.AsyncClient(base_url=live.url) as client:
+        await client.post(FAULTS, json={"next_submit": None})
+
+
+async def _attempts(db: Database, task_id: str) -> list[tuple[str, str]]:
+    async with db.session() as session:
+        rows = await session.execute(
+            select(TaskAttempt.channel, TaskAttempt.outcome)
+            .where(TaskAttempt.task_id == uuid.UUID(task_id))
+            .order_by(TaskAttempt.id)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def _create(http: httpx.AsyncClient, caller: Any, inputs: dict[str, str], model: str) -> str:
+    created = await http.post(
+        "/api/videos/animate-move", headers=caller.headers, json={**inputs, "model": model}
+    )
+    assert created.status_code == 200, created.text
+    return str(created.json()["task_id"])
+
+
+@pytest.mark.parametrize("fault", ["throttle", "server_error"])
+async def test_a_channel_that_did_not_take_the_job_hands_it_to_the_next(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None, fault: str
+) -> None:
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    armed = await http.post(FAULTS, json={"next_submit": fault, "count": 1})
+    assert armed.status_code == 200, armed.text
+    task_id = await _create(http, caller, inputs, "failover-move")
+    done = await wait_for(http, caller, task_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["model"] == "failover-move"
+    outcome = "throttled"  # a 429 and a 500 before acceptance both mean "not taken"
+    assert await _attempts(live.runtime.db, task_id) == [
+        ("test-first", outcome),
+        ("test-second", "accepted"),
+    ]
+    async with live.runtime.db.session() as session:
+        task = await session.get_one(Task, uuid.UUID(task_id))
+    assert (task.channel, task.provider) == ("test-second", "dashscope")
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (80, 0)  # 2 s at 10 credits/s, charged once
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "charge"]
+
+
+async def test_a_refusal_fails_the_task_without_trying_another_channel(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    armed = await http.post(FAULTS, json={"next_submit": "invalid_input", "count": 1})
+    assert armed.status_code == 200, armed.text
+    task_id = await _create(http, caller, inputs, "failover-move")
+    done = await wait_for(http, caller, task_id)
+    assert done["status"] == "FAILED", done
+    assert await _attempts(live.runtime.db, task_id) == [("test-first", "rejected")]
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (100, 0)
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "release"]
+
+
+async def test_an_ambiguous_submit_is_never_sent_to_another_channel(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    """The first channel's answer outlasts the provider timeout: it may have the job, so the
+    task fails with its credits back and no other channel is asked."""
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    slow = live.settings.provider_timeout_seconds + 2
+    armed = await http.post(FAULTS, json={"next_submit": "slow", "slow_seconds": slow})
+    assert armed.status_code == 200, armed.text
+    task_id = await _create(http, caller, inputs, "failover-move")
+    done = await wait_for(http, caller, task_id, within=60)
+    assert (done["status"], done["error_code"]) == ("FAILED", "submit_unknown"), done
+    assert await _attempts(live.runtime.db, task_id) == [("test-first", "ambiguous")]
+    credits, reserved, _ = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (100, 0)
+
+
+async def test_an_open_breaker_sends_tasks_straight_to_the_next_channel(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    async with live.runtime.db.transaction() as session:
+        session.add(
+            ChannelHealth(
+                channel="test-first",
+                failures=5,
+                open_until=datetime.now(UTC) + timedelta(minutes=5),
+            )
+        )
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    task_id = await _create(http, caller, inputs, "failover-move")
+    done = await wait_for(http, caller, task_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert await _attempts(live.runtime.db, task_id) == [("test-second", "accepted")]
+
+
+async def test_a_full_channel_makes_the_next_task_wait_not_fail(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    caller = await new_caller(http)
+    first_inputs = await animate_inputs(http, caller, seconds=2.0)
+    second_inputs = await animate_inputs(http, caller, seconds=2.0)
+    first = await _create(http, caller, first_inputs, "one-at-a-time")
+    await wait_for(http, caller, first, {"RUNNING", "SUCCEEDED"})
+    second = await _create(http, caller, second_inputs, "one-at-a-time")
+    # While the first holds the only slot, the second is not sent.
+    async with live.runtime.db.session() as session:
+        first_row = await session.get_one(Task, uuid.UUID(first))
+        second_row = await session.get_one(Task, uuid.UUID(second))
+    if first_row.status == "RUNNING":
+        assert second_row.submit_started_at is None
+    done = await asyncio.gather(wait_for(http, caller, first), wait_for(http, caller, second))
+    assert [d["status"] for d in done] == ["SUCCEEDED", "SUCCEEDED"]
+    second_started = await _attempts(live.runtime.db, second)
+    assert second_started == [("test-single", "accepted")]
+
+
+async def test_breaker_opens_half_opens_for_one_probe_and_closes(db: Database) -> None:
+    """The breaker as every process sees it: through the database rows alone."""
+    catalog = load_catalog(TEST_CATALOG)
+    model = catalog.get("failover-move")
+    assert model is not None
+    channel = f"test-breaker-{uuid.uuid4().hex[:8]}"
+    breaker = routing.Breaker(threshold=2, cooldown=timedelta(seconds=30))
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        assert not await routing.failed(session, channel, "503", now=now, breaker=breaker)
+        assert await routing.failed(session, channel, "503", now=now, breaker=breaker)
+    two = model.model_copy(
+        update={"channels": (model.channels[0].model_copy(update={"id": channel}),)}
+    )
+    task_id = uuid.uuid4()
+
+    async def take(at: datetime) -> object:
+        async with db.transaction() as session:
+            return await routing.take_channel(
+                session, two, task_id, configured=lambda _: True, tried=(), now=at, breaker=breaker
+            )
+
+    assert await take(now + timedelta(seconds=10)) == routing.NoneFree("busy")  # open
+    later = now + timedelta(seconds=31)
+    assert isinstance(await take(later), routing.Taken)  # half open: this one probes
+    assert await take(later) == routing.NoneFree("busy")  # the probe is out: others wait
+    async with db.transaction() as session:
+        await routing.succeeded(session, channel)
+    assert isinstance(await take(later), routing.Taken)  # closed
+    async with db.transaction() as session:
+        await session.execute(delete(ChannelHealth).where(ChannelHealth.channel == channel))
+
+
+async def test_the_models_list(live: Live, http: httpx.AsyncClient) -> None:
+    caller = await new_caller(http)
+    listed = await http.get("/api/videos/models", headers=caller.headers)
+    assert listed.status_code == 200, listed.text
+    models = {m["id"]: m for m in listed.json()["models"]}
+    assert "sora-2" not in models  # retired
+    t2v = models["sora-2-t2v-test"]
+    assert t2v["default_for"] == ["text-to-video"]
+    assert t2v["billing_mode"] == "prepaid"
+    assert [(t["name"], t["credits"]) for t in t2v["tiers"]] == [("standard", 20), ("hd", 30)]
+    wan = models["wan2.7-t2v"]
+    assert wan["tiers"][0]["credits_by_duration"] == {"5": 20, "10": 40, "15": 60}
+    assert wan["limits"]["durations"] == [5, 10, 15]
+    move = models["wan2.2-animate-move"]
+    assert move["billing_mode"] == "metered"
+    assert move["available"] is True
+    anonymous = await http.get("/api/videos/models")
+    assert anonymous.status_code == 401
+
+
+async def test_unknown_retired_or_out_of_limits_models_are_refused_before_money_moves(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    caller = await new_caller(http)
+    cases = [
+        ({"model": "nope"}, "Unknown model 'nope' for text-to-video"),
+        ({"model": "wan2.2-animate-move"}, "Unknown model 'wan2.2-animate-move'"),
+        ({"model": "sora-2"}, "Model 'sora-2' is no longer offered"),
+        ({"model": "wan2.6-t2v", "prompt": "x" * 1501}, "prompt is longer than wan2.6-t2v"),
+        ({"model": "wan2.7-t2v", "duration": 7}, "duration must be one of 5, 10, 15 seconds"),
+    ]
+    for extra, message in cases:
+        body = {"prompt": "a cat", **extra}
+        answer = await http.post("/api/videos/text-to-video", headers=caller.headers, json=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"].startswith(message), answer.text
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved, len(rows)) == (100, 0, 1)
