@@ -22,7 +22,9 @@ from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.db.migrate import head_revision
 
+from .fixtures.app import TEST_CATALOG, Live
 from .fixtures.signin import SignedIn, e164, sign_in
+from .fixtures.tasks import animate_inputs, new_caller, wait_for
 
 VIDGATE = Path(sys.executable).with_name("vidgate")
 
@@ -371,3 +373,65 @@ def test_banner_names_the_web_app_and_what_it_lacks(tmp_path: Path) -> None:
     keyed = keyless.model_copy(update={"web_client_api_key": "vg_web"})
     banner = _banner(keyed, "http://x", "db", True)
     assert "web app:   http://x/\n" in banner
+
+
+async def test_models_lists_channels_and_switches_one_off(
+    cli_env: dict[str, str], db: Database
+) -> None:
+    env = {**cli_env, "VIDGATE_CATALOG": str(TEST_CATALOG)}
+    listed = await vidgate(env, "models")
+    assert listed.code == 0, listed.text
+    assert re.search(
+        r"^wan2\.7-t2v  \[text-to-video\]  standard 20, hd 30 credits  \(live\)$",
+        listed.out,
+        re.MULTILINE,
+    ), listed.out
+    assert re.search(
+        r"^sora-2-t2v-test .*\(live; default for text-to-video\)$", listed.out, re.MULTILINE
+    ), listed.out
+    assert re.search(
+        r"^  test-single +dashscope +wan2\.2-animate-move +\w+ +failures \d+  "
+        r"open tasks \d+/1$",
+        listed.out,
+        re.MULTILINE,
+    ), listed.out
+    off = await vidgate(env, "models", "disable", "test-second")
+    assert (off.code, off.out.strip()) == (0, "Disabled test-second"), off.text
+    shown = await vidgate(env, "models")
+    assert re.search(r"^  test-second +dashscope .* disabled ", shown.out, re.MULTILINE), shown.out
+    on = await vidgate(env, "models", "enable", "test-second")
+    assert on.code == 0, on.text
+    unknown = await vidgate(env, "models", "disable", "nope")
+    assert unknown.code == 1 and "No channel nope in the catalog" in unknown.err
+
+
+async def test_report_costs_prices_billed_seconds_by_channel(
+    cli_env: dict[str, str], live: Live, http: httpx.AsyncClient
+) -> None:
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    created = await http.post("/api/videos/animate-move", headers=caller.headers, json=inputs)
+    assert created.status_code == 200, created.text
+    done = await wait_for(http, caller, created.json()["task_id"])
+    assert done["status"] == "SUCCEEDED", done
+    env = {**cli_env, "VIDGATE_CATALOG": str(TEST_CATALOG)}
+    report = await vidgate(env, "report", "costs", "--since", "2000-01-01")
+    assert report.code == 0, report.text
+    line = next(
+        (
+            text
+            for text in report.out.splitlines()
+            if text.startswith("wan2.2-animate-move")
+            and "dashscope-animate-move" in text
+            and " wan-std " in text
+        ),
+        None,
+    )
+    assert line is not None, report.out
+    # The built-in price of this channel is CNY 0.40 per second of wan-std output.
+    *_, seconds, earned, cost, currency, margin = line.split()
+    assert float(cost) == round(float(seconds) * 0.40, 2)
+    assert currency == "CNY"
+    assert float(margin) == round(float(earned) - float(cost), 2)
+    bad = await vidgate(env, "report", "costs", "--since", "yesterday")
+    assert bad.code == 2 and "--since must be a date" in bad.err

@@ -18,6 +18,7 @@ import psutil
 import typer
 import uvicorn
 
+from vidgate.catalog.loader import CatalogError, load_catalog
 from vidgate.config import ConfigurationError, Settings, load_settings
 from vidgate.errors import VidgateError
 from vidgate.kit import parse_uuid
@@ -30,14 +31,18 @@ cli = typer.Typer(help="vidgate: run a paid AI-video service.", no_args_is_help=
 apikey_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 credits_cli = typer.Typer(help="Grant credits and check the ledger.", no_args_is_help=True)
 user_cli = typer.Typer(help="Look up accounts.", no_args_is_help=True)
+models_cli = typer.Typer(
+    help="The model catalog and the health of its channels.", invoke_without_command=True
+)
+report_cli = typer.Typer(help="Business reports.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(credits_cli, name="credits")
 cli.add_typer(user_cli, name="user")
+cli.add_typer(models_cli, name="models")
+cli.add_typer(report_cli, name="report")
 
 
 def _settings() -> Settings:
-    from vidgate.catalog.loader import CatalogError, load_catalog
-
     try:
         settings = load_settings()
         load_catalog(settings.catalog)  # checked before anything starts
@@ -535,6 +540,110 @@ def _parse_uuid(value: str) -> uuid.UUID:
         typer.echo(f"Not an id: {value}", err=True)
         raise typer.Exit(2)
     return parsed
+
+
+# --- models and channels ---------------------------------------------------------------------
+
+
+@models_cli.callback()
+def models_list(context: typer.Context) -> None:
+    """List the catalog: each model, its channels in routing order, their breakers and load."""
+    if context.invoked_subcommand is not None:
+        return
+    from vidgate.routing.service import channel_states
+
+    async def work(runtime: Runtime) -> list[Any]:
+        async with runtime.db.session() as session:
+            return await channel_states(
+                session, runtime.catalog, configured=runtime.providers.configured
+            )
+
+    settings = _settings()
+    states = _with_runtime(settings, work)
+    catalog = load_catalog(settings.catalog)
+    defaults = {model_id: kind for kind, model_id in catalog.defaults.items()}
+    for model in catalog.models:
+        tiers = ", ".join(f"{t.name} {model.price(t.name).credits}" for t in model.tiers)
+        unit = "credits/s" if model.billing == "metered" else "credits"
+        marks = [model.status] + (
+            [f"default for {defaults[model.id]}"] if model.id in defaults else []
+        )
+        typer.echo(f"{model.id}  [{', '.join(model.kinds)}]  {tiers} {unit}  ({'; '.join(marks)})")
+        for state in (s for s in states if s.model == model.id):
+            channel = state.channel
+            health = "disabled" if state.disabled or not channel.enabled else state.breaker
+            if not state.configured:
+                health = "not configured"
+            cap = f"/{channel.max_concurrency}" if channel.max_concurrency else ""
+            typer.echo(
+                f"  {channel.id:28} {channel.adapter:10} {channel.vendor_model:40} "
+                f"{health:14} failures {state.failures}  open tasks {state.open_tasks}{cap}"
+                + (f"  last error: {state.last_error[:80]}" if state.last_error else "")
+            )
+
+
+def _switch_channel(channel_id: str, disabled: bool) -> None:
+    from vidgate.routing.service import set_disabled
+
+    settings = _settings()
+    if load_catalog(settings.catalog).channel(channel_id) is None:
+        typer.echo(f"No channel {channel_id} in the catalog", err=True)
+        raise typer.Exit(1)
+
+    async def work(runtime: Runtime) -> None:
+        async with runtime.db.transaction() as session:
+            await set_disabled(session, channel_id, disabled)
+
+    _with_runtime(settings, work)
+    typer.echo(f"{'Disabled' if disabled else 'Enabled'} {channel_id}")
+
+
+@models_cli.command("disable")
+def models_disable(channel_id: str) -> None:
+    """Stop sending new tasks to a channel (every process, at once); tasks on it run on."""
+    _switch_channel(channel_id, True)
+
+
+@models_cli.command("enable")
+def models_enable(channel_id: str) -> None:
+    """Send tasks to a channel again."""
+    _switch_channel(channel_id, False)
+
+
+@report_cli.command("costs")
+def report_costs(
+    since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC).")],
+) -> None:
+    """Per model, channel and tier: tasks, credits earned (1 credit = CNY 0.10), the vendor's cost
+    from billed seconds and the channel's price, and the margin where the cost is in CNY."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from vidgate.routing.service import cost_report
+
+    try:
+        start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        typer.echo(f"--since must be a date like 2026-12-01, not {since!r}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def work(runtime: Runtime) -> list[Any]:
+        async with runtime.db.session() as session:
+            return await cost_report(session, runtime.catalog, start)
+
+    lines = _with_runtime(_settings(), work)
+    typer.echo(
+        f"{'model':22} {'channel':26} {'tier':9} {'tasks':>6} {'done':>6} {'credits':>8} "
+        f"{'seconds':>8} {'earned CNY':>11} {'cost':>12} {'margin CNY':>11}"
+    )
+    for line in lines:
+        earned = Decimal(line.credits) / 10
+        cost = f"{line.cost} {line.currency}" if line.cost is not None else "-"
+        margin = f"{earned - line.cost:.2f}" if line.currency == "CNY" and line.cost else "-"
+        typer.echo(
+            f"{line.model:22} {line.channel:26} {line.tier:9} {line.tasks:>6} {line.succeeded:>6} "
+            f"{line.credits:>8} {line.billed_seconds:>8.1f} {earned:>11.2f} {cost:>12} {margin:>11}"
+        )
 
 
 def main() -> None:

@@ -21,13 +21,14 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vidgate.catalog.schema import Channel, Model
+from vidgate.catalog.schema import Catalog, Channel, Model
 from vidgate.routing.models import ChannelHealth
 from vidgate.tasks.models import OPEN_STATUSES, Task
 
@@ -162,3 +163,117 @@ async def usable_channels(
     )
     held = {h.channel for h in rows if h.disabled or _breaker_holds(h, at)}
     return {c.id for c in candidates if c.id not in held}
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A channel as an operator sees it."""
+
+    model: str
+    channel: Channel
+    configured: bool
+    disabled: bool
+    breaker: Literal["closed", "open", "half-open"]
+    failures: int
+    last_error: str | None
+    open_tasks: int
+
+
+async def channel_states(
+    session: AsyncSession,
+    catalog: Catalog,
+    *,
+    configured: Callable[[str], bool],
+    now: datetime | None = None,
+) -> list[ChannelState]:
+    """Every channel of every model in catalog order, with its health and its open tasks."""
+    at = now or datetime.now(UTC)
+    health = {h.channel: h for h in await session.scalars(select(ChannelHealth))}
+    counts = dict(
+        (
+            await session.execute(
+                select(Task.channel, func.count())
+                .where(Task.channel.is_not(None), Task.status.in_(OPEN_STATUSES))
+                .group_by(Task.channel)
+            )
+        ).all()
+    )
+    states = []
+    for model in catalog.models:
+        for channel in model.channels:
+            row = health.get(channel.id)
+            breaker: Literal["closed", "open", "half-open"] = "closed"
+            if row is not None and row.open_until is not None:
+                breaker = "open" if row.open_until > at else "half-open"
+            states.append(
+                ChannelState(
+                    model=model.id,
+                    channel=channel,
+                    configured=configured(channel.adapter),
+                    disabled=bool(row and row.disabled),
+                    breaker=breaker,
+                    failures=row.failures if row else 0,
+                    last_error=row.last_error if row else None,
+                    open_tasks=counts.get(channel.id, 0),
+                )
+            )
+    return states
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """Tasks of one model, channel and tier since a date: what they earned and what they cost."""
+
+    model: str
+    channel: str
+    tier: str
+    tasks: int
+    succeeded: int
+    credits: int  # charged less refunded
+    billed_seconds: float
+    cost: Decimal | None  # in `currency`; None when the catalog names no price for it
+    currency: str | None
+
+
+async def cost_report(session: AsyncSession, catalog: Catalog, since: datetime) -> list[CostLine]:
+    """Per model, channel and tier: tasks sent since `since`, credits earned, the vendor's cost
+    (seconds of successful output × the channel's price for the tier) in its currency."""
+    tier = func.coalesce(Task.params["mode"].astext, Task.params["quality"].astext)
+    rows = await session.execute(
+        select(
+            Task.model,
+            Task.channel,
+            tier,
+            func.count(),
+            func.count().filter(Task.status == "SUCCEEDED"),
+            func.coalesce(func.sum(Task.credits_charged - Task.credits_refunded), 0),
+            func.coalesce(
+                func.sum(Task.result_duration_seconds).filter(Task.status == "SUCCEEDED"), 0.0
+            ),
+        )
+        .where(Task.created_at >= since, Task.channel.is_not(None))
+        .group_by(Task.model, Task.channel, tier)
+        .order_by(Task.model, Task.channel, tier)
+    )
+    lines = []
+    for model_id, channel_id, tier_name, tasks, succeeded, credits, seconds in rows.all():
+        found = catalog.channel(channel_id)
+        price = found[1].cost if found else None
+        per_second = price.per_second.get(tier_name) if price else None
+        cost = None
+        if per_second is not None:
+            cost = (Decimal(str(seconds)) * per_second).quantize(Decimal("0.01"))
+        lines.append(
+            CostLine(
+                model=model_id,
+                channel=channel_id,
+                tier=tier_name or "-",
+                tasks=tasks,
+                succeeded=succeeded,
+                credits=int(credits),
+                billed_seconds=float(seconds),
+                cost=cost,
+                currency=price.currency if price and per_second is not None else None,
+            )
+        )
+    return lines
