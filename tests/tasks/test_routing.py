@@ -21,10 +21,11 @@ from vidgate.routing.models import ChannelHealth
 from vidgate.tasks.models import Task, TaskAttempt
 
 from ..fixtures.app import TEST_CATALOG, Live
-from ..fixtures.tasks import account, animate_inputs, new_caller, wait_for
+from ..fixtures.samples import png_bytes
+from ..fixtures.tasks import account, animate_inputs, new_caller, upload, wait_for
 
 FAULTS = "/_emulator/dashscope/_control/faults"
-CHANNELS = ("test-first", "test-second", "test-single")
+CHANNELS = ("test-first", "test-second", "test-single", "test-kie-move", "test-dashscope-move")
 
 
 @pytest.fixture
@@ -35,6 +36,7 @@ async def fresh_channels(live: Live) -> AsyncIterator[None]:
     yield
     async with httpx.AsyncClient(base_url=live.url) as client:
         await client.post(FAULTS, json={"next_submit": None})
+        await client.post("/_emulator/kie/_control/paused", json={"models": []})
 
 
 async def _attempts(db: Database, task_id: str) -> list[tuple[str, str]]:
@@ -225,3 +227,53 @@ async def test_unknown_retired_or_out_of_limits_models_are_refused_before_money_
         assert answer.json()["detail"].startswith(message), answer.text
     credits, reserved, rows = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved, len(rows)) == (100, 0, 1)
+
+
+async def test_a_vendor_that_stopped_serving_a_model_hands_it_to_another_vendor(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    """kie.ai answers 505 for a paused model (as it does for Sora 2): the channel's problem, so
+    the task goes to DashScope and is charged once."""
+    paused = await http.post(
+        "/_emulator/kie/_control/paused", json={"models": ["wan/2-2-animate-move"]}
+    )
+    assert paused.status_code == 200, paused.text
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    task_id = await _create(http, caller, inputs, "failover-vendors")
+    done = await wait_for(http, caller, task_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert await _attempts(live.runtime.db, task_id) == [
+        ("test-kie-move", "channel_error"),
+        ("test-dashscope-move", "accepted"),
+    ]
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (80, 0)
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "charge"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "price"),
+    [("text-to-video", "wan2.7-t2v", 40), ("image-to-video", "wan2.6-i2v", 50)],
+)
+async def test_wan_text_and_image_to_video_run_on_dashscope(
+    live: Live, http: httpx.AsyncClient, kind: str, model: str, price: int
+) -> None:
+    """The built-in Wan models, through their first channel, at the catalog's price for 10 s."""
+    caller = await new_caller(http)
+    body: dict[str, Any] = {"prompt": "a red fox in the snow", "model": model, "duration": 10}
+    if kind == "image-to-video":
+        body["image_urls"] = [await upload(http, caller, png_bytes((640, 360)), "fox.png", "image")]
+    created = await http.post(f"/api/videos/{kind}", headers=caller.headers, json=body)
+    assert created.status_code == 200, created.text
+    assert created.json()["credits_estimated"] == price
+    task_id = created.json()["task_id"]
+    done = await wait_for(http, caller, task_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["model"] == model
+    assert done["result_duration_seconds"] == pytest.approx(10, abs=0.2)
+    [(channel, outcome)] = await _attempts(live.runtime.db, task_id)
+    assert (channel.startswith("dashscope-"), outcome) == (True, "accepted")
+    credits, _, rows = await account(live.runtime.db, caller.user_id)
+    assert credits == 100 - price
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge"]

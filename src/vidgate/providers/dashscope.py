@@ -154,7 +154,13 @@ class DashScopeAdapter:
         if request.kind in VIDEO_KINDS:
             return await self._submit_video(request)
         body = self.build_body(request)
-        response = await self._call("submit", "POST", SUBMIT_PATH, body)
+        try:
+            response = await self._call("submit", "POST", SUBMIT_PATH, body)
+        except Rejected as exc:  # the channel's own problems are told apart, as for video
+            recoded = channel_rejection(exc)
+            if recoded is exc:
+                raise
+            raise recoded from exc
         return self._submitted(response)
 
     async def _submit_video(self, request: VideoRequest) -> Submitted:

@@ -72,7 +72,7 @@ def build_providers(settings: Settings) -> Providers:
     from vidgate.emulators.dashscope import DashScopeEmulator
     from vidgate.emulators.kie import KieEmulator
     from vidgate.providers.dashscope import DashScopeAdapter
-    from vidgate.providers.kie import KieSoraAdapter
+    from vidgate.providers.kie import KieMarketAdapter
 
     base = settings.base_url
     work_dir = Path(settings.data_dir) / "emulators"
@@ -110,6 +110,6 @@ def build_providers(settings: Settings) -> Providers:
         dashscope=DashScopeAdapter(
             dashscope_key, dashscope_url, timeout=timeout, max_concurrency=concurrency
         ),
-        kie=KieSoraAdapter(kie_key, kie_url, timeout=timeout, max_concurrency=concurrency),
+        kie=KieMarketAdapter(kie_key, kie_url, timeout=timeout, max_concurrency=concurrency),
         emulators=emulators,
     )
