@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from vidgate.payments.currency import price_decimals
 from vidgate.vendors import (
     PROVIDERS,
+    REQUIRED_PROVIDERS,
     SMS_SENDERS,
     STORAGE_BACKENDS,
     SmsSenderName,
@@ -186,6 +187,8 @@ class Settings(BaseSettings):
     )
     kie_api_key: str = ""
     kie_base_url: str = "https://api.kie.ai"
+    fal_api_key: str = ""
+    fal_base_url: str = "https://queue.fal.run"
     provider_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     provider_max_concurrency: int = Field(default=8, ge=1, le=256)
     catalog: Path | None = Field(
@@ -374,7 +377,8 @@ class Settings(BaseSettings):
                 f" (choose {', '.join(choices[:-1])} or {choices[-1]})"
             )
         # The vendors this server cannot run without, as `vendors.py` declares them.
-        needed = [sms, *PROVIDERS.values(), STORAGE_BACKENDS[self.storage_backend]]
+        providers = [PROVIDERS[name] for name in REQUIRED_PROVIDERS]
+        needed = [sms, *providers, STORAGE_BACKENDS[self.storage_backend]]
         problems += [spec.missing_problem(name) for spec in needed for name in spec.missing(self)]
         problems += [spec.unmet_problem(group) for spec in needed for group in spec.unmet(self)]
         return problems

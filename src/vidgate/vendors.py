@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-ProviderName = Literal["dashscope", "kie"]
+ProviderName = Literal["dashscope", "kie", "fal"]
 GatewayName = Literal["wechat", "stripe"]
 SmsSenderName = Literal["console", "aliyun", "tencent", "twilio"]
 StorageBackendName = Literal["local", "s3"]
@@ -77,11 +77,14 @@ def _sms(
     return VendorSpec(name, label, needed_by, required, any_of, development_only)
 
 
-# Video providers. Production needs every one; development uses an emulator for a missing one.
+# Video providers. Development uses an emulator for a missing one; production needs the
+# REQUIRED ones, and skips the channels of any other that is not configured.
 PROVIDERS: Mapping[ProviderName, VendorSpec] = {
     "dashscope": _provider("dashscope", "DashScope", "dashscope_api_key"),
     "kie": _provider("kie", "kie.ai", "kie_api_key"),
+    "fal": _provider("fal", "fal.ai", "fal_api_key"),
 }
+REQUIRED_PROVIDERS: tuple[ProviderName, ...] = ("dashscope", "kie")
 
 # Payment gateways. One that is not configured answers 501 in production; development uses an
 # emulator instead.

@@ -25,7 +25,15 @@ from ..fixtures.samples import png_bytes
 from ..fixtures.tasks import account, animate_inputs, new_caller, upload, wait_for
 
 FAULTS = "/_emulator/dashscope/_control/faults"
-CHANNELS = ("test-first", "test-second", "test-single", "test-kie-move", "test-dashscope-move")
+CHANNELS = (
+    "test-first",
+    "test-second",
+    "test-single",
+    "test-kie-move",
+    "test-dashscope-move",
+    "dashscope-wan27-t2v",
+    "fal-wan27-t2v",
+)
 
 
 @pytest.fixture
@@ -276,4 +284,26 @@ async def test_wan_text_and_image_to_video_run_on_dashscope(
     assert (channel.startswith("dashscope-"), outcome) == (True, "accepted")
     credits, _, rows = await account(live.runtime.db, caller.user_id)
     assert credits == 100 - price
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge"]
+
+
+async def test_wan_text_to_video_fails_over_from_dashscope_to_fal(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    """The built-in catalog's second channel for Wan 2.7: DashScope answers 429, fal.ai makes it."""
+    armed = await http.post(FAULTS, json={"next_submit": "throttle", "count": 1})
+    assert armed.status_code == 200, armed.text
+    caller = await new_caller(http)
+    body = {"prompt": "a lighthouse at dusk", "model": "wan2.7-t2v", "quality": "hd"}
+    created = await http.post("/api/videos/text-to-video", headers=caller.headers, json=body)
+    assert created.status_code == 200, created.text
+    task_id = created.json()["task_id"]
+    done = await wait_for(http, caller, task_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert await _attempts(live.runtime.db, task_id) == [
+        ("dashscope-wan27-t2v", "throttled"),
+        ("fal-wan27-t2v", "accepted"),
+    ]
+    credits, _, rows = await account(live.runtime.db, caller.user_id)
+    assert credits == 70
     assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge"]

@@ -17,6 +17,7 @@ from vidgate.vendors import PROVIDERS
 
 if TYPE_CHECKING:
     from vidgate.emulators.dashscope import DashScopeEmulator
+    from vidgate.emulators.fal import FalEmulator
     from vidgate.emulators.kie import KieEmulator
 
 
@@ -36,7 +37,7 @@ class Providers:
     dashscope: VideoProvider | None
     kie: VideoProvider | None
     fal: VideoProvider | None = None
-    emulators: list[DashScopeEmulator | KieEmulator] = field(default_factory=list)
+    emulators: list[DashScopeEmulator | KieEmulator | FalEmulator] = field(default_factory=list)
 
     def adapter(self, name: str) -> VideoProvider | None:
         """The adapter a channel names, if this server has it."""
@@ -70,13 +71,15 @@ def emulator_timing(settings: Settings) -> dict[str, Any]:
 
 def build_providers(settings: Settings) -> Providers:
     from vidgate.emulators.dashscope import DashScopeEmulator
+    from vidgate.emulators.fal import FalEmulator
     from vidgate.emulators.kie import KieEmulator
     from vidgate.providers.dashscope import DashScopeAdapter
+    from vidgate.providers.fal import FalAdapter
     from vidgate.providers.kie import KieMarketAdapter
 
     base = settings.base_url
     work_dir = Path(settings.data_dir) / "emulators"
-    emulators: list[DashScopeEmulator | KieEmulator] = []
+    emulators: list[DashScopeEmulator | KieEmulator | FalEmulator] = []
     timeout, concurrency = settings.provider_timeout_seconds, settings.provider_max_concurrency
 
     dashscope_key, dashscope_url = settings.dashscope_api_key, settings.dashscope_base_url
@@ -106,10 +109,27 @@ def build_providers(settings: Settings) -> Providers:
             )
         )
 
+    fal_key, fal_url = settings.fal_api_key, settings.fal_base_url
+    fal: FalAdapter | None = None
+    if not PROVIDERS["fal"].configured(settings) and settings.is_development:
+        fal_key = emulator_api_key(settings, "fal-emulator")
+        fal_url = f"{base}/_emulator/fal"
+        emulators.append(
+            FalEmulator(
+                api_key=fal_key,
+                work_dir=work_dir / "fal",
+                public_base_url=base,
+                **emulator_timing(settings),
+            )
+        )
+    if fal_key:
+        fal = FalAdapter(fal_key, fal_url, timeout=timeout, max_concurrency=concurrency)
+
     return Providers(
         dashscope=DashScopeAdapter(
             dashscope_key, dashscope_url, timeout=timeout, max_concurrency=concurrency
         ),
         kie=KieMarketAdapter(kie_key, kie_url, timeout=timeout, max_concurrency=concurrency),
+        fal=fal,
         emulators=emulators,
     )
