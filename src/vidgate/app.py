@@ -34,6 +34,7 @@ from vidgate.openapi import install_openapi
 from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
+from vidgate.routing import endpoints as routing_endpoints
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks import idempotency
 from vidgate.users import endpoints as user_endpoints
@@ -115,6 +116,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
     app.include_router(payment_endpoints.router)
+    app.include_router(routing_endpoints.router)
     app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:

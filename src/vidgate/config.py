@@ -189,6 +189,18 @@ class Settings(BaseSettings):
     kie_base_url: str = "https://api.kie.ai"
     fal_api_key: str = ""
     fal_base_url: str = "https://queue.fal.run"
+    fal_jwks_url: str = Field(
+        default="https://rest.alpha.fal.ai/.well-known/jwks.json",
+        description="Where fal.ai publishes the keys that sign its webhooks.",
+    )
+    kie_webhook_hmac_key: str = Field(
+        default="",
+        description="kie.ai's webhook HMAC key; set, kie.ai's callbacks finish tasks sooner.",
+    )
+    provider_callbacks: bool = Field(
+        default=True,
+        description="Ask vendors to call back when a task ends (polling continues regardless).",
+    )
     provider_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     provider_max_concurrency: int = Field(default=8, ge=1, le=256)
     catalog: Path | None = Field(

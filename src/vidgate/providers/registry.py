@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from fastapi import APIRouter
 
 from vidgate.auth.tokens import derive_key
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from vidgate.emulators.dashscope import DashScopeEmulator
     from vidgate.emulators.fal import FalEmulator
     from vidgate.emulators.kie import KieEmulator
+    from vidgate.providers.fal import JwksCache
 
 
 def emulator_api_key(settings: Settings, vendor: str) -> str:
@@ -27,6 +29,9 @@ def emulator_api_key(settings: Settings, vendor: str) -> str:
 
 
 ADAPTERS = ("dashscope", "kie", "fal")  # the catalog's channel adapters
+# Where vendors' completion callbacks arrive (vidgate.routing.endpoints serves them).
+FAL_WEBHOOK_PATH = "/api/providers/fal/webhook"
+KIE_CALLBACK_PATH = "/api/providers/kie/callback"
 
 
 @dataclass
@@ -38,6 +43,10 @@ class Providers:
     kie: VideoProvider | None
     fal: VideoProvider | None = None
     emulators: list[DashScopeEmulator | KieEmulator | FalEmulator] = field(default_factory=list)
+    # What verifies vendors' completion callbacks (None: that vendor is not asked to call back).
+    fal_jwks: JwksCache | None = None
+    kie_hmac_key: str | None = None
+    _jwks_client: httpx.AsyncClient | None = None
 
     def adapter(self, name: str) -> VideoProvider | None:
         """The adapter a channel names, if this server has it."""
@@ -57,6 +66,8 @@ class Providers:
                 await adapter.aclose()
         for emulator in self.emulators:
             await emulator.aclose()
+        if self._jwks_client is not None:
+            await self._jwks_client.aclose()
 
 
 def emulator_timing(settings: Settings) -> dict[str, Any]:
@@ -74,7 +85,7 @@ def build_providers(settings: Settings) -> Providers:
     from vidgate.emulators.fal import FalEmulator
     from vidgate.emulators.kie import KieEmulator
     from vidgate.providers.dashscope import DashScopeAdapter
-    from vidgate.providers.fal import FalAdapter
+    from vidgate.providers.fal import FalAdapter, JwksCache
     from vidgate.providers.kie import KieMarketAdapter
 
     base = settings.base_url
@@ -95,41 +106,65 @@ def build_providers(settings: Settings) -> Providers:
             )
         )
 
+    callbacks = settings.provider_callbacks
     kie_key, kie_url = settings.kie_api_key, settings.kie_base_url
+    kie_hmac_key = settings.kie_webhook_hmac_key or None
     if not PROVIDERS["kie"].configured(settings) and settings.is_development:
         kie_key = emulator_api_key(settings, "kie-emulator")
         kie_url = f"{base}/_emulator/kie"
+        kie_hmac_key = emulator_api_key(settings, "kie-webhook")
         emulators.append(
             KieEmulator(
                 api_key=kie_key,
                 work_dir=work_dir / "kie",
                 public_base_url=base,
                 seconds=settings.emulator_sora_seconds,
+                webhook_hmac_key=kie_hmac_key,
                 **emulator_timing(settings),
             )
         )
+    # kie.ai's callbacks are taken only when they can be verified.
+    kie_hmac_key = kie_hmac_key if callbacks else None
+    kie_callback = f"{base}{KIE_CALLBACK_PATH}" if kie_hmac_key else None
 
-    fal_key, fal_url = settings.fal_api_key, settings.fal_base_url
+    fal_key, fal_url, jwks_url = settings.fal_api_key, settings.fal_base_url, settings.fal_jwks_url
     fal: FalAdapter | None = None
     if not PROVIDERS["fal"].configured(settings) and settings.is_development:
         fal_key = emulator_api_key(settings, "fal-emulator")
         fal_url = f"{base}/_emulator/fal"
-        emulators.append(
-            FalEmulator(
-                api_key=fal_key,
-                work_dir=work_dir / "fal",
-                public_base_url=base,
-                **emulator_timing(settings),
-            )
+        fal_emulator = FalEmulator(
+            api_key=fal_key,
+            work_dir=work_dir / "fal",
+            public_base_url=base,
+            **emulator_timing(settings),
         )
+        jwks_url = fal_emulator.jwks_url
+        emulators.append(fal_emulator)
+    jwks_client: httpx.AsyncClient | None = None
+    fal_jwks: JwksCache | None = None
     if fal_key:
-        fal = FalAdapter(fal_key, fal_url, timeout=timeout, max_concurrency=concurrency)
+        fal_webhook = f"{base}{FAL_WEBHOOK_PATH}" if callbacks else None
+        fal = FalAdapter(
+            fal_key, fal_url, timeout=timeout, max_concurrency=concurrency, webhook_url=fal_webhook
+        )
+        if callbacks:
+            jwks_client = httpx.AsyncClient()
+            fal_jwks = JwksCache(jwks_client, jwks_url)
 
     return Providers(
         dashscope=DashScopeAdapter(
             dashscope_key, dashscope_url, timeout=timeout, max_concurrency=concurrency
         ),
-        kie=KieMarketAdapter(kie_key, kie_url, timeout=timeout, max_concurrency=concurrency),
+        kie=KieMarketAdapter(
+            kie_key,
+            kie_url,
+            timeout=timeout,
+            max_concurrency=concurrency,
+            callback_url=kie_callback,
+        ),
         fal=fal,
         emulators=emulators,
+        fal_jwks=fal_jwks,
+        kie_hmac_key=kie_hmac_key,
+        _jwks_client=jwks_client,
     )
