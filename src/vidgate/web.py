@@ -35,8 +35,8 @@ class WebConfig(BaseModel):
     payment_methods: list[str] = Field(description="Configured gateways: wechat, stripe")
     sms_outbox: bool = Field(description="Development: SMS codes readable at /api/_dev/sms/outbox")
     prices: dict[str, dict[str, int]] = Field(
-        description="Credits by kind and tier (mode or quality): per second of output for the "
-        "animate kinds, per task for the Sora kinds"
+        description="Credits by kind and tier (mode or quality) of each kind's default model: per"
+        " second of output for the animate kinds, per task of the default duration for the others"
     )
     max_upload_bytes: int
     signup_bonus_credits: int
