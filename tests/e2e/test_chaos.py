@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import upgrade_to_head
 
-from ..fixtures.app import DEV_CLIENT_KEY
+from ..fixtures.app import DEV_CLIENT_KEY, TEST_CATALOG
 from ..fixtures.signin import random_phone
 
 pytestmark = pytest.mark.e2e
@@ -155,6 +155,7 @@ def _base_env(root: Path) -> dict[str, str]:
         VIDGATE_EMULATOR_RENDER_HEIGHT="64",
         VIDGATE_EMULATOR_SORA_SECONDS="1",
         VIDGATE_EMULATOR_SLOW_SECONDS=str(SLOW_SUBMIT_SECONDS),
+        VIDGATE_CATALOG=str(TEST_CATALOG),  # text to video on the emulated Sora 2, as drilled
     )
     return env
 

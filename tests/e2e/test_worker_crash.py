@@ -32,7 +32,7 @@ from vidgate.tasks.models import Task
 from vidgate.tasks.schemas import TextToVideoRequest
 from vidgate.users import service as users
 
-from ..fixtures.app import DEV_CLIENT_KEY, Live
+from ..fixtures.app import DEV_CLIENT_KEY, TEST_CATALOG, Live
 from ..fixtures.databases import database_of_its_own
 from ..fixtures.loopback import serve_on_loopback
 from ..fixtures.tasks import read_events
@@ -59,6 +59,7 @@ def _start_worker(live: Live, url: str, data_dir: Path, log: Path) -> subprocess
         VIDGATE_TASK_STALL_SECONDS="5",
         VIDGATE_TASK_POLL_INITIAL_SECONDS="0.3",
         VIDGATE_TASK_POLL_MAX_SECONDS="0.5",
+        VIDGATE_CATALOG=str(TEST_CATALOG),  # the task's model is the test catalog's
     )
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -91,6 +92,7 @@ async def test_killed_worker_task_finishes_once(
             )
             prepared = await service.prepare(
                 live.runtime.media_resolver,
+                live.runtime.catalog,
                 user.id,
                 "text-to-video",
                 TextToVideoRequest(prompt="survives a crash"),

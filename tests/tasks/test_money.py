@@ -65,7 +65,9 @@ async def _task_without_job(live: Live, user_id: uuid.UUID, prompt: str) -> uuid
     runtime = live.runtime
     async with runtime.db.session() as session:
         body = TextToVideoRequest(prompt=prompt)
-        prepared = await service.prepare(runtime.media_resolver, user_id, "text-to-video", body)
+        prepared = await service.prepare(
+            runtime.media_resolver, runtime.catalog, user_id, "text-to-video", body
+        )
         task = await service.create(session, live.settings, user_id, prepared)
         await session.commit()
         return task.id
