@@ -230,7 +230,8 @@ def emulate(
         str, typer.Option(help="The vidgate the emulated Stripe sends its events to.")
     ] = "http://127.0.0.1:8000",
 ) -> None:
-    """Serve the vendor emulators on their own (Google, DashScope, kie.ai, WeChat Pay, Stripe),
+    """Serve the vendor emulators on their own (Google, DashScope, kie.ai, fal.ai, WeChat Pay,
+    Stripe),
     e.g. for a staging vidgate in production mode.
 
     Writes the settings that point a vidgate at them to DATA_DIR/emulators.env
@@ -241,6 +242,7 @@ def emulate(
     from vidgate.app import google_emulator_for
     from vidgate.auth.google import EMULATOR_PREFIX
     from vidgate.emulators.dashscope import DashScopeEmulator
+    from vidgate.emulators.fal import FalEmulator
     from vidgate.emulators.kie import KieEmulator
     from vidgate.payments.registry import (
         development_keys,
@@ -255,6 +257,8 @@ def emulate(
     google = google_emulator_for(settings)
     dashscope_key = settings.dashscope_api_key or emulator_api_key(settings, "dashscope-emulator")
     kie_key = settings.kie_api_key or emulator_api_key(settings, "kie-emulator")
+    kie_hmac_key = settings.kie_webhook_hmac_key or emulator_api_key(settings, "kie-webhook")
+    fal_key = settings.fal_api_key or emulator_api_key(settings, "fal-emulator")
     payment_keys = development_keys(settings)
     wechat = wechat_emulator(payment_keys, f"{root}/_emulator/wechatpay")
     stripe = stripe_emulator(payment_keys, f"{root}/_emulator/stripe", vidgate_url)
@@ -275,9 +279,17 @@ def emulate(
             work_dir=work_dir / "kie",
             public_base_url=root,
             seconds=settings.emulator_sora_seconds,
+            webhook_hmac_key=kie_hmac_key,
             **emulator_timing(settings),
         ).router()
     )
+    fal = FalEmulator(
+        api_key=fal_key,
+        work_dir=work_dir / "fal",
+        public_base_url=root,
+        **emulator_timing(settings),
+    )
+    app.include_router(fal.router())
     app.include_router(wechat.router())
     app.include_router(stripe.router())
 
@@ -292,6 +304,10 @@ def emulate(
         "VIDGATE_DASHSCOPE_BASE_URL": f"{root}/_emulator/dashscope",
         "VIDGATE_KIE_API_KEY": kie_key,
         "VIDGATE_KIE_BASE_URL": f"{root}/_emulator/kie",
+        "VIDGATE_KIE_WEBHOOK_HMAC_KEY": kie_hmac_key,
+        "VIDGATE_FAL_API_KEY": fal_key,
+        "VIDGATE_FAL_BASE_URL": f"{root}/_emulator/fal",
+        "VIDGATE_FAL_JWKS_URL": fal.jwks_url,
         **emulator_settings(payment_keys, wechat, f"{root}/_emulator/stripe"),
     }
     env_file = settings.data_dir / "emulators.env"
@@ -302,6 +318,7 @@ def emulate(
         f"  Google authorize URL: {base}/o/oauth2/v2/auth\n"
         f"  DashScope base URL:   {root}/_emulator/dashscope\n"
         f"  kie.ai base URL:      {root}/_emulator/kie\n"
+        f"  fal.ai base URL:      {root}/_emulator/fal\n"
         f"  WeChat Pay base URL:  {root}/_emulator/wechatpay\n"
         f"  Stripe API base:      {root}/_emulator/stripe   (events to {vidgate_url})\n"
         f"  settings for vidgate: {env_file}"

@@ -72,6 +72,10 @@ def test_the_settings_name_every_emulated_vendor(emulators: tuple[str, dict[str,
     assert env["VIDGATE_WECHAT_PRIVATE_KEY"].startswith("-----BEGIN PRIVATE KEY-----\n")
     jwks = httpx.get(env["VIDGATE_GOOGLE_JWKS_URL"])
     assert jwks.status_code == 200 and jwks.json()["keys"]
+    assert env["VIDGATE_FAL_BASE_URL"] == f"{root}/_emulator/fal"
+    fal_keys = httpx.get(env["VIDGATE_FAL_JWKS_URL"])
+    assert fal_keys.status_code == 200 and fal_keys.json()["keys"][0]["crv"] == "Ed25519"
+    assert env["VIDGATE_KIE_WEBHOOK_HMAC_KEY"]
 
 
 async def test_production_gateways_pay_through_the_emulators(
