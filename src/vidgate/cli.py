@@ -659,7 +659,7 @@ def report_costs(
         margin = f"{earned - line.cost:.2f}" if line.currency == "CNY" and line.cost else "-"
         typer.echo(
             f"{line.model:22} {line.channel:26} {line.tier:9} {line.tasks:>6} {line.succeeded:>6} "
-            f"{line.credits:>8} {line.billed_seconds:>8.1f} {earned:>11.2f} {cost:>12} {margin:>11}"
+            f"{line.credits:>8} {line.billed_seconds:>8.2f} {earned:>11.2f} {cost:>12} {margin:>11}"
         )
 
 

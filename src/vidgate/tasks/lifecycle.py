@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from vidgate.catalog.schema import Channel, Model
 from vidgate.media.probe import MediaRejected, probe, read_head
@@ -561,7 +561,8 @@ async def _poll(runtime: Runtime, task: Task) -> Step:
             update(Task)
             .where(Task.id == task.id, Task.status == TaskStatus.RUNNING)
             .values(
-                progress=_progress(task, state),
+                # Never backwards, even past a write made since this step read the task.
+                progress=func.greatest(Task.progress, _progress(task, state)),
                 upstream_status=state.status.value,
                 attempts=Task.attempts + 1,
             )
