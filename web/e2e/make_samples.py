@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.samples import jpeg_bytes, mp4_bytes  # noqa: E402
+from tests.fixtures.samples import jpeg_bytes, mp4_bytes  # noqa: E402
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
