@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Animate a character image with a video's motion.
-         * @description Animate a character image with a video's motion. Price (credits per second): wan-std: 10, wan-pro: 14.
+         * @description Animate a character image with a video's motion. Priced per second of output by the model and `mode`, reserved on the reference video's length and settled on the result's; GET /api/videos/models lists models and prices.
          */
         post: operations["create_animate_move_api_videos_animate_move_post"];
         delete?: never;
@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Put the character of an image into a video.
-         * @description Put the character of an image into a video. Price (credits per second): wan-std: 10, wan-pro: 14.
+         * @description Put the character of an image into a video. Priced per second of output by the model and `mode`, reserved on the reference video's length and settled on the result's; GET /api/videos/models lists models and prices.
          */
         post: operations["create_animate_mix_api_videos_animate_mix_post"];
         delete?: never;
@@ -54,8 +54,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Generate a video from a prompt (Sora 2).
-         * @description Generate a video from a prompt (Sora 2). Price (credits): standard: 20, hd: 30.
+         * Create Text To Video
+         * @description Generate a video from a prompt. Charged up front by the model, `quality` and `duration`, refunded if the task fails; GET /api/videos/models lists models and prices.
          */
         post: operations["create_text_to_video_api_videos_text_to_video_post"];
         delete?: never;
@@ -74,8 +74,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Animate images from a prompt (Sora 2).
-         * @description Animate images from a prompt (Sora 2). Price (credits): standard: 25, hd: 35.
+         * Create Image To Video
+         * @description Animate images from a prompt. Charged up front by the model, `quality` and `duration`, refunded if the task fails; GET /api/videos/models lists models and prices.
          */
         post: operations["create_image_to_video_api_videos_image_to_video_post"];
         delete?: never;
@@ -329,6 +329,26 @@ export interface paths {
          *     new task, `Idempotent-Replayed: true`, and charges nothing.
          */
         post: operations["retry_task_api_tasks__task_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/videos/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description The models on sale, each kind's default first, with prices, limits and availability.
+         */
+        get: operations["list_models_api_videos_models_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -718,6 +738,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/providers/fal/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fal Webhook
+         * @description fal.ai's completion webhook, verified with fal's Ed25519 keys (JWKS).
+         */
+        post: operations["fal_webhook_api_providers_fal_webhook_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/providers/kie/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Kie Callback
+         * @description kie.ai's completion callback, verified with the HMAC key set in kie's dashboard.
+         */
+        post: operations["kie_callback_api_providers_kie_callback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/web/config": {
         parameters: {
             query?: never;
@@ -803,6 +863,11 @@ export interface components {
             mode: "wan-std" | "wan-pro";
             /** Webhook Url */
             webhook_url?: string | null;
+            /**
+             * Model
+             * @description A model of this kind from GET /api/videos/models; default: the kind's default model
+             */
+            model?: string | null;
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -1024,8 +1089,25 @@ export interface components {
             quality: "standard" | "hd";
             /** Webhook Url */
             webhook_url?: string | null;
+            /**
+             * Model
+             * @description A model of this kind from GET /api/videos/models; default: the kind's default model
+             */
+            model?: string | null;
+            /**
+             * Duration
+             * @description Seconds of video, one of the model's durations; default: the model's default (the price scales with it)
+             */
+            duration?: number | null;
             /** Image Urls */
             image_urls: string[];
+        };
+        /** Label */
+        Label: {
+            /** En */
+            en: string;
+            /** Zh */
+            zh: string;
         };
         /** LedgerEntryOut */
         LedgerEntryOut: {
@@ -1050,6 +1132,21 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** LimitsView */
+        LimitsView: {
+            /** Prompt Max Chars */
+            prompt_max_chars: number;
+            /** Durations */
+            durations: number[];
+            /** Default Duration */
+            default_duration: number | null;
+            /** Aspect Ratios */
+            aspect_ratios: string[];
+            /** Max Images */
+            max_images: number;
+            /** Resolutions */
+            resolutions: string[];
         };
         /** MeResponse */
         MeResponse: {
@@ -1083,6 +1180,38 @@ export interface components {
         MessageResponse: {
             /** Message */
             message: string;
+        };
+        /** ModelList */
+        ModelList: {
+            /** Models */
+            models: components["schemas"]["ModelView"][];
+        };
+        /** ModelView */
+        ModelView: {
+            /** Id */
+            id: string;
+            /** Kinds */
+            kinds: ("animate-move" | "animate-mix" | "text-to-video" | "image-to-video")[];
+            name: components["schemas"]["Label"];
+            description: components["schemas"]["Label"];
+            /**
+             * Billing Mode
+             * @enum {string}
+             */
+            billing_mode: "metered" | "prepaid";
+            /** Tiers */
+            tiers: components["schemas"]["TierView"][];
+            limits: components["schemas"]["LimitsView"];
+            /**
+             * Default For
+             * @description Kinds for which it is the default model
+             */
+            default_for: ("animate-move" | "animate-mix" | "text-to-video" | "image-to-video")[];
+            /**
+             * Available
+             * @description Whether a vendor can take its tasks now (an enabled, configured channel whose circuit breaker is closed)
+             */
+            available: boolean;
         };
         /** OutboxMessage */
         OutboxMessage: {
@@ -1197,6 +1326,16 @@ export interface components {
             username?: string | null;
             /** Avatar Url */
             avatar_url?: string | null;
+        };
+        /** Received */
+        Received: {
+            /**
+             * Received
+             * @default true
+             */
+            received: boolean;
+            /** Task Id */
+            task_id?: string | null;
         };
         /** RedeliverResponse */
         RedeliverResponse: {
@@ -1319,6 +1458,11 @@ export interface components {
             /** Retry Of */
             retry_of?: string | null;
             /**
+             * Model
+             * @description The catalog model the task is for
+             */
+            model?: string | null;
+            /**
              * Cancel Requested
              * @default false
              */
@@ -1407,6 +1551,11 @@ export interface components {
             /** Retry Of */
             retry_of?: string | null;
             /**
+             * Model
+             * @description The catalog model the task is for
+             */
+            model?: string | null;
+            /**
              * Cancel Requested
              * @default false
              */
@@ -1440,6 +1589,36 @@ export interface components {
             quality: "standard" | "hd";
             /** Webhook Url */
             webhook_url?: string | null;
+            /**
+             * Model
+             * @description A model of this kind from GET /api/videos/models; default: the kind's default model
+             */
+            model?: string | null;
+            /**
+             * Duration
+             * @description Seconds of video, one of the model's durations; default: the model's default (the price scales with it)
+             */
+            duration?: number | null;
+        };
+        /** TierView */
+        TierView: {
+            /**
+             * Name
+             * @description `mode` (animate kinds) or `quality` (the others)
+             */
+            name: string;
+            /**
+             * Credits
+             * @description Per second of output (metered), or per task (prepaid)
+             */
+            credits: number;
+            /**
+             * Credits By Duration
+             * @description Prepaid: the price of each duration on offer, in seconds
+             */
+            credits_by_duration?: {
+                [key: string]: number;
+            } | null;
         };
         /** TokenResponse */
         TokenResponse: {
@@ -1533,7 +1712,7 @@ export interface components {
             sms_outbox: boolean;
             /**
              * Prices
-             * @description Credits by kind and tier (mode or quality): per second of output for the animate kinds, per task for the Sora kinds
+             * @description Credits by kind and tier (mode or quality) of each kind's default model: per second of output for the animate kinds, per task of the default duration for the others
              */
             prices: {
                 [key: string]: {
@@ -1689,7 +1868,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The model is not one of the catalog's models of this kind, or is no longer offered. The request asks for more than its model offers: a longer prompt, another duration or aspect ratio. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1803,7 +1982,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The model is not one of the catalog's models of this kind, or is no longer offered. The request asks for more than its model offers: a longer prompt, another duration or aspect ratio. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1917,7 +2096,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The model is not one of the catalog's models of this kind, or is no longer offered. The request asks for more than its model offers: a longer prompt, another duration or aspect ratio. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2031,7 +2210,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The model is not one of the catalog's models of this kind, or is no longer offered. The request asks for more than its model offers: a longer prompt, another duration or aspect ratio. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2857,7 +3036,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request does not fit the schema (field errors), or its content is refused. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
+            /** @description The request does not fit the schema (field errors), or its content is refused. The model is not one of the catalog's models of this kind, or is no longer offered. The request asks for more than its model offers: a longer prompt, another duration or aspect ratio. The webhook_url is not an https URL (plain http is accepted in development only). The Idempotency-Key was used before with a different request (method, path or body). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2878,6 +3057,48 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_models_api_videos_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            /** @description Not authenticated: an X-API-Key that is missing, unknown, revoked or expired, or a bad Bearer token. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3970,6 +4191,108 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    fal_webhook_api_providers_fal_webhook_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Received"];
+                };
+            };
+            /** @description The callback's signature does not verify against the vendor's keys, or it is too old. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This server takes no callbacks from this vendor (its adapter or key is not configured). */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. The vendor's signing keys could not be fetched; the vendor sends the callback again. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    kie_callback_api_providers_kie_callback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Received"];
+                };
+            };
+            /** @description The callback's signature does not verify against the vendor's keys, or it is too old. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This server takes no callbacks from this vendor (its adapter or key is not configured). */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description The database is unavailable; retry after Retry-After seconds. */
