@@ -10,8 +10,10 @@ Errors say what the caller may do next, because money depends on it:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -69,6 +71,23 @@ class TaskState:
     error_code: str | None = None
     error_message: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The `Retry-After` of an answer's headers as seconds from now, in either form RFC 9110
+    allows (seconds or an HTTP date); None when absent or unreadable."""
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class ProviderError(Exception):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
@@ -28,6 +26,7 @@ from .base import (
     Throttled,
     UpstreamStatus,
     VideoRequest,
+    retry_after_seconds,
 )
 from .dashscope_video import (
     VIDEO_KINDS,
@@ -61,22 +60,6 @@ _NOT_SENT: tuple[type[Exception], ...] = (
 _CANNOT_CANCEL = "UnsupportedOperation"
 
 _Op = Literal["submit", "fetch", "cancel"]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After as seconds, from either form RFC 9110 allows."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _json(response: httpx.Response) -> dict[str, Any] | None:
@@ -306,10 +289,20 @@ class DashScopeAdapter:
         message = str(envelope.get("message") or response.reason_phrase or f"HTTP {status}")
         text = f"DashScope {op}: HTTP {status} {code or ''}: {message}".replace("  ", " ")
         if status == 429 or (code is not None and code.startswith("Throttling")):
-            return Throttled(text, code=code, status=status, retry_after=_retry_after(response))
+            return Throttled(
+                text,
+                code=code,
+                status=status,
+                retry_after=retry_after_seconds(response.headers),
+            )
         if status >= 500 or status == 408:
             if op != "submit":
-                return Throttled(text, code=code, status=status, retry_after=_retry_after(response))
+                return Throttled(
+                    text,
+                    code=code,
+                    status=status,
+                    retry_after=retry_after_seconds(response.headers),
+                )
             # Submit: DashScope's own error table lists 500 InternalError as retryable, and a
             # JSON envelope without output.task_id means its API layer answered with no task made;
             # 503 means the service refused to take work. Both are "busy before acceptance".
@@ -318,7 +311,12 @@ class DashScopeAdapter:
             if (status == 500 and code is not None and code.startswith("InternalError")) or (
                 status == 503
             ):
-                return Throttled(text, code=code, status=status, retry_after=_retry_after(response))
+                return Throttled(
+                    text,
+                    code=code,
+                    status=status,
+                    retry_after=retry_after_seconds(response.headers),
+                )
             return Ambiguous(text, code=code, status=status)
         # 4xx with the {request_id, code, message} envelope (InvalidParameter, InvalidApiKey,
         # AccessDenied, DataInspectionFailed, Arrearage, ...): the provider said no.

@@ -25,7 +25,6 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -42,6 +41,7 @@ from .base import (
     Throttled,
     UpstreamStatus,
     VideoRequest,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -157,22 +157,6 @@ def _valid_model(model: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Small readers
 # ---------------------------------------------------------------------------------------------
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After as seconds, from either form RFC 9110 allows."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _json(response: httpx.Response) -> Any:
@@ -569,7 +553,7 @@ class FalAdapter:
                 text,
                 code=outcome.code,
                 status=response.status_code,
-                retry_after=_retry_after(response),
+                retry_after=retry_after_seconds(response.headers),
             )
         if outcome.verdict == "unknown":
             return TaskState(upstream_id, UpstreamStatus.UNKNOWN, raw=raw)
@@ -610,10 +594,20 @@ def _submit_error(response: httpx.Response) -> Exception:
     if status in (408, 409, 429) or status >= 500:
         # fal's own client resends submits on these: the queue did not take the request.
         code = (body.get("error_type") if isinstance(body, dict) else None) or str(status)
-        return Throttled(text, code=str(code), status=status, retry_after=_retry_after(response))
+        return Throttled(
+            text,
+            code=str(code),
+            status=status,
+            retry_after=retry_after_seconds(response.headers),
+        )
     outcome = _error_outcome(status, body)
     if outcome.verdict in ("retryable", "again"):
-        return Throttled(text, code=outcome.code, status=status, retry_after=_retry_after(response))
+        return Throttled(
+            text,
+            code=outcome.code,
+            status=status,
+            retry_after=retry_after_seconds(response.headers),
+        )
     return Rejected(text, code=outcome.code, status=status)
 
 
@@ -625,7 +619,12 @@ def _poll_error(op: _Op, response: httpx.Response) -> Exception:
     if status in (401, 403):
         return Rejected(text, code="channel_auth", status=status)
     if status == 429 or status >= 500 or status == 408:
-        return Throttled(text, code=str(status), status=status, retry_after=_retry_after(response))
+        return Throttled(
+            text,
+            code=str(status),
+            status=status,
+            retry_after=retry_after_seconds(response.headers),
+        )
     return Rejected(text, code=f"http_{status}", status=status)
 
 

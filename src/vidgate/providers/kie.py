@@ -41,6 +41,7 @@ from .base import (
     Throttled,
     UpstreamStatus,
     VideoRequest,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -400,7 +401,7 @@ def classify(
     | 500, 501 and every other 5xx | Throttled (Retry-After) | the number |
     """
     text = f"kie.ai {what}: {code} {message}".rstrip()
-    retry_after = _retry_after(response.headers.get("retry-after")) if response else None
+    retry_after = retry_after_seconds(response.headers) if response else None
     if code in (401, 403):
         return Rejected(text, code=CHANNEL_AUTH, status=http_status)
     if code in (402, 433):
@@ -432,7 +433,7 @@ def _legacy_error(
             text,
             code=str(code),
             status=http_status,
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after_seconds(response.headers),
         )
     return Rejected(text, code=str(code), status=http_status)
 
@@ -606,15 +607,6 @@ def _inner_code(envelope: dict[str, Any], http_status: int) -> int:
     if isinstance(code, str) and code.isdigit():
         return int(code)
     return http_status
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date; rare enough to ignore
 
 
 def _json_object(value: Any) -> dict[str, Any] | None:
