@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/tasks.py --users 50 --first-channel-failures 0.3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

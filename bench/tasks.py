@@ -1,8 +1,13 @@
 """Task throughput benchmark (`make bench`): 1,000 text-to-video tasks from create to SUCCEEDED.
 
-`vidgate serve --no-worker` takes the creates and hosts the emulated kie.ai API, set to zero
-queue and run time and its smallest render (64 px high, 1 s); one `vidgate worker` process runs
-every task to the end: submit, poll, copy the result into storage, probe it, settle. Both talk to
+`vidgate serve --no-worker` takes the creates and hosts the emulated vendors, set to zero queue
+and run time and their smallest render (64 px high, 5 s); one `vidgate worker` process runs every
+task to the end: submit, poll, copy the result into storage, probe it, settle. The tasks use the
+built-in catalog's default text-to-video model (Wan 2.7, DashScope first).
+
+With `--first-channel-failures 0.3` the tasks use a bench model whose first channel (DashScope)
+answers 500 to that share of submits, and whose second is kie.ai: every task must still succeed,
+charged once; the report adds the vendor attempts per task and how they ended. Both talk to
 an embedded PostgreSQL through a small counting proxy, one per process, which counts round trips:
 each simple query (`Q`) or extended-protocol sync (`S`) the client sends waits for the server.
 
@@ -10,8 +15,9 @@ Prints the total time (target <= 120 s on a 2-core machine), the create rate, da
 trips per task for the API and the worker, and checks the ledger: 1,000 charges of 20 credits and
 no drift. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/tasks.py [--tasks 1000] [--create-concurrency 8]
-                                    [--worker-concurrency 10] [--trace]
+    .venv/bin/python bench/tasks.py [--tasks 1000] [--users 1] [--create-concurrency 8]
+                                    [--worker-concurrency 10] [--first-channel-failures 0.3]
+                                    [--trace]
 """
 
 from __future__ import annotations
@@ -39,8 +45,29 @@ from run import HOST, VIDGATE, client_key, free_port, launch, running, wait_http
 from vidgate.db.embedded import start_embedded_postgres, stop_embedded_postgres
 
 TIME_TARGET = 120.0
-PRICE = 20  # text-to-video, standard
-PHONE = "86-13800138001"
+PRICE = 20  # text-to-video, standard, 5 s
+BENCH_CATALOG = """
+[defaults]
+text-to-video = "bench-t2v"
+
+[[models]]
+id = "bench-t2v"
+kinds = ["text-to-video"]
+name = { en = "Bench", zh = "基准" }
+description = { en = "DashScope, then kie.ai.", zh = "先 DashScope，再 kie.ai。" }
+tiers = [{ name = "standard", credits = 20 }, { name = "hd", credits = 30 }]
+limits = { prompt_max_chars = 1500, durations = [5] }
+
+[[models.channels]]
+id = "bench-dashscope"
+adapter = "dashscope"
+vendor_model = "wan2.6-t2v"
+
+[[models.channels]]
+id = "bench-kie"
+adapter = "kie"
+vendor_model = "wan/2-6-text-to-video"
+"""
 # Startup-phase request codes that are not the startup message itself.
 _SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
 
@@ -157,8 +184,11 @@ def socket_of(uri: str) -> tuple[str, str]:
     return str(sockets[0]), uri
 
 
-def environment(data_dir: Path, proxy: RoundTripProxy, secret: str, base: str) -> dict[str, str]:
+def environment(
+    data_dir: Path, proxy: RoundTripProxy, secret: str, base: str, extra: dict[str, str]
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
+    env.update(**extra)
     env.update(
         VIDGATE_LOG_LEVEL="WARNING",
         VIDGATE_DATA_DIR=str(data_dir),
@@ -176,12 +206,12 @@ def environment(data_dir: Path, proxy: RoundTripProxy, secret: str, base: str) -
     return env
 
 
-def sign_in(client: httpx.Client) -> tuple[str, str]:
+def sign_in(client: httpx.Client, phone: str) -> tuple[str, str]:
     """(access token, user id) of a user signed in by SMS through the development outbox."""
-    client.post("/api/auth/sms/send", json={"phone_number": PHONE}).raise_for_status()
-    outbox = client.get("/api/_dev/sms/outbox", params={"phone_number": PHONE})
+    client.post("/api/auth/sms/send", json={"phone_number": phone}).raise_for_status()
+    outbox = client.get("/api/_dev/sms/outbox", params={"phone_number": phone})
     code = outbox.json()["messages"][0]["code"]
-    login = client.post("/api/auth/sms/login", json={"phone_number": PHONE, "code": code})
+    login = client.post("/api/auth/sms/login", json={"phone_number": phone, "code": code})
     login.raise_for_status()
     token: str = login.json()["access_token"]
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
@@ -190,9 +220,10 @@ def sign_in(client: httpx.Client) -> tuple[str, str]:
 
 
 async def create_tasks(
-    base_url: str, headers: dict[str, str], count: int, concurrency: int
+    base_url: str, callers: list[dict[str, str]], count: int, concurrency: int
 ) -> list[int]:
-    """POST `count` text-to-video tasks, `concurrency` at a time; the status codes."""
+    """POST `count` text-to-video tasks, `concurrency` at a time, the callers taking turns; the
+    status codes."""
     statuses: list[int] = []
     left = iter(range(count))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -202,7 +233,7 @@ async def create_tasks(
             for i in left:
                 r = await client.post(
                     "/api/videos/text-to-video",
-                    headers=headers,
+                    headers=callers[i % len(callers)],
                     json={"prompt": f"benchmark clip {i}: a paper boat on a river"},
                 )
                 statuses.append(r.status_code)
@@ -217,22 +248,41 @@ def counts_by_status(direct_url: str) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-def ledger_summary(direct_url: str, user_id: str) -> tuple[int, int, int]:
-    """(charge rows, credits charged, refund rows) of the benchmark user."""
+def ledger_summary(direct_url: str) -> tuple[int, int, int]:
+    """(charge rows, credits charged, refund rows) of the benchmark's users."""
     with psycopg.connect(direct_url) as conn:
         row = conn.execute(
             "SELECT count(*) FILTER (WHERE kind = 'charge'), -coalesce(sum(delta) FILTER"
             " (WHERE kind = 'charge'), 0), count(*) FILTER (WHERE kind = 'refund')"
-            " FROM credit_ledger WHERE user_id = %s",
-            (user_id,),
+            " FROM credit_ledger"
         ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def attempts_summary(direct_url: str) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(attempts, attempts by channel and outcome, tasks by channel) of every task."""
+    with psycopg.connect(direct_url) as conn:
+        rows = conn.execute(
+            "SELECT channel || ' ' || outcome, count(*) FROM task_attempts GROUP BY 1"
+        ).fetchall()
+        channels = conn.execute(
+            "SELECT coalesce(channel, '-'), count(*) FROM tasks GROUP BY 1"
+        ).fetchall()
+    by_outcome = {name: int(n) for name, n in rows}
+    return sum(by_outcome.values()), by_outcome, {c: int(n) for c, n in channels}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=1, help="callers taking turns")
+    parser.add_argument(
+        "--first-channel-failures",
+        type=float,
+        default=0.0,
+        help="share of submits the first channel answers 500 (a bench model fails over to kie.ai)",
+    )
     parser.add_argument("--create-concurrency", type=int, default=8)
     parser.add_argument("--worker-concurrency", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this long")
@@ -251,7 +301,13 @@ def main() -> None:
         secret = secrets.token_urlsafe(48)
         port = free_port()
         base = f"http://{HOST}:{port}"
-        migrate_env = environment(data_dir, api_proxy, secret, base)
+        per_user = -(-args.tasks // args.users)  # enough signup credits for each caller's share
+        extra = {"VIDGATE_SIGNUP_BONUS_CREDITS": str(PRICE * per_user)}
+        if args.first_channel_failures:
+            catalog = work / "catalog.toml"
+            catalog.write_text(BENCH_CATALOG, encoding="utf-8")
+            extra["VIDGATE_CATALOG"] = str(catalog)
+        migrate_env = environment(data_dir, api_proxy, secret, base, extra)
         subprocess.run([str(VIDGATE), "migrate"], env=migrate_env, check=True, capture_output=True)
 
         argv = [str(VIDGATE), "serve", "--host", HOST, "--port", str(port), "--no-worker"]
@@ -260,25 +316,21 @@ def main() -> None:
         with running(api):
             wait_http_ok(api, "/readyz")
             worker_argv = [str(VIDGATE), "worker", "--concurrency", str(args.worker_concurrency)]
-            worker_env = environment(data_dir, worker_proxy, secret, base)
+            worker_env = environment(data_dir, worker_proxy, secret, base, extra)
             worker = launch("worker", worker_argv, worker_env, work / "worker.log", 0)
             with running(worker), httpx.Client(base_url=base, timeout=30) as client:
-                token, user_id = sign_in(client)
                 key = client_key(api)
-                subprocess.run(
-                    [
-                        str(VIDGATE),
-                        "credits",
-                        "grant",
-                        user_id,
-                        str(PRICE * args.tasks),
-                        "--reason",
-                        "benchmark",
-                    ],
-                    env=migrate_env,
-                    check=True,
-                    capture_output=True,
-                )
+                callers = [
+                    {"Authorization": f"Bearer {sign_in(client, f'86-138{n:08d}')[0]}"}
+                    | {"X-API-Key": key}
+                    for n in range(args.users)
+                ]
+                if args.first_channel_failures:
+                    armed = client.post(
+                        "/_emulator/dashscope/_control/faults",
+                        json={"next_submit": "server_error", "ratio": args.first_channel_failures},
+                    )
+                    armed.raise_for_status()
                 time.sleep(1.0)  # the worker is up and idle: its baseline is not the tasks'
                 idle_started = time.perf_counter()
                 idle_before = worker_proxy.snapshot()
@@ -290,10 +342,9 @@ def main() -> None:
                 api_before, worker_before = api_proxy.snapshot(), worker_proxy.snapshot()
                 if args.trace:
                     api_proxy.trace, worker_proxy.trace = Counter(), Counter()
-                headers = {"Authorization": f"Bearer {token}", "X-API-Key": key}
                 started = time.perf_counter()
                 codes = asyncio.run(
-                    create_tasks(base, headers, args.tasks, args.create_concurrency)
+                    create_tasks(base, callers, args.tasks, args.create_concurrency)
                 )
                 created_in = time.perf_counter() - started
                 api_trips = api_proxy.snapshot() - api_before
@@ -305,7 +356,8 @@ def main() -> None:
                     time.sleep(0.25)
                 total = time.perf_counter() - started
                 worker_trips = worker_proxy.snapshot() - worker_before
-                charges, charged, refunds = ledger_summary(direct_url, user_id)
+                charges, charged, refunds = ledger_summary(direct_url)
+                attempts, by_outcome, by_channel = attempts_summary(direct_url)
                 verify = subprocess.run(
                     [str(VIDGATE), "credits", "verify"], env=migrate_env, capture_output=True
                 )
@@ -313,6 +365,11 @@ def main() -> None:
         print(
             f"  ledger: {charges} charges, {charged:,} credits charged, {refunds} refunds; "
             f"`vidgate credits verify`: {'clean' if verify.returncode == 0 else 'DRIFT'}"
+        )
+        print(
+            f"  vendor attempts: {attempts / args.tasks:.2f} per task"
+            f" ({', '.join(f'{k}: {v}' for k, v in sorted(by_outcome.items()))});"
+            f" tasks by channel: {dict(sorted(by_channel.items()))}"
         )
         for name, proxy in (("API", api_proxy), ("worker", worker_proxy)):
             if proxy.trace is not None:
@@ -342,9 +399,14 @@ def _report(
     worker_busy = worker_trips - idle_rate * total
     print("vidgate task throughput (2 cores shared by API, worker, PostgreSQL and the client)")
     print(
-        f"  {n:,} text-to-video tasks, {args.create_concurrency} creating at once, one worker"
-        f" process (concurrency {args.worker_concurrency}); emulator: no queue or run time,"
-        " 64 px, 1 s renders"
+        f"  {n:,} text-to-video tasks from {args.users} users, {args.create_concurrency} creating"
+        f" at once, one worker process (concurrency {args.worker_concurrency}); emulators: no"
+        " queue or run time, 64 px, 5 s renders"
+        + (
+            f"; first channel fails {args.first_channel_failures:.0%} of submits"
+            if args.first_channel_failures
+            else ""
+        )
     )
     print(
         f"  created: {accepted:,}/{n:,} accepted in {created_in:.1f} s"

@@ -526,3 +526,22 @@ async def test_concurrency_cap() -> None:
     async with _mocked(handler, max_concurrency=2) as adapter:
         await asyncio.gather(*(adapter.fetch("t") for _ in range(8)))
     assert peak == 2
+
+
+async def test_a_fault_armed_with_a_ratio_hits_that_share_of_submits(env: Env) -> None:
+    armed = await env.raw.post("/_control/faults", json={"next_submit": "throttle", "ratio": 0.3})
+    assert armed.json() == {"next_submit": "throttle", "count": 1, "ratio": 0.3}
+    adapter = DashScopeAdapter(KEY, env.api)
+    throttled = 0
+    try:
+        for _ in range(60):
+            try:
+                await adapter.submit(env.request())
+            except Throttled:
+                throttled += 1
+    finally:
+        await adapter.aclose()
+        await env.raw.post("/_control/faults", json={"next_submit": None})
+    assert 5 <= throttled <= 35  # about 18 of 60; never all, never none
+    bad = await env.raw.post("/_control/faults", json={"next_submit": "throttle", "ratio": 2})
+    assert bad.status_code == 422

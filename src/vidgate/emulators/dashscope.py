@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import json
 import math
+import random
 import re
 import secrets
 import shutil
@@ -286,6 +287,7 @@ class _Result:
 class _Armed:
     fault: Fault
     remaining: int
+    ratio: float | None = None  # each submit gets the fault with this chance, until disarmed
 
 
 @dataclass
@@ -365,6 +367,7 @@ class DashScopeEmulator:
         self._tasks: dict[str, _Task] = {}
         self._results: dict[str, _Result] = {}
         self._armed: _Armed | None = None
+        self._chance = random.Random()  # for faults armed with a ratio
         self._log = _Log()
         self._background = Background()
         # Rendering is CPU-bound and runs in threads; a few at a time keeps the server responsive.
@@ -496,6 +499,11 @@ class DashScopeEmulator:
             return JSONResponse({"detail": "expected a JSON object"}, status_code=422)
         fault = body.get("next_submit")
         count = body.get("count", 1)
+        ratio = body.get("ratio")
+        if ratio is not None and (
+            isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1
+        ):
+            return JSONResponse({"detail": "ratio must be a number from 0 to 1"}, status_code=422)
         if (fault is not None and fault not in _FAULTS) or not isinstance(count, int):
             return JSONResponse(
                 {"detail": f"next_submit must be one of {sorted(_FAULTS)} or null"},
@@ -513,13 +521,16 @@ class DashScopeEmulator:
         if unpurchased is not None:
             self.unpurchased_models = set(unpurchased)
         self.arm(fault, count)
+        if self._armed is not None and ratio is not None:
+            self._armed.ratio = float(ratio)
         armed = self._armed
-        return JSONResponse(
-            {
-                "next_submit": armed.fault if armed else None,
-                "count": armed.remaining if armed else 0,
-            }
-        )
+        answer: dict[str, Any] = {
+            "next_submit": armed.fault if armed else None,
+            "count": armed.remaining if armed else 0,
+        }
+        if armed is not None and armed.ratio is not None:
+            answer["ratio"] = armed.ratio
+        return JSONResponse(answer)
 
     async def _control_requests(self) -> Response:
         return JSONResponse({"requests": self.requests})
@@ -538,7 +549,10 @@ class DashScopeEmulator:
 
     def _take_fault(self, body: dict[str, Any]) -> Fault | None:
         armed = self._armed
-        if armed is not None:
+        if armed is not None and armed.ratio is not None:
+            if self._chance.random() < armed.ratio:
+                return armed.fault
+        elif armed is not None:
             armed.remaining -= 1
             if armed.remaining <= 0:
                 self._armed = None
