@@ -307,3 +307,85 @@ async def test_wan_text_to_video_fails_over_from_dashscope_to_fal(
     credits, _, rows = await account(live.runtime.db, caller.user_id)
     assert credits == 70
     assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge"]
+
+
+async def test_a_price_change_applies_to_new_tasks_only(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """The catalog a process loads prices what it creates; a task keeps the price it was
+    created at, through its whole life."""
+    caller = await new_caller(http)
+    first = await http.post(
+        "/api/videos/text-to-video",
+        headers=caller.headers,
+        json={"prompt": "before the change [fault:stuck]"},
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["credits_estimated"] == 20
+    catalog = live.runtime.catalog
+    model = catalog.default_for("text-to-video")
+    dearer = model.model_copy(
+        update={"tiers": tuple(t.model_copy(update={"credits": 25}) for t in model.tiers)}
+    )
+    live.runtime.catalog = catalog.model_copy(
+        update={"models": tuple(dearer if m.id == model.id else m for m in catalog.models)}
+    )
+    try:
+        second = await http.post(
+            "/api/videos/text-to-video", headers=caller.headers, json={"prompt": "after"}
+        )
+    finally:
+        live.runtime.catalog = catalog
+    assert second.status_code == 200, second.text
+    assert second.json()["credits_estimated"] == 25
+    done = await wait_for(http, caller, second.json()["task_id"])
+    assert (done["status"], done["credits_charged"]) == ("SUCCEEDED", 25)
+    canceled = await http.delete(f"/api/tasks/{first.json()['task_id']}", headers=caller.headers)
+    assert canceled.status_code == 200, canceled.text
+    first_now = await wait_for(http, caller, first.json()["task_id"], {"RUNNING", "CANCELED"})
+    assert first_now["credits_charged"] == 20  # its own price, whatever the catalog says now
+    credits, _, _ = await account(live.runtime.db, caller.user_id)
+    assert credits == 100 - 20 - 25
+
+
+async def test_a_channel_cap_holds_under_fifty_parallel_tasks(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """50 tasks at once on a channel capped at 5: never more than 5 sent and unfinished, and
+    every one succeeds (the others wait their turn), charged once."""
+    callers = [await new_caller(http) for _ in range(10)]  # 5 active tasks each at most
+    created = await asyncio.gather(
+        *(
+            http.post(
+                "/api/videos/text-to-video",
+                headers=callers[i % 10].headers,
+                json={"prompt": f"clip {i}", "model": "five-at-a-time"},
+            )
+            for i in range(50)
+        )
+    )
+    assert [c.status_code for c in created] == [200] * 50
+    ids = [uuid.UUID(c.json()["task_id"]) for c in created]
+    most = 0
+    async with asyncio.timeout(240):
+        while True:
+            async with live.runtime.db.session() as session:
+                rows = (
+                    await session.execute(select(Task.status, Task.channel).where(Task.id.in_(ids)))
+                ).all()
+            # A slot is held from the claim (PENDING, channel set) to the end.
+            on_channel = sum(
+                1
+                for status, channel in rows
+                if channel == "test-five" and status in ("PENDING", "RUNNING")
+            )
+            most = max(most, on_channel)
+            if all(status not in ("PENDING", "RUNNING") for status, _ in rows):
+                break
+            await asyncio.sleep(0.05)
+    assert {status for status, _ in rows} == {"SUCCEEDED"}
+    assert 1 <= most <= 5
+    for caller in callers:
+        credits, reserved, rows_ = await account(live.runtime.db, caller.user_id)
+        assert (credits, reserved) == (0, 0)
+        assert [kind for kind, _, _ in rows_] == ["signup_bonus"] + ["charge"] * 5
