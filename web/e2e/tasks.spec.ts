@@ -160,8 +160,9 @@ test("upload, make all four kinds, watch them finish and pay the right price; th
 
 test("cancel: a task not yet at the provider stops with its credits back; one it cannot stop runs on, charged", async ({ page }) => {
   await signInBySms(page);
-  // kie.ai keeps refusing the submit with 429, so nothing reaches the provider: cancelable.
-  const id = await createTextToVideo(page, "A sunrise that never gets a slot [fault:throttle]");
+  // Both channels of Wan 2.7 (DashScope, then fal.ai) keep refusing the submit with 429, so nothing
+  // reaches a provider: cancelable.
+  const id = await createTextToVideo(page, "A sunrise that never gets a slot [fault-throttle]");
   await expectStatus(page, "Queued");
   expect((await serverCredits(page)).credits).toBe(80);
 
@@ -188,9 +189,12 @@ test("cancel: a task not yet at the provider stops with its credits back; one it
   expect((await serverCredits(page)).credits).toBe(100);
   await expect(page.getByTestId("header-balance")).toHaveText("100 credits");
 
-  // Running at kie.ai, which has no cancel: the page says the task runs on, and the charge stays.
-  const running = await createTextToVideo(page, "A sunrise that takes forever [fault:stuck]");
+  // Running at DashScope, which cancels only what it has not started: the page says the task runs
+  // on, and the charge stays.
+  const running = await createTextToVideo(page, "A sunrise that takes forever [fault-stuck]");
   await expectStatus(page, "Running");
+  // Past the provider's queue (a progress above the submit's 5 % says the provider runs it).
+  await expect.poll(async () => (await serverTask(page, running)).progress, { timeout: 30_000 }).toBeGreaterThanOrEqual(10);
   await page.getByRole("button", { name: "Cancel task" }).click();
   await page.getByRole("button", { name: "Yes, cancel it" }).click();
   await expect(page.getByTestId("task-cancel-refused")).toHaveText(
@@ -209,7 +213,7 @@ test("cancel: a task not yet at the provider stops with its credits back; one it
   expect((await serverCredits(page)).credits).toBe(80);
 
   // The dashboard follows unfinished tasks live: canceled elsewhere, it shows at once.
-  const other = await createByApi(page, "Another one that never gets a slot [fault:throttle]");
+  const other = await createByApi(page, "Another one that never gets a slot [fault-throttle]");
   await page.getByRole("link", { name: "Dashboard" }).click();
   const row = page.locator(`main li[data-task-id="${other}"]`);
   await expect(row.locator(".badge")).toHaveText(/Queued|Running/);
@@ -225,7 +229,7 @@ test("cancel: a task not yet at the provider stops with its credits back; one it
 
 test("a failed task shows the error and the refund, and Retry runs it again", async ({ page, browser }) => {
   await signInBySms(page);
-  const id = await createTextToVideo(page, "Something the moderator refuses [fault:moderation]");
+  const id = await createTextToVideo(page, "Something the moderator refuses [fault-moderation]");
   await expectStatus(page, "Failed");
   const failed = await serverTask(page, id);
   await expect(page.getByTestId("task-error")).toContainText(failed.error_message);
@@ -296,7 +300,7 @@ test("history pages through many tasks and filters them by status", async ({ pag
   await signInBySms(page);
   // Eleven refused prompts (refunded each time) and one success: more than a page of ten.
   const failing: string[] = [];
-  for (let i = 0; i < 11; i += 1) failing.push(await createByApi(page, `Refused number ${i + 1} [fault:moderation]`));
+  for (let i = 0; i < 11; i += 1) failing.push(await createByApi(page, `Refused number ${i + 1} [fault-moderation]`));
   const ok = await createByApi(page, "A calm lake at dawn");
   await expect
     .poll(async () => (await apiGet(page, "/api/tasks/user/tasks?status=FAILED&page_size=100")).total, { timeout: 60_000 })
@@ -342,7 +346,7 @@ test("the pages fit a 375 px wide phone", async ({ page }) => {
   await fits();
   await signInBySms(page);
   await fits();
-  const id = await createTextToVideo(page, "A narrow screen test with a long prompt that has to wrap somewhere [fault:moderation]");
+  const id = await createTextToVideo(page, "A narrow screen test with a long prompt that has to wrap somewhere [fault-moderation]");
   await expectStatus(page, "Failed");
   await fits();
   await snap(page, "task-failed-375");
