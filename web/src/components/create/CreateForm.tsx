@@ -1,6 +1,7 @@
 "use client";
-// The four kinds of video on one form: pick a kind, give it what it needs, see the price and the
-// balance, create. The kind lives in the address (?kind=text-to-video) so links can open one.
+// The four kinds of video on one form: pick a kind and one of its models (and, for text and image
+// to video, the length), give it what it needs, see the price and the balance, create. The kind
+// lives in the address (?kind=text-to-video) so links can open one.
 import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useId, useState, type FormEvent, type ReactNode } from "react";
@@ -8,22 +9,29 @@ import { useCallback, useId, useState, type FormEvent, type ReactNode } from "re
 import { APIError, getApi, unwrap, type Schemas } from "@/lib/api/client";
 import type { UploadResult } from "@/lib/api/upload";
 import { useAuth } from "@/lib/auth";
-import { useFormat, useI18n } from "@/lib/i18n";
-import type { MessageKey } from "@/lib/i18n/messages";
+import { useFormat, useI18n, type Translate } from "@/lib/i18n";
+import { messages, type MessageKey } from "@/lib/i18n/messages";
+import { localized, type Model } from "@/lib/models";
 import { ErrorBox } from "@/components/ui";
 import { kindLabel } from "@/components/tasks/labels";
 
 import { MediaUpload } from "./MediaUpload";
 import {
+  ASPECTS,
   isAnimate,
   KINDS,
-  MAX_PROMPT,
   meteredEstimate,
+  modelsOf,
+  pickDuration,
+  pickModel,
+  pickTier,
+  prepaidPrice,
+  priceRange,
   type Aspect,
   type Kind,
   type Mode,
-  type Prices,
   type Quality,
+  type Tier,
 } from "./prices";
 import styles from "./create.module.css";
 
@@ -50,8 +58,14 @@ function Choice<T extends string>({
   );
 }
 
-export function CreateForm({ prices }: { prices: Prices }) {
-  const { t } = useI18n();
+/** A tier's words: the known ones translated, any other by its name. */
+function tierLabel(t: Translate, metered: boolean, tier: Tier, credits: number): string {
+  const key = `create.${metered ? "mode" : "quality"}.${tier.name}` as MessageKey;
+  return key in messages.en ? t(key, { n: credits }) : t("create.tier.other", { name: tier.name, n: credits });
+}
+
+export function CreateForm({ models, maxUploadBytes }: { models: Model[]; maxUploadBytes: number }) {
+  const { t, locale } = useI18n();
   const format = useFormat();
   const { user, reload } = useAuth();
   const id = useId();
@@ -66,10 +80,14 @@ export function CreateForm({ prices }: { prices: Prices }) {
   const [seconds, setSeconds] = useState<number | null>(null);
   const [imageBusy, setImageBusy] = useState(false);
   const [videoBusy, setVideoBusy] = useState(false);
-  const [mode, setMode] = useState<Mode>("wan-std");
+  // What the user picked; each is checked against the chosen model below (a model without the
+  // asked duration, tier or aspect ratio falls back to its default).
+  const [chosenModels, setChosenModels] = useState<Partial<Record<Kind, string>>>({});
+  const [askedDuration, setAskedDuration] = useState<number | null>(null);
+  const [mode, setMode] = useState<string>("wan-std");
+  const [quality, setQuality] = useState<string>("standard");
+  const [askedAspect, setAskedAspect] = useState<Aspect>("landscape");
   const [prompt, setPrompt] = useState("");
-  const [quality, setQuality] = useState<Quality>("standard");
-  const [aspect, setAspect] = useState<Aspect>("landscape");
   const [problem, setProblem] = useState<MessageKey | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [submitting, setSubmitting] = useState(false);
@@ -78,20 +96,41 @@ export function CreateForm({ prices }: { prices: Prices }) {
   const needsImage = kind !== "text-to-video";
   const needsPrompt = !animate;
 
+  const choices = modelsOf(models, kind);
+  const model = pickModel(choices, chosenModels[kind]);
+  const metered = model?.billing_mode === "metered";
+  const tier = pickTier(model, animate ? mode : quality);
+  const duration = animate ? null : pickDuration(model, askedDuration);
+  const maxPrompt = model?.limits.prompt_max_chars ?? 0;
+  const aspects = ASPECTS.filter((value) => model?.limits.aspect_ratios.includes(value));
+  const aspectChoices = aspects.length ? aspects : ASPECTS;
+  const aspect = aspectChoices.includes(askedAspect) ? askedAspect : aspectChoices[0];
+  const blocked = model === null || !model.available;
+
   const chooseKind = (next: Kind) => {
     setProblem(null);
     setError(null);
     router.replace(`${pathname}?kind=${next}`, { scroll: false });
   };
 
+  const chooseModel = (next: string) => {
+    setProblem(null);
+    setError(null);
+    setChosenModels((current) => ({ ...current, [kind]: next }));
+  };
+
   const onDuration = useCallback((value: number | null) => setSeconds(value), []);
 
-  // The price shown before creating: fixed for Sora, seconds × rate for animate when known.
-  const price: number | null = animate
-    ? seconds !== null
-      ? meteredEstimate(seconds, prices.perSecond[mode])
-      : null
-    : prices.fixed[kind as "text-to-video" | "image-to-video"][quality];
+  // The price shown before creating, from the chosen model and tier: per task (at the chosen
+  // duration) for a prepaid model; seconds × rate for a metered one once the video's length is known.
+  const price: number | null =
+    tier === null
+      ? null
+      : metered
+        ? seconds !== null
+          ? meteredEstimate(seconds, tier.credits)
+          : null
+        : prepaidPrice(tier, duration);
   const available = user?.available ?? null;
   const short = price !== null && available !== null && price > available;
 
@@ -100,13 +139,14 @@ export function CreateForm({ prices }: { prices: Prices }) {
     if (needsImage && !image) return "create.needImage";
     if (animate && !video) return "create.needVideo";
     if (needsPrompt && !prompt.trim()) return "create.prompt.required";
-    if (needsPrompt && prompt.length > MAX_PROMPT) return "create.prompt.tooLong";
+    if (needsPrompt && prompt.length > maxPrompt) return "create.prompt.tooLong";
     return null;
   };
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
+    if (!model || blocked) return;
     const found = check();
     setProblem(found);
     if (found) return;
@@ -115,21 +155,30 @@ export function CreateForm({ prices }: { prices: Prices }) {
       const api = await getApi();
       let created: Created;
       if (kind === "animate-move" || kind === "animate-mix") {
-        const body = { image_url: image!.file_url, video_url: video!.file_url, mode, check_image: true };
+        const body = {
+          image_url: image!.file_url,
+          video_url: video!.file_url,
+          mode: (tier?.name ?? mode) as Mode,
+          check_image: true,
+          model: model.id,
+        };
         created = await unwrap(
           kind === "animate-move"
             ? api.POST("/api/videos/animate-move", { body })
             : api.POST("/api/videos/animate-mix", { body }),
         );
-      } else if (kind === "text-to-video") {
-        created = await unwrap(
-          api.POST("/api/videos/text-to-video", { body: { prompt, quality, aspect_ratio: aspect } }),
-        );
       } else {
+        const common = {
+          prompt,
+          quality: (tier?.name ?? quality) as Quality,
+          aspect_ratio: aspect,
+          model: model.id,
+          ...(duration !== null ? { duration } : {}),
+        };
         created = await unwrap(
-          api.POST("/api/videos/image-to-video", {
-            body: { prompt, quality, aspect_ratio: aspect, image_urls: [image!.file_url] },
-          }),
+          kind === "text-to-video"
+            ? api.POST("/api/videos/text-to-video", { body: common })
+            : api.POST("/api/videos/image-to-video", { body: { ...common, image_urls: [image!.file_url] } }),
         );
       }
       void reload();
@@ -140,17 +189,25 @@ export function CreateForm({ prices }: { prices: Prices }) {
     }
   };
 
+  // Once a create was stopped, the reason shown follows the form: it goes when it is fixed.
+  const shownProblem = problem ? check() : null;
   const insufficient = error instanceof APIError && error.status === 402;
-  const over = prompt.length > MAX_PROMPT;
+  const over = needsPrompt && model !== null && prompt.length > maxPrompt;
 
   return (
     <form onSubmit={submit} noValidate className={styles.form}>
       <fieldset className={styles.kinds}>
         <legend>{t("create.kind.legend")}</legend>
         {KINDS.map((value) => {
-          const range = isAnimate(value)
-            ? t("create.kind.perSecond", { rate: prices.perSecond["wan-std"], pro: prices.perSecond["wan-pro"] })
-            : t("create.kind.fixed", { low: prices.fixed[value].standard, high: prices.fixed[value].hd });
+          const ofKind = modelsOf(models, value);
+          const range = priceRange(ofKind);
+          const perSecond = ofKind.length > 0 && ofKind.every((candidate) => candidate.billing_mode === "metered");
+          const words =
+            range === null
+              ? t("create.kind.none")
+              : range.low === range.high
+                ? t(perSecond ? "create.kind.perSecondOne" : "create.kind.fixedOne", { n: range.low })
+                : t(perSecond ? "create.kind.perSecond" : "create.kind.fixed", range);
           return (
             <label key={value} className={styles.kind}>
               <input
@@ -169,7 +226,7 @@ export function CreateForm({ prices }: { prices: Prices }) {
                 {t(`create.kind.${value}.desc` as MessageKey)}
               </span>
               <span id={`${id}-${value}-price`} className={styles.kindPrice}>
-                {range}
+                {words}
               </span>
             </label>
           );
@@ -179,12 +236,65 @@ export function CreateForm({ prices }: { prices: Prices }) {
       <section className="card" aria-labelledby={`${id}-form-heading`}>
         <h2 id={`${id}-form-heading`}>{kindLabel(t, kind)}</h2>
 
+        {choices.length === 0 ? (
+          <div className="alert alert-warning" role="status" id={`${id}-blocked`}>
+            {t("create.model.none")}
+          </div>
+        ) : (
+          <fieldset className={styles.models}>
+            <legend>{t("create.model.legend")}</legend>
+            {choices.map((candidate) => {
+              const base = `${id}-model-${candidate.id}`;
+              const isDefault = candidate.default_for.includes(kind);
+              const described = [`${base}-desc`, isDefault && `${base}-default`, !candidate.available && `${base}-off`]
+                .filter(Boolean)
+                .join(" ");
+              return (
+                <label key={candidate.id} className={styles.model}>
+                  <input
+                    type="radio"
+                    name="model"
+                    value={candidate.id}
+                    checked={model?.id === candidate.id}
+                    onChange={() => chooseModel(candidate.id)}
+                    aria-labelledby={`${base}-name`}
+                    aria-describedby={described}
+                  />
+                  <span className={styles.modelHead}>
+                    <span id={`${base}-name`} className={styles.kindName}>
+                      {localized(candidate.name, locale)}
+                    </span>
+                    {isDefault && (
+                      <span id={`${base}-default`} className={styles.tag}>
+                        {t("create.model.default")}
+                      </span>
+                    )}
+                    {!candidate.available && (
+                      <span id={`${base}-off`} className={`${styles.tag} ${styles.off}`}>
+                        {t("create.model.unavailable")}
+                      </span>
+                    )}
+                  </span>
+                  <span id={`${base}-desc`} className={styles.kindDesc}>
+                    {localized(candidate.description, locale)}
+                  </span>
+                </label>
+              );
+            })}
+          </fieldset>
+        )}
+        {model && !model.available && (
+          <div className="alert alert-warning" role="status" id={`${id}-blocked`}>
+            {t("create.model.unavailableNote", { name: localized(model.name, locale) })}
+          </div>
+        )}
+
         {/* Both file fields stay mounted (hidden when unused) so a switch of kind keeps the uploads. */}
         <div hidden={!needsImage}>
           <MediaUpload
-            maxBytes={prices.maxUploadBytes}
+            maxBytes={maxUploadBytes}
             kind="image"
-            label={t(kind === "animate-move" ? "create.image.animate" : kind === "animate-mix" ? "create.image.mix" : "create.image.sora")}
+            label={t(kind === "animate-move" ? "create.image.animate" : kind === "animate-mix" ? "create.image.mix" : "create.image.picture")}
             hint={t("create.image.hint")}
             value={image}
             onChange={setImage}
@@ -194,89 +304,105 @@ export function CreateForm({ prices }: { prices: Prices }) {
 
         <div hidden={!animate}>
           <MediaUpload
-              maxBytes={prices.maxUploadBytes}
-              kind="video"
-              label={t(kind === "animate-move" ? "create.video.animate" : "create.video.mix")}
-              hint={t("create.video.hint")}
-              value={video}
-              onChange={setVideo}
-              onDuration={onDuration}
+            maxBytes={maxUploadBytes}
+            kind="video"
+            label={t(kind === "animate-move" ? "create.video.animate" : "create.video.mix")}
+            hint={t("create.video.hint")}
+            value={video}
+            onChange={setVideo}
+            onDuration={onDuration}
             onBusy={setVideoBusy}
           />
         </div>
 
-        {animate && (
-          <>
-            <fieldset>
-              <legend>{t("create.mode.legend")}</legend>
-              {(["wan-std", "wan-pro"] as Mode[]).map((value) => (
-                <Choice key={value} name="mode" value={value} current={mode} onChange={setMode}>
-                  {t(`create.mode.${value}` as MessageKey, { n: prices.perSecond[value] })}
-                </Choice>
-              ))}
-            </fieldset>
-          </>
+        {needsPrompt && model && (
+          <div className="field">
+            <label htmlFor={`${id}-prompt`}>{t("create.prompt.label")}</label>
+            <textarea
+              id={`${id}-prompt`}
+              className={styles.textarea}
+              value={prompt}
+              onChange={(event) => setPrompt(event.target.value)}
+              aria-describedby={`${id}-prompt-hint ${id}-prompt-count`}
+              aria-invalid={over || undefined}
+              rows={5}
+            />
+            <p id={`${id}-prompt-hint`} className="hint">
+              {t(kind === "text-to-video" ? "create.prompt.hint.text" : "create.prompt.hint.image")}
+            </p>
+            <p id={`${id}-prompt-count`} className={`hint ${styles.counter}${over ? ` ${styles.over}` : ""}`}>
+              {t("create.prompt.count", { n: format.number(prompt.length), max: format.number(maxPrompt) })}
+            </p>
+          </div>
         )}
 
-        {needsPrompt && (
-          <>
-            <div className="field">
-              <label htmlFor={`${id}-prompt`}>{t("create.prompt.label")}</label>
-              <textarea
-                id={`${id}-prompt`}
-                className={styles.textarea}
-                value={prompt}
-                onChange={(event) => setPrompt(event.target.value)}
-                aria-describedby={`${id}-prompt-hint ${id}-prompt-count`}
-                aria-invalid={over || undefined}
-                rows={5}
-              />
-              <p id={`${id}-prompt-hint`} className="hint">
-                {t(kind === "text-to-video" ? "create.prompt.hint.text" : "create.prompt.hint.image")}
-              </p>
-              <p id={`${id}-prompt-count`} className={`hint ${styles.counter}${over ? ` ${styles.over}` : ""}`}>
-                {t("create.prompt.count", { n: format.number(prompt.length), max: format.number(MAX_PROMPT) })}
-              </p>
-            </div>
-            <fieldset>
-              <legend>{t("create.quality.legend")}</legend>
-              {(["standard", "hd"] as Quality[]).map((value) => (
-                <Choice key={value} name="quality" value={value} current={quality} onChange={setQuality}>
-                  {t(`create.quality.${value}` as MessageKey, {
-                    n: prices.fixed[kind as "text-to-video" | "image-to-video"][value],
-                  })}
-                </Choice>
-              ))}
-            </fieldset>
-            <fieldset>
-              <legend>{t("create.aspect.legend")}</legend>
-              {(["landscape", "portrait"] as Aspect[]).map((value) => (
-                <Choice key={value} name="aspect" value={value} current={aspect} onChange={setAspect}>
-                  {t(`create.aspect.${value}` as MessageKey)}
-                </Choice>
-              ))}
-            </fieldset>
-          </>
+        {!animate && model && duration !== null && (
+          <fieldset>
+            <legend>{t("create.duration.legend")}</legend>
+            {model.limits.durations.map((value) => (
+              <Choice
+                key={value}
+                name="duration"
+                value={String(value)}
+                current={String(duration)}
+                onChange={(next) => setAskedDuration(Number(next))}
+              >
+                {tier
+                  ? t("create.duration.option", { n: value, credits: prepaidPrice(tier, value) })
+                  : t("create.duration.seconds", { n: value })}
+              </Choice>
+            ))}
+          </fieldset>
+        )}
+
+        {model && tier && (
+          <fieldset>
+            <legend>{t(metered ? "create.mode.legend" : "create.quality.legend")}</legend>
+            {model.tiers.map((value) => (
+              <Choice
+                key={value.name}
+                name={metered ? "mode" : "quality"}
+                value={value.name}
+                current={tier.name}
+                onChange={animate ? setMode : setQuality}
+              >
+                {tierLabel(t, metered, value, metered ? value.credits : prepaidPrice(value, duration))}
+              </Choice>
+            ))}
+          </fieldset>
+        )}
+
+        {needsPrompt && model && (
+          <fieldset>
+            <legend>{t("create.aspect.legend")}</legend>
+            {aspectChoices.map((value) => (
+              <Choice key={value} name="aspect" value={value} current={aspect} onChange={setAskedAspect}>
+                {t(`create.aspect.${value}` as MessageKey)}
+              </Choice>
+            ))}
+          </fieldset>
         )}
       </section>
 
       <section className={`card ${styles.price}`} aria-labelledby={`${id}-price-heading`}>
         <h2 id={`${id}-price-heading`}>{t("create.price.heading")}</h2>
         <div aria-live="polite" data-testid="price">
-          {animate ? (
+          {tier === null ? (
+            <p className={styles.priceAmount}>—</p>
+          ) : metered ? (
             price !== null && seconds !== null ? (
               <>
                 <p className={styles.priceAmount}>
                   {t("create.price.estimate", {
                     n: price,
                     seconds: Math.round(seconds * 10) / 10,
-                    rate: prices.perSecond[mode],
+                    rate: tier.credits,
                   })}
                 </p>
                 <p className="hint">{t("create.price.estimateNote")}</p>
               </>
             ) : (
-              <p className={styles.priceAmount}>{t("create.price.rate", { rate: prices.perSecond[mode] })}</p>
+              <p className={styles.priceAmount}>{t("create.price.rate", { rate: tier.credits })}</p>
             )
           ) : (
             <p className={styles.priceAmount}>{t("create.price.fixed", { n: price ?? 0 })}</p>
@@ -292,9 +418,9 @@ export function CreateForm({ prices }: { prices: Prices }) {
         )}
       </section>
 
-      {problem && (
+      {shownProblem && (
         <div className="alert alert-error" role="alert">
-          {t(problem, { n: format.number(prompt.length), max: format.number(MAX_PROMPT) })}
+          {t(shownProblem, { n: format.number(prompt.length), max: format.number(maxPrompt) })}
         </div>
       )}
       <ErrorBox error={error} />
@@ -306,7 +432,12 @@ export function CreateForm({ prices }: { prices: Prices }) {
         </p>
       )}
       <p>
-        <button type="submit" className="button" disabled={submitting}>
+        <button
+          type="submit"
+          className="button"
+          disabled={submitting || blocked}
+          aria-describedby={blocked ? `${id}-blocked` : undefined}
+        >
           {submitting ? t("create.submitting") : t("create.submit")}
         </button>
       </p>

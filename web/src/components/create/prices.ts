@@ -1,37 +1,18 @@
-// Prices and limits: the prices and the upload limit come from the server; the rest are as
-// docs/api.md §3.1–3.2 gives them. The server checks everything again, and its answer is what is shown.
-import type { WebConfig } from "@/lib/config";
+// Prices and limits of the create page. Each model of the catalog (GET /api/videos/models) brings
+// its tiers, its prices and its limits (prompt length, durations, aspect ratios); the upload limit
+// comes from the web config. The server checks everything again, and its answer is what is shown.
+import type { Model } from "@/lib/models";
 
 export type Kind = "animate-move" | "animate-mix" | "text-to-video" | "image-to-video";
 export type Mode = "wan-std" | "wan-pro";
 export type Quality = "standard" | "hd";
 export type Aspect = "landscape" | "portrait";
+export type Tier = Model["tiers"][number];
 
 export const KINDS: Kind[] = ["animate-move", "animate-mix", "text-to-video", "image-to-video"];
-
-/** The server's price list (GET /api/web/config): credits per second of output for the animate
- * kinds (charged when they finish), per task for the Sora kinds (taken when created). */
-export interface Prices {
-  perSecond: Record<Mode, number>;
-  fixed: Record<"text-to-video" | "image-to-video", Record<Quality, number>>;
-  maxUploadBytes: number;
-}
-
-export function pricesFrom(config: WebConfig): Prices {
-  const table = config.prices;
-  const animate = table["animate-move"] ?? {};
-  const fixed = (kind: "text-to-video" | "image-to-video") => ({
-    standard: table[kind]?.standard ?? NaN,
-    hd: table[kind]?.hd ?? NaN,
-  });
-  return {
-    perSecond: { "wan-std": animate["wan-std"] ?? NaN, "wan-pro": animate["wan-pro"] ?? NaN },
-    fixed: { "text-to-video": fixed("text-to-video"), "image-to-video": fixed("image-to-video") },
-    maxUploadBytes: config.max_upload_bytes,
-  };
-}
-
-export const MAX_PROMPT = 5000;
+export const MODES: Mode[] = ["wan-std", "wan-pro"];
+export const QUALITIES: Quality[] = ["standard", "hd"];
+export const ASPECTS: Aspect[] = ["landscape", "portrait"];
 
 export const IMAGE_TYPES = { extensions: [".jpg", ".jpeg", ".png", ".webp"], mime: ["image/jpeg", "image/png", "image/webp"] };
 // Uploads also take .webm, but the animate models accept only these three.
@@ -41,7 +22,55 @@ export function isAnimate(kind: Kind): kind is "animate-move" | "animate-mix" {
   return kind === "animate-move" || kind === "animate-mix";
 }
 
+/** The models that make `kind`, its default first (the server lists them so). */
+export function modelsOf(models: Model[], kind: Kind): Model[] {
+  const found = models.filter((model) => model.kinds.includes(kind));
+  const first = found.findIndex((model) => model.default_for.includes(kind));
+  return first > 0 ? [found[first], ...found.slice(0, first), ...found.slice(first + 1)] : found;
+}
+
+/** The model with this id among `choices`, else the default (the first). */
+export function pickModel(choices: Model[], id: string | undefined): Model | null {
+  return choices.find((model) => model.id === id) ?? choices[0] ?? null;
+}
+
+/** The duration the model offers closest to what was asked: the asked one when it has it, else
+ * its default; null for a model without durations (the animate kinds follow their video). */
+export function pickDuration(model: Model | null, asked: number | null): number | null {
+  const durations = model?.limits.durations ?? [];
+  if (durations.length === 0) return null;
+  if (asked !== null && durations.includes(asked)) return asked;
+  const fallback = model?.limits.default_duration;
+  return fallback != null && durations.includes(fallback) ? fallback : durations[0];
+}
+
+/** The tier with this name, else the model's first (the cheapest the catalog lists). */
+export function pickTier(model: Model | null, name: string): Tier | null {
+  return model?.tiers.find((tier) => tier.name === name) ?? model?.tiers[0] ?? null;
+}
+
+/** What a prepaid tier costs for `duration` seconds: the catalog's price for that duration, or the
+ * tier's price (the default duration's) when it lists none. */
+export function prepaidPrice(tier: Tier, duration: number | null): number {
+  const byDuration = tier.credits_by_duration;
+  if (byDuration && duration !== null && byDuration[String(duration)] !== undefined) return byDuration[String(duration)];
+  return tier.credits;
+}
+
 /** The server's rounding: whole credits, up, of seconds × rate. */
 export function meteredEstimate(seconds: number, rate: number): number {
   return Math.ceil(Math.round(seconds * rate * 1e6) / 1e6);
+}
+
+/** The cheapest and dearest a kind can cost over its models, tiers and durations: credits per
+ * second for metered models, credits per task for prepaid ones. Null when no model makes it. */
+export function priceRange(models: Model[]): { low: number; high: number } | null {
+  const prices = models.flatMap((model) =>
+    model.tiers.flatMap((tier) =>
+      model.billing_mode === "prepaid" && tier.credits_by_duration
+        ? Object.values(tier.credits_by_duration)
+        : [tier.credits],
+    ),
+  );
+  return prices.length ? { low: Math.min(...prices), high: Math.max(...prices) } : null;
 }

@@ -1,5 +1,5 @@
 "use client";
-// One task, live: status and progress over SSE, what it cost (estimated, held, charged,
+// One task, live: its kind and model, status and progress over SSE, what it cost (estimated, held, charged,
 // refunded), the error and the refund when it failed, the video when it succeeded, and Cancel or
 // Retry when they apply. A cancel the provider could not honour (it bills what it keeps rendering)
 // is said plainly, before the click and after it: such a task finishes and is charged.
@@ -12,6 +12,7 @@ import { followTask, isFinished, ownerView, type TaskView } from "@/lib/api/even
 import { useAuth } from "@/lib/auth";
 import { useFormat, useI18n } from "@/lib/i18n";
 import type { MessageKey } from "@/lib/i18n/messages";
+import { modelName, useModels } from "@/lib/models";
 import { ErrorBox, ProgressBar, StatusBadge } from "@/components/ui";
 
 import { duration, kindLabel } from "./labels";
@@ -24,10 +25,11 @@ function text(value: unknown): string | null {
 }
 
 export function TaskDetail({ id }: { id: string }) {
-  const { t } = useI18n();
+  const { t, locale } = useI18n();
   const format = useFormat();
   const { reload } = useAuth();
   const router = useRouter();
+  const models = useModels();
   const [task, setTask] = useState<TaskView | null>(null);
   const [notFound, setNotFound] = useState(false);
   const [loadError, setLoadError] = useState<unknown>(null);
@@ -129,6 +131,7 @@ export function TaskDetail({ id }: { id: string }) {
 
   const open = !isFinished(task.status);
   const kind = kindLabel(t, task.task_type);
+  const model = task.model ? modelName(models, task.model, locale) : null;
   const inputs = task.inputs ?? {};
   const prompt = text(inputs.prompt);
   const mode = text(inputs.mode);
@@ -166,6 +169,11 @@ export function TaskDetail({ id }: { id: string }) {
         <h1>{kind}</h1>
         <StatusBadge status={task.status} />
       </div>
+      {model && (
+        <p className={styles.model} data-testid="task-model">
+          {model}
+        </p>
+      )}
 
       <section className="card" aria-label={t("task.progress")}>
         <p aria-live="polite" data-testid="task-live" className={styles.live}>
@@ -314,6 +322,12 @@ export function TaskDetail({ id }: { id: string }) {
           <dd className="mono">{task.task_id}</dd>
           <dt>{t("task.kind")}</dt>
           <dd>{kind}</dd>
+          {model && (
+            <>
+              <dt>{t("task.model")}</dt>
+              <dd>{model}</dd>
+            </>
+          )}
           <dt>{t("task.created")}</dt>
           <dd>{format.date(task.created_at)}</dd>
           <dt>{t("task.finished")}</dt>
