@@ -302,14 +302,13 @@ async def _claim(runtime: Runtime, task: Task, model: Model, tried: set[str]) ->
         session.add(attempt)
         await session.flush()
         await session.commit()
-        return _Sending(channel, attempt.id, claimed)
+        return _Sending(channel, attempt.id)
 
 
 @dataclass(frozen=True)
 class _Sending:
     channel: Channel
     attempt_id: int
-    attempts: int
 
 
 Claim = _Sending | routing.NoneFree | None
