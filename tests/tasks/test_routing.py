@@ -33,6 +33,7 @@ CHANNELS = (
     "test-dashscope-move",
     "dashscope-wan27-t2v",
     "fal-wan27-t2v",
+    "test-kie-only",
 )
 
 
@@ -389,3 +390,23 @@ async def test_a_channel_cap_holds_under_fifty_parallel_tasks(
         credits, reserved, rows_ = await account(live.runtime.db, caller.user_id)
         assert (credits, reserved) == (0, 0)
         assert [kind for kind, _, _ in rows_] == ["signup_bonus"] + ["charge"] * 5
+
+
+async def test_no_channel_that_can_take_the_task_fails_it_with_its_hold_released(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    """Every channel refuses for its own reasons (here the only one: a paused model): the task
+    fails as `no_channel` and its reserved credits come back."""
+    paused = await http.post(
+        "/_emulator/kie/_control/paused", json={"models": ["wan/2-2-animate-move"]}
+    )
+    assert paused.status_code == 200, paused.text
+    caller = await new_caller(http)
+    inputs = await animate_inputs(http, caller, seconds=2.0)
+    task_id = await _create(http, caller, inputs, "kie-only")
+    done = await wait_for(http, caller, task_id)
+    assert (done["status"], done["error_code"]) == ("FAILED", "no_channel"), done
+    assert await _attempts(live.runtime.db, task_id) == [("test-kie-only", "channel_error")]
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (100, 0)
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "release"]
