@@ -602,7 +602,10 @@ async def test_record_parsing_tolerates_kies_variants() -> None:
 @pytest.mark.parametrize(
     ("response", "error", "code"),
     [
-        (httpx.Response(502, text="<html>Bad Gateway</html>"), Throttled, "502"),
+        # A gateway's own page may hide a created task: never sent again.
+        (httpx.Response(502, text="<html>Bad Gateway</html>"), Ambiguous, None),
+        (httpx.Response(504, text="<html>Gateway Timeout</html>"), Ambiguous, None),
+        (httpx.Response(503, text="<html>Unavailable</html>"), Throttled, "503"),
         (httpx.Response(200, text="<html>?</html>"), Ambiguous, None),
         (httpx.Response(200, json={"code": 200, "msg": "success", "data": {}}), Ambiguous, None),
         (httpx.Response(200, json={"code": 455, "msg": "unavailable"}), Throttled, "455"),

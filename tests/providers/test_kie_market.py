@@ -719,7 +719,10 @@ def _mocked(handler: Callable[[httpx.Request], httpx.Response]) -> KieMarketAdap
             Rejected,
             "channel_unavailable",
         ),
-        (httpx.Response(502, text="<html>Bad Gateway</html>"), Throttled, "502"),
+        # A gateway's own page may hide a created task: never sent again.
+        (httpx.Response(502, text="<html>Bad Gateway</html>"), Ambiguous, None),
+        (httpx.Response(504, text="<html>Gateway Timeout</html>"), Ambiguous, None),
+        (httpx.Response(503, text="<html>Unavailable</html>"), Throttled, "503"),
         (httpx.Response(200, text="<html>?</html>"), Ambiguous, None),
     ],
 )

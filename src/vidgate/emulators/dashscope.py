@@ -53,7 +53,7 @@ VIDEO_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 
 # invalid_input: a synchronous 400 InvalidParameter; task_invalid: the task is accepted and ends
 # FAILED with InvalidParameter "The size is not match …" (the vendor's documented failure);
-# arrearage: 400 Arrearage (the account is overdue).
+# arrearage: 400 Arrearage (the account is overdue); unavailable: 503 before taking the task.
 Fault = Literal[
     "moderation",
     "invalid_input",
@@ -61,6 +61,7 @@ Fault = Literal[
     "arrearage",
     "throttle",
     "server_error",
+    "unavailable",
     "stuck",
     "slow",
 ]
@@ -72,6 +73,7 @@ _FAULTS: frozenset[str] = frozenset(
         "arrearage",
         "throttle",
         "server_error",
+        "unavailable",
         "stuck",
         "slow",
     }
@@ -83,6 +85,7 @@ _MARKERS: dict[str, Fault] = {
     "fault-arrearage": "arrearage",
     "fault-throttle": "throttle",
     "fault-5xx": "server_error",
+    "fault-503": "unavailable",
     "fault-stuck": "stuck",
     "fault-slow": "slow",
 }
@@ -607,6 +610,8 @@ class DashScopeEmulator:
                 "InternalError",
                 "An internal error has occured, please try again later or contact service support.",
             )
+        if fault == "unavailable":
+            raise _ApiError(503, "ServiceUnavailable", "The service is temporarily unavailable.")
         if fault == "arrearage":
             raise _ApiError(
                 400,

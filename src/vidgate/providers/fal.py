@@ -591,8 +591,12 @@ def _submit_error(response: httpx.Response) -> Exception:
         return Rejected(text, code="channel_credits", status=status)
     if status == 404:
         return Rejected(text, code="channel_unavailable", status=status)  # no such model/app
+    if status in (502, 504) and not isinstance(body, dict):
+        # A gateway's own page, not fal's: the queue behind it may have taken the request, so
+        # it is never sent again (anywhere).
+        return Ambiguous(text, code=str(status), status=status)
     if status in (408, 409, 429) or status >= 500:
-        # fal's own client resends submits on these: the queue did not take the request.
+        # fal's own answers on these say the queue did not take the request.
         code = (body.get("error_type") if isinstance(body, dict) else None) or str(status)
         return Throttled(
             text,

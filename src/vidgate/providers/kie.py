@@ -192,9 +192,12 @@ class KieMarketAdapter:
 
         envelope = _envelope(response)
         if envelope is None:
-            if response.status_code == 200:
-                # A 200 we cannot read may still have created a task.
-                raise Ambiguous("kie.ai createTask: unreadable answer", status=200)
+            if response.status_code in (200, 502, 504):
+                # A 200 we cannot read, or a gateway's own page, may hide a created task.
+                raise Ambiguous(
+                    f"kie.ai createTask: unreadable answer (HTTP {response.status_code})",
+                    status=response.status_code,
+                )
             raise self._error(response.status_code, response, "createTask")
         code = _inner_code(envelope, response.status_code)
         if code != 200:
