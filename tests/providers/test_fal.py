@@ -994,7 +994,11 @@ def _mocked(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -
         # A gateway's own page may hide a queued request: never sent again.
         (httpx.Response(502, text="<html>nginx</html>"), Ambiguous, "502"),
         (httpx.Response(504, text="<html>nginx</html>"), Ambiguous, "504"),
-        (httpx.Response(502, json={"detail": "x", "error_type": "runner_error"}), Throttled, "runner_error"),
+        (
+            httpx.Response(502, json={"detail": "x", "error_type": "runner_error"}),
+            Throttled,
+            "runner_error",
+        ),
         (httpx.Response(503, text="<html>nginx</html>"), Throttled, "503"),
         (
             httpx.Response(503, json={"detail": "x", "error_type": "runner_scheduling_failure"}),
