@@ -5,6 +5,7 @@ recorded; circuit breakers shared through the database; concurrency slots; the m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,15 +15,27 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
+from vidgate.app import create_app
 from vidgate.catalog.loader import load_catalog
+from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.routing import service as routing
 from vidgate.routing.models import ChannelHealth
+from vidgate.runtime import Runtime
+from vidgate.tasks import lifecycle
 from vidgate.tasks.models import Task, TaskAttempt
 
 from ..fixtures.app import TEST_CATALOG, Live
+from ..fixtures.databases import database_of_its_own
 from ..fixtures.samples import png_bytes
-from ..fixtures.tasks import account, animate_inputs, new_caller, upload, wait_for
+from ..fixtures.tasks import (
+    account,
+    animate_inputs,
+    new_caller,
+    text_to_video,
+    upload,
+    wait_for,
+)
 
 FAULTS = "/_emulator/dashscope/_control/faults"
 CHANNELS = (
@@ -417,3 +430,29 @@ async def test_no_channel_that_can_take_the_task_fails_it_with_its_hold_released
     credits, reserved, rows = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)
     assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "release"]
+
+
+async def test_a_task_whose_model_left_the_catalog_before_it_was_sent_fails_refunded(
+    settings: Settings, database_url: str
+) -> None:
+    """The operator dropped the model between the task's creation and its first step (say, a
+    restart with a new catalog file): it fails as `model_unavailable` with its credits back."""
+    async with database_of_its_own(database_url, "vidgate_model_gone") as url:
+        app = create_app(settings, url)  # no worker: the step below is run by hand
+        async with app.router.lifespan_context(app):
+            runtime: Runtime = app.state.runtime
+            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                caller = await new_caller(client)
+                task_id = await text_to_video(client, caller, "a harbour")
+                assert (await account(runtime.db, caller.user_id))[:2] == (80, 0)
+                restarted = dataclasses.replace(runtime, catalog=load_catalog(None))
+                assert restarted.catalog.get("sora-2-t2v-test") is None
+                await lifecycle.advance(restarted, uuid.UUID(task_id))
+                task = (await client.get(f"/api/tasks/{task_id}", headers=caller.headers)).json()
+            assert (task["status"], task["error_code"]) == ("FAILED", "model_unavailable")
+            assert task["credits_refunded"] == 20
+            assert await _attempts(runtime.db, task_id) == []
+            credits, reserved, rows = await account(runtime.db, caller.user_id)
+            assert (credits, reserved) == (100, 0)
+            assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge", "refund"]
