@@ -23,7 +23,7 @@ from vidgate.routing import service as routing
 from vidgate.routing.models import ChannelHealth
 from vidgate.runtime import Runtime
 from vidgate.tasks import lifecycle
-from vidgate.tasks.models import Task, TaskAttempt
+from vidgate.tasks.models import Task
 
 from ..fixtures.app import TEST_CATALOG, Live
 from ..fixtures.databases import database_of_its_own
@@ -31,6 +31,7 @@ from ..fixtures.samples import png_bytes
 from ..fixtures.tasks import (
     account,
     animate_inputs,
+    attempts,
     new_caller,
     text_to_video,
     upload,
@@ -61,16 +62,6 @@ async def fresh_channels(live: Live) -> AsyncIterator[None]:
         await client.post("/_emulator/kie/_control/paused", json={"models": []})
 
 
-async def _attempts(db: Database, task_id: str) -> list[tuple[str, str]]:
-    async with db.session() as session:
-        rows = await session.execute(
-            select(TaskAttempt.channel, TaskAttempt.outcome)
-            .where(TaskAttempt.task_id == uuid.UUID(task_id))
-            .order_by(TaskAttempt.id)
-        )
-        return [(r[0], r[1]) for r in rows]
-
-
 async def _create(http: httpx.AsyncClient, caller: Any, inputs: dict[str, str], model: str) -> str:
     created = await http.post(
         "/api/videos/animate-move", headers=caller.headers, json={**inputs, "model": model}
@@ -99,7 +90,7 @@ async def test_a_channel_that_did_not_take_the_job_hands_it_to_the_next(
     done = await wait_for(http, caller, task_id)
     assert done["status"] == "SUCCEEDED", done
     assert done["model"] == "failover-move"
-    assert await _attempts(live.runtime.db, task_id) == [
+    assert await attempts(live.runtime.db, task_id) == [
         ("test-first", outcome),
         ("test-second", "accepted"),
     ]
@@ -121,7 +112,7 @@ async def test_a_refusal_fails_the_task_without_trying_another_channel(
     task_id = await _create(http, caller, inputs, "failover-move")
     done = await wait_for(http, caller, task_id)
     assert done["status"] == "FAILED", done
-    assert await _attempts(live.runtime.db, task_id) == [("test-first", "rejected")]
+    assert await attempts(live.runtime.db, task_id) == [("test-first", "rejected")]
     credits, reserved, rows = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)
     assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "release"]
@@ -140,7 +131,7 @@ async def test_an_ambiguous_submit_is_never_sent_to_another_channel(
     task_id = await _create(http, caller, inputs, "failover-move")
     done = await wait_for(http, caller, task_id, within=60)
     assert (done["status"], done["error_code"]) == ("FAILED", "submit_unknown"), done
-    assert await _attempts(live.runtime.db, task_id) == [("test-first", "ambiguous")]
+    assert await attempts(live.runtime.db, task_id) == [("test-first", "ambiguous")]
     credits, reserved, _ = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)
 
@@ -161,7 +152,7 @@ async def test_an_open_breaker_sends_tasks_straight_to_the_next_channel(
     task_id = await _create(http, caller, inputs, "failover-move")
     done = await wait_for(http, caller, task_id)
     assert done["status"] == "SUCCEEDED", done
-    assert await _attempts(live.runtime.db, task_id) == [("test-second", "accepted")]
+    assert await attempts(live.runtime.db, task_id) == [("test-second", "accepted")]
 
 
 async def test_a_full_channel_makes_the_next_task_wait_not_fail(
@@ -181,7 +172,7 @@ async def test_a_full_channel_makes_the_next_task_wait_not_fail(
         assert second_row.submit_started_at is None
     done = await asyncio.gather(wait_for(http, caller, first), wait_for(http, caller, second))
     assert [d["status"] for d in done] == ["SUCCEEDED", "SUCCEEDED"]
-    second_started = await _attempts(live.runtime.db, second)
+    second_started = await attempts(live.runtime.db, second)
     assert second_started == [("test-single", "accepted")]
 
 
@@ -272,7 +263,7 @@ async def test_a_vendor_that_stopped_serving_a_model_hands_it_to_another_vendor(
     task_id = await _create(http, caller, inputs, "failover-vendors")
     done = await wait_for(http, caller, task_id)
     assert done["status"] == "SUCCEEDED", done
-    assert await _attempts(live.runtime.db, task_id) == [
+    assert await attempts(live.runtime.db, task_id) == [
         ("test-kie-move", "channel_error"),
         ("test-dashscope-move", "accepted"),
     ]
@@ -301,7 +292,7 @@ async def test_wan_text_and_image_to_video_run_on_dashscope(
     assert done["status"] == "SUCCEEDED", done
     assert done["model"] == model
     assert done["result_duration_seconds"] == pytest.approx(10, abs=0.2)
-    [(channel, outcome)] = await _attempts(live.runtime.db, task_id)
+    [(channel, outcome)] = await attempts(live.runtime.db, task_id)
     assert (channel.startswith("dashscope-"), outcome) == (True, "accepted")
     credits, _, rows = await account(live.runtime.db, caller.user_id)
     assert credits == 100 - price
@@ -321,7 +312,7 @@ async def test_wan_text_to_video_fails_over_from_dashscope_to_fal(
     task_id = created.json()["task_id"]
     done = await wait_for(http, caller, task_id)
     assert done["status"] == "SUCCEEDED", done
-    assert await _attempts(live.runtime.db, task_id) == [
+    assert await attempts(live.runtime.db, task_id) == [
         ("dashscope-wan27-t2v", "throttled"),
         ("fal-wan27-t2v", "accepted"),
     ]
@@ -426,7 +417,7 @@ async def test_no_channel_that_can_take_the_task_fails_it_with_its_hold_released
     task_id = await _create(http, caller, inputs, "kie-only")
     done = await wait_for(http, caller, task_id)
     assert (done["status"], done["error_code"]) == ("FAILED", "no_channel"), done
-    assert await _attempts(live.runtime.db, task_id) == [("test-kie-only", "channel_error")]
+    assert await attempts(live.runtime.db, task_id) == [("test-kie-only", "channel_error")]
     credits, reserved, rows = await account(live.runtime.db, caller.user_id)
     assert (credits, reserved) == (100, 0)
     assert [kind for kind, _, _ in rows] == ["signup_bonus", "reserve", "release"]
@@ -441,7 +432,7 @@ async def test_a_task_whose_model_left_the_catalog_before_it_was_sent_fails_refu
         app = create_app(settings, url)  # no worker: the step below is run by hand
         async with app.router.lifespan_context(app):
             runtime: Runtime = app.state.runtime
-            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+            transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 caller = await new_caller(client)
                 task_id = await text_to_video(client, caller, "a harbour")
@@ -452,7 +443,7 @@ async def test_a_task_whose_model_left_the_catalog_before_it_was_sent_fails_refu
                 task = (await client.get(f"/api/tasks/{task_id}", headers=caller.headers)).json()
             assert (task["status"], task["error_code"]) == ("FAILED", "model_unavailable")
             assert task["credits_refunded"] == 20
-            assert await _attempts(runtime.db, task_id) == []
+            assert await attempts(runtime.db, task_id) == []
             credits, reserved, rows = await account(runtime.db, caller.user_id)
             assert (credits, reserved) == (100, 0)
             assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge", "refund"]

@@ -15,26 +15,23 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
 
 from vidgate.app import create_app
 from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.emulators.fal import FalEmulator
 from vidgate.routing.models import ChannelHealth
-from vidgate.tasks.models import TaskAttempt
 
 from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.databases import database_of_its_own
 from ..fixtures.loopback import serve_on_loopback
-from ..fixtures.tasks import Caller, account, new_caller, wait_for
+from ..fixtures.tasks import Caller, account, attempts, new_caller, wait_for
 
 VIDGATE = Path(sys.executable).with_name("vidgate")
 FAL_KEY = "fal-key-of-the-workers"
@@ -163,16 +160,6 @@ async def fal_on(sock: socket.socket, settings: Settings) -> AsyncIterator[None]
         await emulator.aclose()
 
 
-async def _attempts(db: Database, task_id: str) -> list[tuple[str, str]]:
-    async with db.session() as session:
-        rows = await session.execute(
-            select(TaskAttempt.channel, TaskAttempt.outcome)
-            .where(TaskAttempt.task_id == uuid.UUID(task_id))
-            .order_by(TaskAttempt.id)
-        )
-        return [(r[0], r[1]) for r in rows]
-
-
 async def _health(db: Database, channel: str) -> ChannelHealth | None:
     async with db.session() as session:
         return await session.get(ChannelHealth, channel)
@@ -191,7 +178,7 @@ async def _run(
     task_id = str(created.json()["task_id"])
     done = await wait_for(http, caller, task_id, within=90)
     assert done["status"] == "SUCCEEDED", done
-    return await _attempts(db, task_id)
+    return await attempts(db, task_id)
 
 
 async def test_a_breaker_one_worker_opens_is_obeyed_and_closed_by_the_other(
