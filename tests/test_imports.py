@@ -108,7 +108,7 @@ LAYER_RULES: list[tuple[str, Callable[[str], bool], Callable[[str], bool]]] = [
     ),
     (
         "endpoint modules are imported by app.py alone (the OpenAPI builder reads routes)",
-        lambda m: m.endswith(".endpoints"),
+        lambda m: m.endswith((".endpoints", ".admin_endpoints")),
         lambda importer: importer == "vidgate.app",
     ),
     (

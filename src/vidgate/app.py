@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from vidgate.admin import endpoints as admin_endpoints
 from vidgate.apikeys import endpoints as apikey_endpoints
 from vidgate.apikeys.service import ensure_client_key
 from vidgate.auth import endpoints as auth_endpoints
@@ -117,6 +118,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(media_endpoints.router)
     app.include_router(payment_endpoints.router)
     app.include_router(routing_endpoints.router)
+    app.include_router(admin_endpoints.router)
     app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:

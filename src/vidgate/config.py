@@ -214,6 +214,16 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, description="How long an open breaker waits for a probe."
     )
 
+    # Operator console
+    console_second_factor: bool | None = Field(
+        default=None,
+        description="Operators must pass TOTP before using the console. Default: on in"
+        " production, off in development.",
+    )
+    support_adjust_limit: int = Field(
+        default=500, ge=0, description="The most credits a support operator may grant or deduct."
+    )
+
     # Video tasks
     max_active_tasks_per_user: int = Field(
         default=5, ge=1, description="PENDING or RUNNING tasks a user may have at once (429)."
@@ -349,6 +359,12 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def console_needs_second_factor(self) -> bool:
+        if self.console_second_factor is None:
+            return not self.is_development
+        return self.console_second_factor
 
     @property
     def send_limit_per_ip(self) -> int:

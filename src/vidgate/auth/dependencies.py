@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.errors import (
@@ -50,6 +50,7 @@ _LIVE_SESSION_USER = (
         AuthSession.revoked_at.is_(None),
         AuthSession.expires_at > func.now(),
         User.deleted_at.is_(None),
+        User.suspended_at.is_(None),
     )
 )
 
@@ -95,7 +96,7 @@ _LIVE_KEY = (
         ApiKey.key_hash == bindparam("key_hash"),
         ApiKey.revoked_at.is_(None),
         or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
-        or_(ApiKey.kind == "client", User.deleted_at.is_(None)),
+        or_(ApiKey.kind == "client", and_(User.deleted_at.is_(None), User.suspended_at.is_(None))),
     )
 )
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query
 from vidgate.auth import flows, service
 from vidgate.auth.dependencies import CurrentUser
 from vidgate.auth.errors import (
+    AccountSuspended,
     CodeResendTooSoon,
     GoogleStateUnknown,
     RedirectUriMismatch,
@@ -90,7 +91,9 @@ async def send_sms_code(
 @router.post(
     "/sms/login",
     response_model=TokenResponse,
-    responses=documented(SmsCodeRejected, InvalidPhoneNumber, TooManyRequestsFromAddress),
+    responses=documented(
+        SmsCodeRejected, InvalidPhoneNumber, TooManyRequestsFromAddress, AccountSuspended
+    ),
 )
 async def sms_login(
     body: SmsLoginRequest,
@@ -148,6 +151,7 @@ async def google_authorize_url(
         TooManyRequestsFromAddress,
         GoogleNotConfigured,
         GoogleUnavailable,
+        AccountSuspended,
     ),
 )
 async def google_login(
@@ -174,7 +178,7 @@ async def google_login(
 @router.post(
     "/refresh",
     response_model=TokenResponse,
-    responses=documented(RefreshTokenInvalid, RefreshTokenReused, SessionEnded),
+    responses=documented(RefreshTokenInvalid, RefreshTokenReused, SessionEnded, AccountSuspended),
 )
 async def refresh(body: RefreshRequest, runtime: RuntimeDep, session: DbSession) -> TokenResponse:
     """Rotate the refresh token and issue a new access token."""

@@ -101,6 +101,12 @@ class SessionEnded(NotAuthenticated):
     detail = "Session has ended; sign in again"
 
 
+class AccountSuspended(Forbidden):
+    """An operator suspended the account: it cannot sign in or refresh until restored."""
+
+    detail = "This account is suspended"
+
+
 # Authentication (raised by the dependencies; documented from them, not declared)
 
 

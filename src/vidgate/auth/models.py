@@ -26,6 +26,7 @@ class AuthSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+    second_factor_at: Mapped[datetime | None]  # when an operator passed TOTP in this session
 
 
 class RefreshToken(Base):

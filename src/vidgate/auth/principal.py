@@ -25,6 +25,7 @@ USER_COLUMNS = (
     User.credits_reserved,
     User.created_at,
     User.last_login_at,
+    User.role,
 )
 
 
@@ -42,6 +43,7 @@ class Principal:
     credits_reserved: int
     created_at: datetime
     last_login_at: datetime | None
+    role: str = "user"  # user, support or admin
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
 

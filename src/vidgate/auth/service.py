@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.auth.errors import (
+    AccountSuspended,
     CodeResendTooSoon,
     RefreshTokenInvalid,
     SessionEnded,
@@ -160,7 +161,9 @@ async def start_session(
     ip: str | None,
     user_agent: str | None,
 ) -> TokenPair:
-    """Open a session for a user who has just proven who they are."""
+    """Open a session for a user who has just proven who they are (not a suspended one)."""
+    if user.suspended_at is not None:
+        raise AccountSuspended()
     now = datetime.now(UTC)
     auth_session = AuthSession(
         id=uuid.uuid4(),
@@ -234,6 +237,8 @@ async def refresh_session(
         raise SessionEnded()
     if user.deleted_at is not None:
         raise SessionEnded()
+    if user.suspended_at is not None:
+        raise AccountSuspended()
     if token.rotated_at is None:
         token.rotated_at = now
     elif now - token.rotated_at > timedelta(seconds=settings.refresh_reuse_grace_seconds):

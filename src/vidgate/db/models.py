@@ -1,5 +1,6 @@
 """Imports every table so the metadata is complete (for Alembic and the test schema)."""
 
+from vidgate.admin.models import AuditEntry, OperatorFactor
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshToken, SmsCode
 from vidgate.credits.models import LedgerEntry
@@ -14,6 +15,7 @@ from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecr
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "AuthSession",
     "Base",
     "ChannelHealth",
@@ -21,6 +23,7 @@ __all__ = [
     "IdempotencyKey",
     "LedgerEntry",
     "OAuthState",
+    "OperatorFactor",
     "Payment",
     "PaymentEvent",
     "RateLimitCounter",

@@ -18,6 +18,7 @@ class User(Base):
         CheckConstraint("credits_reserved >= 0", name="reserved_nonnegative"),
         CheckConstraint("credits_reserved <= credits", name="reserved_within_balance"),
         CheckConstraint("region IN ('CN', 'US', 'EU', 'ASIA')", name="region_known"),
+        CheckConstraint("role IN ('user', 'support', 'admin')", name="role_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -34,6 +35,9 @@ class User(Base):
     deleted_at: Mapped[datetime | None]
     purge_after: Mapped[datetime | None]
     anonymized_at: Mapped[datetime | None]
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
+    suspended_at: Mapped[datetime | None]  # set: no token or key of the user works
 
 
 Index("ix_users_email_lower", func.lower(User.email))
+Index("ix_users_operators", User.role, postgresql_where=User.role != "user")
