@@ -38,6 +38,7 @@ from vidgate.providers.registry import build_providers
 from vidgate.routing import endpoints as routing_endpoints
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks import idempotency
+from vidgate.users import admin_endpoints as user_admin_endpoints
 from vidgate.users import endpoints as user_endpoints
 from vidgate.web import DEFAULT_WEB_DIR, web_app
 from vidgate.web import router as web_router
@@ -119,6 +120,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(payment_endpoints.router)
     app.include_router(routing_endpoints.router)
     app.include_router(admin_endpoints.router)
+    app.include_router(user_admin_endpoints.router)
     app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:

@@ -7,17 +7,26 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vidgate.admin import service as audit
+from vidgate.admin.service import Actor
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession
 from vidgate.auth.phones import e164, normalize_phone
 from vidgate.credits import service as ledger
 from vidgate.db.session import Session
-from vidgate.kit import parse_uuid
+from vidgate.kit import PageRequest, parse_uuid
+from vidgate.users.errors import (
+    AdjustmentOverSupportLimit,
+    AlreadyInThatState,
+    OwnRoleUnchangeable,
+    UserNotFound,
+)
 from vidgate.users.models import User
+from vidgate.users.roles import Role, at_least
 
 if TYPE_CHECKING:
     from vidgate.auth.principal_cache import PrincipalCache
@@ -234,3 +243,239 @@ async def find_user(session: AsyncSession, phone_or_id: str) -> User | None:
     return await session.scalar(
         select(User).where(User.phone == e164(normalize_phone(phone_or_id)))
     )
+
+
+# --- operators' actions (the console and the command line; each one audited) ------------------
+
+
+def _snapshot(user: User) -> dict[str, Any]:
+    return {
+        "role": user.role,
+        "credits": user.credits,
+        "credits_reserved": user.credits_reserved,
+        "suspended_at": user.suspended_at.isoformat() if user.suspended_at else None,
+        "deleted_at": user.deleted_at.isoformat() if user.deleted_at else None,
+    }
+
+
+async def _target(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def _not_self(actor: Actor, user_id: uuid.UUID) -> None:
+    if actor.id == user_id:
+        raise OwnRoleUnchangeable()
+
+
+async def find_account(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """Any account by id (for operators), or `UserNotFound`."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def search(session: AsyncSession, query: str, page: PageRequest) -> tuple[list[User], int]:
+    """Accounts whose id, phone, email or username matches `query` (newest first); all when
+    empty. A phone matches by its digits, anywhere in the number."""
+    query = query.strip()
+    conditions: list[Any] = []
+    if query:
+        as_id = parse_uuid(query)
+        digits = "".join(ch for ch in query if ch.isdigit())
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        options: list[Any] = [
+            User.email.ilike(like, escape="\\"),
+            User.username.ilike(like, escape="\\"),
+        ]
+        if as_id is not None:
+            options.append(User.id == as_id)
+        if len(digits) >= 4:
+            options.append(User.phone.like(f"%{digits}%"))
+        conditions.append(or_(*options))
+    total = await session.scalar(select(func.count()).select_from(User).where(*conditions))
+    rows = await session.scalars(
+        page.apply(select(User).where(*conditions).order_by(User.created_at.desc(), User.id))
+    )
+    return list(rows), int(total or 0)
+
+
+async def adjust_credits(
+    session: AsyncSession,
+    actor: Actor,
+    user_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    *,
+    support_limit: int,
+    key: str | None = None,
+) -> tuple[ledger.LedgerResult, User]:
+    """Grant (`amount` > 0) or deduct (< 0) credits as an `adjustment` ledger row, never below
+    what the user has available; support only up to `support_limit`. With `key`, the same
+    adjustment is made once however often it is asked for."""
+    if amount == 0:
+        raise ValueError("amount must not be zero")
+    if not at_least(actor.role, "admin") and abs(amount) > support_limit:
+        raise AdjustmentOverSupportLimit()
+    user = await _target(session, user_id)
+    before = _snapshot(user)
+    name = "grant" if amount > 0 else "deduct"
+    ledger_key = f"operator-{name}:{user_id}:{key or uuid.uuid4()}"
+    move = ledger.grant if amount > 0 else ledger.charge
+    result = await move(
+        session,
+        user_id,
+        abs(amount),
+        key=ledger_key,
+        kind=ledger.LedgerKind.ADJUSTMENT,
+        note=reason,
+    )
+    await session.refresh(user)
+    if result.applied:
+        await audit.record(
+            session,
+            actor,
+            f"credits.{name}",
+            "user",
+            user_id,
+            reason=reason,
+            before=before,
+            after={**_snapshot(user), "amount": amount, "ledger_entry": result.entry.id},
+        )
+    return result, user
+
+
+async def set_role(
+    session: Session,
+    principals: PrincipalCache,
+    actor: Actor,
+    user_id: uuid.UUID,
+    role: Role,
+    reason: str,
+) -> User:
+    _not_self(actor, user_id)
+    user = await _target(session, user_id)
+    before = _snapshot(user)
+    user.role = role
+    await session.flush()
+    session.after_commit(partial(principals.evict_user, user_id))
+    await audit.record(
+        session,
+        actor,
+        "user.role",
+        "user",
+        user_id,
+        reason=reason,
+        before=before,
+        after=_snapshot(user),
+    )
+    return user
+
+
+async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, why: str) -> int:
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=why)
+        .returning(AuthSession.id)
+    )
+    return len(result.all())
+
+
+async def set_suspended(
+    session: Session,
+    principals: PrincipalCache,
+    actor: Actor,
+    user_id: uuid.UUID,
+    suspended: bool,
+    reason: str,
+) -> User:
+    """Suspend (every session ends, no token or personal key works from the commit on, sign-in
+    is refused) or restore an account."""
+    _not_self(actor, user_id)
+    user = await _target(session, user_id)
+    if (user.suspended_at is not None) == suspended:
+        raise AlreadyInThatState()
+    before = _snapshot(user)
+    user.suspended_at = datetime.now(UTC) if suspended else None
+    if suspended:
+        await _revoke_sessions(session, user_id, "suspended")
+    await session.flush()
+    session.after_commit(partial(principals.evict_user, user_id))
+    await audit.record(
+        session,
+        actor,
+        "user.suspended" if suspended else "user.restored",
+        "user",
+        user_id,
+        reason=reason,
+        before=before,
+        after=_snapshot(user),
+    )
+    return user
+
+
+async def sign_out_everywhere(
+    session: Session, principals: PrincipalCache, actor: Actor, user_id: uuid.UUID, reason: str
+) -> int:
+    """End every session of the account; how many were open."""
+    await _target(session, user_id)
+    ended = await _revoke_sessions(session, user_id, "signed_out_by_operator")
+    session.after_commit(partial(principals.evict_user, user_id))
+    await audit.record(
+        session,
+        actor,
+        "user.signed_out",
+        "user",
+        user_id,
+        reason=reason,
+        after={"sessions_ended": ended},
+    )
+    return ended
+
+
+async def delete_by_operator(
+    session: Session,
+    principals: PrincipalCache,
+    actor: Actor,
+    user_id: uuid.UUID,
+    reason: str,
+    purge_days: int,
+) -> User:
+    """Delete the account as the user could (soft, purged after `purge_days`)."""
+    _not_self(actor, user_id)
+    user = await _target(session, user_id)
+    if user.deleted_at is not None:
+        raise AlreadyInThatState()
+    before = _snapshot(user)
+    await request_deletion(session, principals, user_id, purge_days)
+    await session.refresh(user)
+    await audit.record(
+        session,
+        actor,
+        "user.deleted",
+        "user",
+        user_id,
+        reason=reason,
+        before=before,
+        after=_snapshot(user),
+    )
+    return user
+
+
+async def open_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[AuthSession]:
+    """The account's sessions that are neither revoked nor expired, newest first."""
+    rows = await session.scalars(
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > func.now(),
+        )
+        .order_by(AuthSession.created_at.desc())
+    )
+    return list(rows)
