@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from vidgate.admin.models import AuditEntry
 from vidgate.apikeys.models import ApiKey
 from vidgate.apikeys.service import MAX_ACTIVE_PERSONAL_KEYS
 from vidgate.config import Settings
@@ -435,3 +436,37 @@ async def test_report_costs_prices_billed_seconds_by_channel(
     assert float(margin) == round(float(earned) - float(cost), 2)
     bad = await vidgate(env, "report", "costs", "--since", "yesterday")
     assert bad.code == 2 and "--since must be a date" in bad.err
+
+
+async def test_user_role_suspend_and_restore_are_audited(
+    cli_env: dict[str, str], client: httpx.AsyncClient, db: Database
+) -> None:
+    user = await sign_in(client)
+    uid = await user_id(client, user)
+    made = await vidgate(cli_env, "user", "role", user.phone, "admin", "--reason", "first admin")
+    assert made.code == 0, made.text
+    assert made.out.strip() == f"{uid} is now admin"
+    wrong = await vidgate(cli_env, "user", "role", user.phone, "owner")
+    assert wrong.code == 2 and "user, support, admin" in wrong.err
+    off = await vidgate(cli_env, "user", "suspend", uid, "--reason", "fraud check")
+    assert (off.code, off.out.strip()) == (0, f"{uid} suspended"), off.text
+    twice = await vidgate(cli_env, "user", "suspend", uid, "--reason", "fraud check")
+    assert twice.code == 1 and "already" in twice.err
+    on = await vidgate(cli_env, "user", "restore", uid, "--reason", "cleared")
+    assert on.code == 0, on.text
+    nobody = await vidgate(cli_env, "user", "role", "nobody@example.com", "admin")
+    assert nobody.code == 1 and "No user" in nobody.err
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(AuditEntry.action, AuditEntry.actor, AuditEntry.reason)
+                .where(AuditEntry.target_id == uid)
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [(a, r) for a, _, r in rows] == [
+        ("user.role", "first admin"),
+        ("user.suspended", "fraud check"),
+        ("user.restored", "cleared"),
+    ]
+    assert all(actor.startswith("cli:") for _, actor, _ in rows)

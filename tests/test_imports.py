@@ -114,7 +114,7 @@ LAYER_RULES: list[tuple[str, Callable[[str], bool], Callable[[str], bool]]] = [
     (
         "flows are imported by endpoints, jobs and other flows, never by a service",
         lambda m: m.endswith(".flows"),
-        lambda importer: importer.endswith((".endpoints", ".jobs", ".flows")),
+        lambda importer: importer.endswith((".endpoints", ".admin_endpoints", ".jobs", ".flows")),
     ),
 ]
 # Leaves import nothing of vidgate but other leaves.

@@ -35,7 +35,9 @@ from vidgate.openapi import install_openapi
 from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
+from vidgate.routing import admin_endpoints as routing_admin_endpoints
 from vidgate.routing import endpoints as routing_endpoints
+from vidgate.tasks import admin_endpoints as task_admin_endpoints
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks import idempotency
 from vidgate.users import admin_endpoints as user_admin_endpoints
@@ -121,6 +123,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(routing_endpoints.router)
     app.include_router(admin_endpoints.router)
     app.include_router(user_admin_endpoints.router)
+    app.include_router(task_admin_endpoints.router)
+    app.include_router(routing_admin_endpoints.router)
     app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:

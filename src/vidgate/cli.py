@@ -434,6 +434,7 @@ def apikey_revoke(key_id: str) -> None:
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")]
+AuditReason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
 AdjustmentKey = Annotated[
     str | None, typer.Option(help="Idempotency key; the same key never moves credits twice.")
 ]
@@ -551,6 +552,86 @@ def user_show(phone_or_id: str) -> None:
         typer.echo(f"{label:12} {value if value is not None else '-'}")
 
 
+def _operator_action(phone_or_id: str, act: Callable[[Any, Runtime, Any], Awaitable[Any]]) -> Any:
+    """Find the account, run `act(session, runtime, user)` in one transaction as the command
+    line (audited); exit 1 when there is no such account or the action is refused."""
+    from vidgate.auth.phones import InvalidPhoneNumber
+    from vidgate.users.service import find_user
+
+    async def work(runtime: Runtime) -> Any:
+        async with runtime.db.transaction() as session:
+            user = await find_user(session, phone_or_id)
+            if user is None:
+                return None
+            return await act(session, runtime, user)
+
+    try:
+        done = _with_runtime(_settings(), work)
+    except (InvalidPhoneNumber, VidgateError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    if done is None:
+        typer.echo(f"No user {phone_or_id}", err=True)
+        raise typer.Exit(1)
+    return done
+
+
+@user_cli.command("role")
+def user_role(
+    phone_or_id: str,
+    role: Annotated[str, typer.Argument(help="user, support or admin")],
+    reason: AuditReason = "granted at the command line",
+) -> None:
+    """Give an account (phone, email or id) a role; the first admin is made this way."""
+    from vidgate.admin.service import command_line
+    from vidgate.users.roles import ROLES
+    from vidgate.users.service import set_role
+
+    if role not in ROLES:
+        typer.echo(f"ROLE must be one of {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+
+    async def act(session: Any, runtime: Runtime, user: Any) -> str:
+        changed = await set_role(
+            session,
+            runtime.principals,
+            command_line(),
+            user.id,
+            role,
+            reason,
+        )
+        return f"{changed.id} is now {changed.role}"
+
+    typer.echo(_operator_action(phone_or_id, act))
+
+
+def _suspension(phone_or_id: str, suspended: bool, reason: str) -> None:
+    from vidgate.admin.service import command_line
+    from vidgate.users.service import set_suspended
+
+    async def act(session: Any, runtime: Runtime, user: Any) -> str:
+        await set_suspended(session, runtime.principals, command_line(), user.id, suspended, reason)
+        return f"{user.id} {'suspended' if suspended else 'restored'}"
+
+    typer.echo(_operator_action(phone_or_id, act))
+
+
+@user_cli.command("suspend")
+def user_suspend(
+    phone_or_id: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
+) -> None:
+    """Suspend an account: sessions end, tokens and keys stop working, sign-in is refused."""
+    _suspension(phone_or_id, True, reason)
+
+
+@user_cli.command("restore")
+def user_restore(
+    phone_or_id: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
+) -> None:
+    """Lift a suspension."""
+    _suspension(phone_or_id, False, reason)
+
+
 def _parse_uuid(value: str) -> uuid.UUID:
     parsed = parse_uuid(value)
     if parsed is None:
@@ -599,8 +680,9 @@ def models_list(context: typer.Context) -> None:
             )
 
 
-def _switch_channel(channel_id: str, disabled: bool) -> None:
-    from vidgate.routing.service import set_disabled
+def _switch_channel(channel_id: str, disabled: bool, reason: str) -> None:
+    from vidgate.admin.service import command_line
+    from vidgate.routing.service import switch_channel
 
     settings = _settings()
     if load_catalog(settings.catalog).channel(channel_id) is None:
@@ -609,22 +691,26 @@ def _switch_channel(channel_id: str, disabled: bool) -> None:
 
     async def work(runtime: Runtime) -> None:
         async with runtime.db.transaction() as session:
-            await set_disabled(session, channel_id, disabled)
+            await switch_channel(
+                session, command_line(), runtime.catalog, channel_id, disabled, reason
+            )
 
     _with_runtime(settings, work)
     typer.echo(f"{'Disabled' if disabled else 'Enabled'} {channel_id}")
 
 
 @models_cli.command("disable")
-def models_disable(channel_id: str) -> None:
+def models_disable(
+    channel_id: str, reason: AuditReason = "switched off at the command line"
+) -> None:
     """Stop sending new tasks to a channel (every process, at once); tasks on it run on."""
-    _switch_channel(channel_id, True)
+    _switch_channel(channel_id, True, reason)
 
 
 @models_cli.command("enable")
-def models_enable(channel_id: str) -> None:
+def models_enable(channel_id: str, reason: AuditReason = "switched on at the command line") -> None:
     """Send tasks to a channel again."""
-    _switch_channel(channel_id, False)
+    _switch_channel(channel_id, False, reason)
 
 
 @report_cli.command("costs")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidgate.errors import NotAuthenticated, NotImplementedFeature, ServiceUnavailable
+from vidgate.errors import NotAuthenticated, NotFound, NotImplementedFeature, ServiceUnavailable
 
 
 class CallbackNotVerified(NotAuthenticated):
@@ -21,3 +21,9 @@ class CallbackKeysUnavailable(ServiceUnavailable):
     """The vendor's signing keys could not be fetched; the vendor sends the callback again."""
 
     detail = "The vendor's signing keys are unavailable; send the callback again later"
+
+
+class ChannelNotFound(NotFound):
+    """No channel of any model in the loaded catalog has this id."""
+
+    detail = "Channel not found"

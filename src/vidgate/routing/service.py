@@ -28,9 +28,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vidgate.admin import service as audit
+from vidgate.admin.service import Actor
 from vidgate.catalog.schema import Catalog, Channel, Model
+from vidgate.routing.errors import ChannelNotFound
 from vidgate.routing.models import ChannelHealth
-from vidgate.tasks.models import OPEN_STATUSES, Task
+from vidgate.tasks.models import OPEN_STATUSES, Task, TaskAttempt
 
 
 @dataclass(frozen=True)
@@ -277,3 +280,67 @@ async def cost_report(session: AsyncSession, catalog: Catalog, since: datetime) 
             )
         )
     return lines
+
+
+async def switch_channel(
+    session: AsyncSession,
+    actor: Actor,
+    catalog: Catalog,
+    channel_id: str,
+    disabled: bool,
+    reason: str,
+) -> None:
+    """Disable or enable a channel for every process, audited."""
+    if catalog.channel(channel_id) is None:
+        raise ChannelNotFound()
+    health = await _health(session, channel_id)
+    before = {"disabled": health.disabled}
+    await set_disabled(session, channel_id, disabled)
+    await audit.record(
+        session,
+        actor,
+        "channel.disabled" if disabled else "channel.enabled",
+        "channel",
+        channel_id,
+        reason=reason,
+        before=before,
+        after={"disabled": disabled},
+    )
+
+
+@dataclass(frozen=True)
+class ChannelActivity:
+    """A channel's vendor attempts over a recent window."""
+
+    attempts: int
+    failures: int  # not taken (not sent, throttled, the channel's own error) or ambiguous
+    median_submit_ms: float | None  # accepted submits: from sending to the vendor's answer
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.attempts if self.attempts else 0.0
+
+
+FAILED_OUTCOMES = ("not_sent", "throttled", "channel_error", "ambiguous")
+
+
+async def recent_activity(session: AsyncSession, since: datetime) -> dict[str, ChannelActivity]:
+    """Per channel, the attempts since `since`: how many, how many failed, the median time an
+    accepted submit took."""
+    elapsed = func.extract("epoch", TaskAttempt.finished_at - TaskAttempt.started_at) * 1000
+    rows = await session.execute(
+        select(
+            TaskAttempt.channel,
+            func.count(),
+            func.count().filter(TaskAttempt.outcome.in_(FAILED_OUTCOMES)),
+            func.percentile_cont(0.5)
+            .within_group(elapsed)
+            .filter(TaskAttempt.outcome == "accepted"),
+        )
+        .where(TaskAttempt.started_at >= since)
+        .group_by(TaskAttempt.channel)
+    )
+    return {
+        channel: ChannelActivity(int(n), int(failed), float(median) if median is not None else None)
+        for channel, n, failed, median in rows
+    }

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
+from vidgate.admin.service import Actor
 from vidgate.db.session import Session
 from vidgate.kit import TaskKind
 from vidgate.runtime import Runtime
@@ -205,4 +206,18 @@ async def cancel_task(runtime: Runtime, session: Session, user_id: uuid.UUID, ta
             attempt = await lifecycle.cancel_upstream(runtime.db, runtime.storage, provider, task)
         if attempt is None or attempt.verdict == lifecycle.CancelVerdict.LATER:
             await _start(runtime, task.id)  # a submission in flight, or no answer: the worker asks
+    return await session.get_one(Task, task.id, populate_existing=True)
+
+
+async def cancel_by_operator(
+    runtime: Runtime, session: Session, actor: Actor, task_id: uuid.UUID, reason: str
+) -> Task:
+    """Close the task CANCELED with its credits back (committed at once), then ask its vendor to
+    stop it; the vendor's answer no longer changes the task or its money."""
+    task = await service.close_by_operator(session, actor, task_id, reason, runtime.storage)
+    await session.commit()
+    if task.upstream_id is not None:
+        # Its answer is recorded as for a user's cancel; the task is closed and refunded already.
+        provider = lifecycle.provider_for(runtime.providers, task)
+        await lifecycle.cancel_upstream(runtime.db, runtime.storage, provider, task)
     return await session.get_one(Task, task.id, populate_existing=True)

@@ -237,3 +237,34 @@ class RetryResponse(BaseModel):
     message: str = "Task retry initiated"
     new_task_id: str
     credits_estimated: int
+
+
+# --- the console (`/api/admin/tasks`) ----------------------------------------------------------
+
+
+class AttemptOut(BaseModel):
+    channel: str
+    adapter: str
+    outcome: str
+    error_code: str | None
+    error_message: str | None
+    upstream_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class OperatorTaskView(TaskView):
+    """A task as operators see it: the owner's view plus where it ran and how it got there."""
+
+    channel: str | None = None
+    provider: str
+    upstream_id: str | None = None
+    upstream_status: str | None = None
+    attempts: list[AttemptOut] = []
+
+
+class OperatorTaskList(BaseModel):
+    tasks: list[OperatorTaskView]
+    total: int
+    page: int
+    page_size: int

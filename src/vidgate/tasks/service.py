@@ -18,6 +18,8 @@ import structlog
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vidgate.admin import service as audit
+from vidgate.admin.service import Actor
 from vidgate.catalog.schema import Catalog, Model, Price
 from vidgate.config import Settings
 from vidgate.credits import service as ledger
@@ -39,7 +41,7 @@ from vidgate.tasks.inputs import (
     SORA_IMAGE,
     MediaResolver,
 )
-from vidgate.tasks.models import OPEN_STATUSES, Task, TaskStatus
+from vidgate.tasks.models import OPEN_STATUSES, Task, TaskAttempt, TaskStatus
 from vidgate.tasks.schemas import (
     AnimateRequest,
     ImageToVideoRequest,
@@ -534,3 +536,95 @@ def view(task: Task, storage: Storage) -> TaskView:
         cancel_outcome=cancel_outcome,
         cancel_message=cancel_message,
     )
+
+
+# --- the console --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which tasks an operator lists (every field optional)."""
+
+    status: TaskStatus | None = None
+    kind: str | None = None
+    model: str | None = None
+    channel: str | None = None
+    user_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_all(
+    session: AsyncSession, where: TaskFilter, page: PageRequest
+) -> tuple[list[Task], int]:
+    """One page of every user's tasks matching `where`, newest first, and the number in all."""
+    conditions: list[Any] = []
+    for column, value in (
+        (Task.status, where.status),
+        (Task.kind, where.kind),
+        (Task.model, where.model),
+        (Task.channel, where.channel),
+        (Task.user_id, where.user_id),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if where.since is not None:
+        conditions.append(Task.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(Task.created_at < where.until)
+    total = await session.scalar(select(func.count()).select_from(Task).where(*conditions))
+    rows = await session.scalars(
+        page.apply(select(Task).where(*conditions).order_by(Task.created_at.desc(), Task.id.desc()))
+    )
+    return list(rows), total or 0
+
+
+async def any_task(session: AsyncSession, task_id: uuid.UUID) -> Task:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise TaskNotFound()
+    return task
+
+
+async def attempts_of(session: AsyncSession, task_id: uuid.UUID) -> list[TaskAttempt]:
+    rows = await session.scalars(
+        select(TaskAttempt).where(TaskAttempt.task_id == task_id).order_by(TaskAttempt.id)
+    )
+    return list(rows)
+
+
+async def close_by_operator(
+    session: AsyncSession, actor: Actor, task_id: uuid.UUID, reason: str, storage: Storage
+) -> Task:
+    """End an open task as CANCELED and give all its credits back, whatever its vendor can still
+    do (the operator takes the vendor's cost); audited."""
+    task = await lock_task(session, task_id)
+    if task is None:
+        raise TaskNotFound()
+    if task.status not in OPEN_STATUSES:
+        raise TaskAlreadyFinished(task.status)
+    before = {
+        "status": task.status,
+        "credits_charged": task.credits_charged,
+        "credits_reserved": task.credits_reserved,
+    }
+    closed = await close(
+        session,
+        task_id,
+        TaskStatus.CANCELED,
+        storage,
+        error_code="canceled_by_operator",
+        error_message="Canceled by an operator; the task's credits were returned",
+    )
+    assert closed is not None  # locked and open just above
+    await audit.record(
+        session,
+        actor,
+        "task.canceled",
+        "task",
+        task_id,
+        reason=reason,
+        before=before,
+        after={"status": closed.status, "credits_refunded": closed.credits_refunded},
+    )
+    return closed

@@ -236,10 +236,17 @@ async def anonymize_due_accounts(session: AsyncSession) -> int:
 
 
 async def find_user(session: AsyncSession, phone_or_id: str) -> User | None:
-    """Look an account up by id or by phone number in any accepted form (for operators)."""
+    """Look an account up by id, email or phone number in any accepted form (for operators)."""
     user_id = parse_uuid(phone_or_id)
     if user_id is not None:
         return await session.get(User, user_id)
+    if "@" in phone_or_id:
+        return await session.scalar(
+            select(User)
+            .where(func.lower(User.email) == phone_or_id.strip().lower())
+            .order_by(User.deleted_at.is_not(None), User.created_at)
+            .limit(1)
+        )
     return await session.scalar(
         select(User).where(User.phone == e164(normalize_phone(phone_or_id)))
     )
