@@ -7,14 +7,17 @@ route, and (where this server asks for it) before the session has passed TOTP.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidgate.admin import factors, service
+from vidgate.admin import factors, overview, service
 from vidgate.admin.access import (
     GUARD_ERRORS,
     OperatorSigningIn,
@@ -22,12 +25,13 @@ from vidgate.admin.access import (
     passed_second_factor,
 )
 from vidgate.admin.errors import (
+    DateRangeInvalid,
     SecondFactorAlreadyEnrolled,
     SecondFactorNotEnrolled,
     SecondFactorRejected,
     TooManySecondFactorTries,
 )
-from vidgate.admin.schemas import AuditEntryOut, AuditPage, OperatorOut
+from vidgate.admin.schemas import AuditEntryOut, AuditPage, DayOut, OperatorOut, OverviewOut
 from vidgate.deps import DbSession, RuntimeDep
 from vidgate.errors import documented
 from vidgate.kit import Page
@@ -173,4 +177,53 @@ async def audit_log(
         total=total,
         page=page.page,
         page_size=page.page_size,
+    )
+
+
+def _range(since: date | None, until: date | None) -> tuple[date, date]:
+    last = until or datetime.now(UTC).date()
+    first = since or last - timedelta(days=29)
+    if first > last or (last - first).days >= overview.MAX_DAYS:
+        raise DateRangeInvalid()
+    return first, last
+
+
+@router.get(
+    "/overview", response_model=OverviewOut, responses=documented(*GUARD_ERRORS, DateRangeInvalid)
+)
+async def business_overview(
+    operator: Support, session: DbSession, since: date | None = None, until: date | None = None
+) -> OverviewOut:
+    """Per day (UTC) from `since` to `until` (default: the last 30 days): sign-ups, active users,
+    tasks by kind and status, failure and refund rates, credits sold, granted and spent, revenue
+    by gateway and currency, p50/p95 time to a finished video."""
+    first, last = _range(since, until)
+    days = await overview.overview(session, first, last)
+    return OverviewOut(
+        since=first, until=last, days=[DayOut.model_validate(asdict(d)) for d in days]
+    )
+
+
+@router.get(
+    "/overview.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        **documented(*GUARD_ERRORS, DateRangeInvalid),
+    },
+)
+async def business_overview_csv(
+    operator: Support, session: DbSession, since: date | None = None, until: date | None = None
+) -> Response:
+    """The overview as CSV, one row per day."""
+    first, last = _range(since, until)
+    header, rows = overview.csv_rows(await overview.overview(session, first, last))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="vidgate-{first}-{last}.csv"'},
     )

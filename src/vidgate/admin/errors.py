@@ -6,7 +6,7 @@ Each docstring is what the OpenAPI document says about the error on the routes t
 
 from __future__ import annotations
 
-from vidgate.errors import BadRequest, Conflict, Forbidden, TooManyRequests
+from vidgate.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unprocessable
 
 
 class OperatorsOnly(Forbidden):
@@ -53,3 +53,9 @@ class TooManySecondFactorTries(TooManyRequests):
         super().__init__(
             f"Too many codes tried. Try again in {retry_after} seconds.", retry_after=retry_after
         )
+
+
+class DateRangeInvalid(Unprocessable):
+    """`until` is before `since`, or the range is longer than 366 days."""
+
+    detail = "The date range must run forwards and span at most 366 days"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -51,3 +51,26 @@ class AuditPage(BaseModel):
     total: int
     page: int
     page_size: int
+
+
+class DayOut(BaseModel):
+    day: date
+    signups: int
+    active_users: int
+    tasks: int
+    tasks_by_kind: dict[str, int]
+    tasks_by_status: dict[str, int]
+    failure_rate: float
+    refund_rate: float
+    credits_sold: int
+    credits_granted: int
+    credits_spent: int
+    revenue_minor: dict[str, int]  # "gateway:CURRENCY" -> amount in minor units (fen, cents)
+    duration_p50_seconds: float | None
+    duration_p95_seconds: float | None
+
+
+class OverviewOut(BaseModel):
+    since: date
+    until: date
+    days: list[DayOut]

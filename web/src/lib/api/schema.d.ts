@@ -879,6 +879,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Business Overview
+         * @description Per day (UTC) from `since` to `until` (default: the last 30 days): sign-ups, active users,
+         *     tasks by kind and status, failure and refund rates, credits sold, granted and spent, revenue
+         *     by gateway and currency, p50/p95 time to a finished video.
+         */
+        get: operations["business_overview_api_admin_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/overview.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Business Overview Csv
+         * @description The overview as CSV, one row per day.
+         */
+        get: operations["business_overview_csv_api_admin_overview_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users": {
         parameters: {
             query?: never;
@@ -1594,6 +1636,46 @@ export interface components {
             /** Available */
             available: number;
         };
+        /** DayOut */
+        DayOut: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Signups */
+            signups: number;
+            /** Active Users */
+            active_users: number;
+            /** Tasks */
+            tasks: number;
+            /** Tasks By Kind */
+            tasks_by_kind: {
+                [key: string]: number;
+            };
+            /** Tasks By Status */
+            tasks_by_status: {
+                [key: string]: number;
+            };
+            /** Failure Rate */
+            failure_rate: number;
+            /** Refund Rate */
+            refund_rate: number;
+            /** Credits Sold */
+            credits_sold: number;
+            /** Credits Granted */
+            credits_granted: number;
+            /** Credits Spent */
+            credits_spent: number;
+            /** Revenue Minor */
+            revenue_minor: {
+                [key: string]: number;
+            };
+            /** Duration P50 Seconds */
+            duration_p50_seconds: number | null;
+            /** Duration P95 Seconds */
+            duration_p95_seconds: number | null;
+        };
         /** DeliveryList */
         DeliveryList: {
             /** Deliveries */
@@ -1940,6 +2022,21 @@ export interface components {
         OutboxResponse: {
             /** Messages */
             messages: components["schemas"]["OutboxMessage"][];
+        };
+        /** OverviewOut */
+        OverviewOut: {
+            /**
+             * Since
+             * Format: date
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date
+             */
+            until: string;
+            /** Days */
+            days: components["schemas"]["DayOut"][];
         };
         /** PackList */
         PackList: {
@@ -5498,6 +5595,132 @@ export interface operations {
                 };
             };
             /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    business_overview_api_admin_overview_get: {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OverviewOut"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. `until` is before `since`, or the range is longer than 366 days. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    business_overview_csv_api_admin_overview_csv_get: {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. `until` is before `since`, or the range is longer than 366 days. */
             422: {
                 headers: {
                     [name: string]: unknown;
