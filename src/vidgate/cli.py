@@ -456,8 +456,6 @@ def credits_deduct(user_id: str, amount: int, reason: Reason, key: AdjustmentKey
 def _adjust_credits(
     user_id: str, amount: int, reason: str, key: str | None, *, deduct: bool
 ) -> None:
-    from vidgate.credits import service as ledger
-
     if amount <= 0:
         typer.echo("AMOUNT must be a positive number of credits", err=True)
         raise typer.Exit(2)
@@ -467,14 +465,20 @@ def _adjust_credits(
     ledger_key = f"cli-{name}:{uid}:{key}" if key else f"cli-{name}:{uuid.uuid4()}"
 
     async def work(runtime: Runtime) -> tuple[bool, int]:
-        from vidgate.users.models import User
+        from vidgate.admin.service import command_line
+        from vidgate.users.service import adjust_credits
 
-        move = ledger.charge if deduct else ledger.grant
         async with runtime.db.transaction() as session:
-            result = await move(
-                session, uid, amount, key=ledger_key, kind=ledger.LedgerKind.ADJUSTMENT, note=reason
+            result, user = await adjust_credits(
+                session,
+                command_line(),
+                uid,
+                -amount if deduct else amount,
+                reason,
+                support_limit=0,  # the command line acts as an admin
+                ledger_key=ledger_key,
             )
-            return result.applied, (await session.get_one(User, uid)).credits
+            return result.applied, user.credits
 
     done = "Deducted" if deduct else "Granted"
     try:

@@ -33,6 +33,7 @@ def _view(
         provider=task.provider,
         upstream_id=task.upstream_id,
         upstream_status=task.upstream_status,
+        upstream_request=task.upstream_request,
         attempts=[
             AttemptOut(
                 channel=a.channel,

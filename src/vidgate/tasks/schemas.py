@@ -260,6 +260,7 @@ class OperatorTaskView(TaskView):
     provider: str
     upstream_id: str | None = None
     upstream_status: str | None = None
+    upstream_request: dict[str, Any] = {}  # what vidgate asks a vendor for (before channel fields)
     attempts: list[AttemptOut] = []
 
 

@@ -320,10 +320,11 @@ async def adjust_credits(
     *,
     support_limit: int,
     key: str | None = None,
+    ledger_key: str | None = None,
 ) -> tuple[ledger.LedgerResult, User]:
     """Grant (`amount` > 0) or deduct (< 0) credits as an `adjustment` ledger row, never below
-    what the user has available; support only up to `support_limit`. With `key`, the same
-    adjustment is made once however often it is asked for."""
+    what the user has available; support only up to `support_limit`. With `key` (or a whole
+    `ledger_key`), the same adjustment is made once however often it is asked for."""
     if amount == 0:
         raise ValueError("amount must not be zero")
     if not at_least(actor.role, "admin") and abs(amount) > support_limit:
@@ -331,7 +332,7 @@ async def adjust_credits(
     user = await _target(session, user_id)
     before = _snapshot(user)
     name = "grant" if amount > 0 else "deduct"
-    ledger_key = f"operator-{name}:{user_id}:{key or uuid.uuid4()}"
+    ledger_key = ledger_key or f"operator-{name}:{user_id}:{key or uuid.uuid4()}"
     move = ledger.grant if amount > 0 else ledger.charge
     result = await move(
         session,

@@ -2001,6 +2001,13 @@ export interface components {
             /** Upstream Status */
             upstream_status?: string | null;
             /**
+             * Upstream Request
+             * @default {}
+             */
+            upstream_request: {
+                [key: string]: unknown;
+            };
+            /**
              * Attempts
              * @default []
              */
