@@ -20,6 +20,8 @@ from vidgate.apikeys.service import ensure_client_key
 from vidgate.auth import endpoints as auth_endpoints
 from vidgate.auth.google import EMULATOR_CLIENT_ID, EMULATOR_ISSUER, emulator_client_secret
 from vidgate.catalog import endpoints as catalog_endpoints
+from vidgate.codes import admin_endpoints as code_admin_endpoints
+from vidgate.codes import endpoints as code_endpoints
 from vidgate.composition import open_runtime, supervised_worker
 from vidgate.config import Settings
 from vidgate.db.changes import listen_for_changes
@@ -117,6 +119,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(webhook_endpoints.deliveries)
     app.include_router(webhook_endpoints.secrets)
     app.include_router(user_endpoints.router)
+    app.include_router(code_endpoints.router)
     app.include_router(apikey_endpoints.router)
     app.include_router(media_endpoints.router)
     app.include_router(payment_endpoints.router)
@@ -125,6 +128,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(user_admin_endpoints.router)
     app.include_router(task_admin_endpoints.router)
     app.include_router(routing_admin_endpoints.router)
+    app.include_router(code_admin_endpoints.router)
     app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:

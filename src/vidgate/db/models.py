@@ -3,6 +3,7 @@
 from vidgate.admin.models import AuditEntry, OperatorFactor
 from vidgate.apikeys.models import ApiKey
 from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshToken, SmsCode
+from vidgate.codes.models import CodeBatch, CodeRedemption, RedemptionCode
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.base import Base
 from vidgate.media.models import Upload
@@ -19,6 +20,8 @@ __all__ = [
     "AuthSession",
     "Base",
     "ChannelHealth",
+    "CodeBatch",
+    "CodeRedemption",
     "DevSmsMessage",
     "IdempotencyKey",
     "LedgerEntry",
@@ -27,6 +30,7 @@ __all__ = [
     "Payment",
     "PaymentEvent",
     "RateLimitCounter",
+    "RedemptionCode",
     "RefreshToken",
     "SmsCode",
     "Task",
