@@ -37,6 +37,7 @@ const PAGES: [string, string][] = [
   ["history", "/history/"],
   ["credits", "/credits/"],
   ["buy", "/buy/"],
+  ["redeem", "/redeem/"],
   ["keys", "/keys/"],
   ["webhooks", "/webhooks/"],
   ["profile", "/profile/"],

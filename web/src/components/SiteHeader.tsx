@@ -14,6 +14,7 @@ const LINKS: { href: string; label: MessageKey }[] = [
   { href: "/history/", label: "nav.history" },
   { href: "/credits/", label: "nav.credits" },
   { href: "/buy/", label: "nav.buy" },
+  { href: "/redeem/", label: "nav.redeem" },
   { href: "/keys/", label: "nav.keys" },
   { href: "/webhooks/", label: "nav.webhooks" },
   { href: "/profile/", label: "nav.profile" },

@@ -62,9 +62,14 @@ function CreditsView() {
       <section aria-labelledby="credits-summary">
         <div className={styles.headRow}>
           <h2 id="credits-summary">{t("credits.summary")}</h2>
-          <Link href="/buy/" className="button">
-            {t("credits.buy")}
-          </Link>
+          <div className={styles.actions}>
+            <Link href="/redeem/" className="button secondary">
+              {t("redeem.link")}
+            </Link>
+            <Link href="/buy/" className="button">
+              {t("credits.buy")}
+            </Link>
+          </div>
         </div>
         {creditsError ? (
           <ErrorWithRetry error={creditsError} onRetry={() => void loadCredits()} />

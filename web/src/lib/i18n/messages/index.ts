@@ -8,10 +8,11 @@ import * as dashboard from "./dashboard";
 import * as history from "./history";
 import * as keys from "./keys";
 import * as profile from "./profile";
+import * as redeem from "./redeem";
 import * as task from "./task";
 import * as webhooks from "./webhooks";
 
-const areas = [common, auth, dashboard, create, task, history, credits, buy, keys, webhooks, profile];
+const areas = [common, auth, dashboard, create, task, history, credits, buy, redeem, keys, webhooks, profile];
 
 export type MessageKey =
   | keyof typeof common.en
@@ -22,6 +23,7 @@ export type MessageKey =
   | keyof typeof history.en
   | keyof typeof credits.en
   | keyof typeof buy.en
+  | keyof typeof redeem.en
   | keyof typeof keys.en
   | keyof typeof webhooks.en
   | keyof typeof profile.en;
