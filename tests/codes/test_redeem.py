@@ -212,3 +212,19 @@ async def test_redeeming_needs_a_signed_in_user(client: httpx.AsyncClient) -> No
         headers={"Authorization": f"Bearer {uuid.uuid4()}"},
     )
     assert bad.status_code == 401
+
+
+async def test_one_user_redeeming_different_codes_at_once_gets_each(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    admin = await operator(client, runtime)
+    made = await make_batch(client, admin, credits=4, count=8)
+    user = await new_caller(client)
+    answers = await asyncio.gather(
+        *(redeem(client, user.headers, code["code"]) for code in made["codes"])
+    )
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    credits, _, rows = await account(runtime.db, user.user_id)
+    assert credits == 132
+    assert rows == [BONUS] + [("redemption", 4, 0)] * 8
+    assert sorted(a.json()["credits"] for a in answers) == list(range(104, 133, 4))

@@ -429,8 +429,9 @@ async def redeem(session: AsyncSession, user_id: uuid.UUID, text: str) -> Redemp
     if code.uses >= batch.max_uses:
         raise CodeUsedUp()
     code.uses += 1
-    session.add(CodeRedemption(code_id=code.id, user_id=user_id))
-    await session.flush()
+    # The ledger locks the user's row first; the redemption row comes after. Inserted before, its
+    # foreign key would take a share lock on that row, and two redemptions by one user (of two
+    # codes) would each wait for the other's share lock to lock it: a deadlock.
     granted = await ledger.grant(
         session,
         user_id,
@@ -439,6 +440,8 @@ async def redeem(session: AsyncSession, user_id: uuid.UUID, text: str) -> Redemp
         kind=ledger.LedgerKind.REDEMPTION,
         reference=f"redemption_code:{code.id}",
     )
+    session.add(CodeRedemption(code_id=code.id, user_id=user_id))
+    await session.flush()
     return Redemption(
         credits_added=batch.credits, credits=granted.entry.balance_after, code=display(code.code)
     )
