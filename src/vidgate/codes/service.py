@@ -3,9 +3,10 @@
 The rules of a redemption hold under concurrency because every redemption of a code first locks
 that code's row (`SELECT … FOR UPDATE`), then its batch's row for share (so a batch is not
 disabled half-way through one): redemptions of one code run one after another, each seeing the
-uses and redemptions of those before it. The unique (code, user) row backs up "once per user", and
-the credits are a ledger row with a key of its own for the redemption, written in the same
-transaction. Nothing here commits.
+uses and redemptions of those before it. Then the ledger locks the user's row and writes the
+credits (a ledger row with a key of its own for the redemption), and last comes the redemption
+row, whose unique (code, user) backs up "once per user"; all in one transaction. Always in that
+order (code, batch, user), so concurrent redemptions never deadlock. Nothing here commits.
 
 Functions that change something take an `Actor` (`vidgate.admin.service.actor_of(operator)` in
 the console, `command_line()` at the command line) and write the audit row of the change.
