@@ -574,6 +574,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/redeem": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeem
+         * @description Redeem a code: its credits are added to the balance at once. Each code works once per
+         *     account, up to its number of uses, until it expires. Every attempt counts against a limit
+         *     (10 per 10 minutes), so codes cannot be guessed.
+         */
+        post: operations["redeem_api_users_redeem_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/api-keys": {
         parameters: {
             query?: never;
@@ -1207,6 +1229,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/codes/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Batches
+         * @description Batches of codes, newest first, with how much each has been used.
+         */
+        get: operations["list_batches_api_admin_codes_batches_get"];
+        put?: never;
+        /**
+         * Create Batch
+         * @description Make a batch of codes (at most 10,000), each worth `credits` and redeemable `max_uses`
+         *     times, by as many users, until `expires_at`. Answers the batch and every code.
+         */
+        post: operations["create_batch_api_admin_codes_batches_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/codes/batches/{batch_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Batch
+         * @description A batch with each of its codes and how often it has been used.
+         */
+        get: operations["get_batch_api_admin_codes_batches__batch_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/codes/batches/{batch_id}/codes.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Batch
+         * @description The batch's codes as CSV (code, credits, max_uses, uses, expires_at, disabled_at,
+         *     batch_id, created_at), streamed; the export is written to the audit log.
+         */
+        get: operations["export_batch_api_admin_codes_batches__batch_id__codes_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/codes/batches/{batch_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Batch
+         * @description Stop every code of the batch from being redeemed; credits already added stay.
+         */
+        post: operations["disable_batch_api_admin_codes_batches__batch_id__disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/codes/{code_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Code
+         * @description Stop one code from being redeemed (a leaked one, say); the rest of its batch stays.
+         */
+        post: operations["disable_code_api_admin_codes__code_id__disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/web/config": {
         parameters: {
             query?: never;
@@ -1490,6 +1618,88 @@ export interface components {
             /** State */
             state: string;
         };
+        /** BatchCreate */
+        BatchCreate: {
+            /**
+             * Credits
+             * @description Credits each redemption adds
+             */
+            credits: number;
+            /**
+             * Count
+             * @description How many codes to make
+             */
+            count: number;
+            /**
+             * Max Uses
+             * @description Redemptions per code (each by another user)
+             * @default 1
+             */
+            max_uses: number;
+            /**
+             * Expires At
+             * @description When the codes stop working; none: never
+             */
+            expires_at?: string | null;
+            /**
+             * Note
+             * @description What the batch is for (shown to operators only)
+             */
+            note?: string | null;
+            /** Reason */
+            reason: string;
+        };
+        /** BatchOut */
+        BatchOut: {
+            /** Id */
+            id: string;
+            /** Credits */
+            credits: number;
+            /** Count */
+            count: number;
+            /** Max Uses */
+            max_uses: number;
+            /** Expires At */
+            expires_at: string | null;
+            /** Note */
+            note: string | null;
+            /** Created By */
+            created_by: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Disabled At */
+            disabled_at: string | null;
+            /**
+             * Uses
+             * @description Redemptions of all its codes
+             */
+            uses: number;
+            /**
+             * Codes Used
+             * @description Codes redeemed at least once
+             */
+            codes_used: number;
+        };
+        /** BatchPage */
+        BatchPage: {
+            /** Batches */
+            batches: components["schemas"]["BatchOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
+        /** BatchWithCodes */
+        BatchWithCodes: {
+            batch: components["schemas"]["BatchOut"];
+            /** Codes */
+            codes: components["schemas"]["CodeOut"][];
+        };
         /** CancelResponse */
         CancelResponse: {
             /**
@@ -1555,6 +1765,25 @@ export interface components {
         CodeIn: {
             /** Code */
             code: string;
+        };
+        /** CodeOut */
+        CodeOut: {
+            /** Id */
+            id: string;
+            /**
+             * Code
+             * @description As people read it: ABCD-EFGH-JKLM-NPQR
+             */
+            code: string;
+            /** Uses */
+            uses: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Disabled At */
+            disabled_at: string | null;
         };
         /** CreatePayment */
         CreatePayment: {
@@ -2156,6 +2385,30 @@ export interface components {
         RecoveryCodesOut: {
             /** Recovery Codes */
             recovery_codes: string[];
+        };
+        /** RedeemIn */
+        RedeemIn: {
+            /**
+             * Code
+             * @description The code as given: any case, with or without dashes and spaces
+             * @example ABCD-EFGH-JKLM-NPQR
+             */
+            code: string;
+        };
+        /** RedeemOut */
+        RedeemOut: {
+            /** Credits Added */
+            credits_added: number;
+            /**
+             * Credits
+             * @description The balance after the redemption
+             */
+            credits: number;
+            /**
+             * Code
+             * @description The code redeemed, as ABCD-EFGH-JKLM-NPQR
+             */
+            code: string;
         };
         /** RedeliverResponse */
         RedeliverResponse: {
@@ -4618,6 +4871,99 @@ export interface operations {
             };
         };
     };
+    redeem_api_users_redeem_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedeemIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedeemOut"];
+                };
+            };
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). The code's batch expired: it can no longer be redeemed. The code has been redeemed as many times as it may be. An operator disabled the code, or its whole batch: it can no longer be redeemed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No code is spelled this way (letters and digits; case, dashes and spaces do not matter). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This account has redeemed this code already; a code adds credits once per account. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many codes tried by this account in a short time; wait and try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit lets a request through again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_api_keys_api_users_api_keys_get: {
         parameters: {
             query?: never;
@@ -6848,6 +7194,470 @@ export interface operations {
             };
             /** @description No channel of any model in the loaded catalog has this id. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_batches_api_admin_codes_batches_get: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchPage"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_batch_api_admin_codes_batches_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchWithCodes"];
+                };
+            };
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). The batch asked for cannot be made: it must expire in the future (or never), and its credits, count and uses must be within their limits. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_batch_api_admin_codes_batches__batch_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchWithCodes"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No batch of codes has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_batch_api_admin_codes_batches__batch_id__codes_csv_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No batch of codes has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disable_batch_api_admin_codes_batches__batch_id__disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OperatorAction"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No batch of codes has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The batch was disabled before; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disable_code_api_admin_codes__code_id__disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OperatorAction"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeOut"];
+                };
+            };
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No redemption code has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The code was disabled before; nothing changed. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
