@@ -470,3 +470,39 @@ async def test_user_role_suspend_and_restore_are_audited(
         ("user.restored", "cleared"),
     ]
     assert all(actor.startswith("cli:") for _, actor, _ in rows)
+
+
+async def test_codes_create_list_export_and_disable(
+    cli_env: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    made = await vidgate(
+        cli_env, "codes", "create", "--credits", "30", "--count", "3", "--reason", "launch promo"
+    )
+    assert made.code == 0, made.text
+    lines = made.out.strip().splitlines()
+    batch_id = lines[0].removeprefix("batch ")
+    codes = lines[1:]
+    assert len(codes) == 3 and all(re.fullmatch(r"[A-Z2-9]{4}(-[A-Z2-9]{4}){3}", c) for c in codes)
+
+    user = await sign_in(client)
+    redeemed = await client.post("/api/users/redeem", json={"code": codes[0]}, headers=user.headers)
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["credits"] == 130
+
+    listed = await vidgate(cli_env, "codes", "list")
+    assert listed.code == 0 and f"{batch_id}  3 codes × 30 credits" in listed.out, listed.out
+    exported = await vidgate(cli_env, "codes", "export", batch_id)
+    assert exported.code == 0, exported.text
+    rows = exported.out.strip().splitlines()
+    assert rows[0].startswith("code,credits") and len(rows) == 4
+    assert {r.split(",")[0] for r in rows[1:]} == set(codes)
+    off = await vidgate(cli_env, "codes", "disable", batch_id, "--reason", "promo over")
+    assert off.code == 0, off.text
+    late = await client.post("/api/users/redeem", json={"code": codes[1]}, headers=user.headers)
+    assert late.status_code == 400
+    bad = await vidgate(
+        cli_env, "codes", "create", "--credits", "0", "--count", "1", "--reason", "x"
+    )
+    assert bad.code == 1, bad.text
+    unknown = await vidgate(cli_env, "codes", "disable", str(uuid.uuid4()), "--reason", "typo")
+    assert unknown.code == 1, unknown.text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import json
 import signal
 import sys
@@ -30,16 +32,18 @@ T = TypeVar("T")
 cli = typer.Typer(help="vidgate: run a paid AI-video service.", no_args_is_help=True)
 apikey_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 credits_cli = typer.Typer(help="Grant credits and check the ledger.", no_args_is_help=True)
-user_cli = typer.Typer(help="Look up accounts.", no_args_is_help=True)
+user_cli = typer.Typer(help="Look up accounts, give roles, suspend.", no_args_is_help=True)
 models_cli = typer.Typer(
     help="The model catalog and the health of its channels.", invoke_without_command=True
 )
 report_cli = typer.Typer(help="Business reports.", no_args_is_help=True)
+codes_cli = typer.Typer(help="Redemption codes worth credits.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(credits_cli, name="credits")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(models_cli, name="models")
 cli.add_typer(report_cli, name="report")
+cli.add_typer(codes_cli, name="codes")
 
 
 def _settings() -> Settings:
@@ -751,6 +755,128 @@ def report_costs(
             f"{line.model:22} {line.channel:26} {line.tier:9} {line.tasks:>6} {line.succeeded:>6} "
             f"{line.credits:>8} {line.billed_seconds:>8.2f} {earned:>11.2f} {cost:>12} {margin:>11}"
         )
+
+
+# --- redemption codes ---------------------------------------------------------------------
+
+
+def _codes_work(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` in one transaction; a refusal (unknown batch, bad values) exits 1."""
+
+    async def run(runtime: Runtime) -> T:
+        async with runtime.db.transaction() as session:
+            return await work(session)
+
+    try:
+        return _with_runtime(_settings(), run)
+    except VidgateError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@codes_cli.command("create")
+def codes_create(
+    credits: Annotated[int, typer.Option(help="Credits each code is worth.")],
+    count: Annotated[int, typer.Option(help="How many codes.")],
+    reason: AuditReason,
+    max_uses: Annotated[int, typer.Option(help="Redemptions per code, by different users.")] = 1,
+    expires: Annotated[
+        str | None, typer.Option(help="Last moment a code works (ISO 8601, with a time zone).")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="What the batch is for.")] = None,
+) -> None:
+    """Make a batch of codes; prints the batch id, then one code per line."""
+    from datetime import datetime
+
+    from vidgate.admin.service import command_line
+    from vidgate.codes.service import create_batch, display
+
+    expires_at = None
+    if expires is not None:
+        try:
+            expires_at = datetime.fromisoformat(expires)
+        except ValueError as exc:
+            typer.echo("--expires must be a date and time like 2027-01-31T23:59:59+08:00", err=True)
+            raise typer.Exit(2) from exc
+        if expires_at.tzinfo is None:
+            typer.echo("--expires needs a time zone (e.g. +08:00 or Z)", err=True)
+            raise typer.Exit(2)
+
+    async def work(session: Any) -> tuple[Any, list[str]]:
+        batch, codes = await create_batch(
+            session,
+            command_line(),
+            credits=credits,
+            count=count,
+            max_uses=max_uses,
+            expires_at=expires_at,
+            note=note,
+            reason=reason,
+        )
+        return batch.id, [display(c.code) for c in codes]
+
+    batch_id, codes = _codes_work(work)
+    typer.echo(f"batch {batch_id}")
+    for code in codes:
+        typer.echo(code)
+
+
+@codes_cli.command("list")
+def codes_list() -> None:
+    """List the batches, newest first, with how much of each has been used."""
+    from vidgate.codes.service import list_batches
+    from vidgate.kit import PageRequest
+
+    async def work(session: Any) -> list[Any]:
+        rows, _ = await list_batches(session, PageRequest(1, 1000))
+        return rows
+
+    for row in _codes_work(work):
+        b = row.batch
+        state = "disabled" if b.disabled_at else "active"
+        typer.echo(
+            f"{b.id}  {b.count} codes × {b.credits} credits, {b.max_uses} use(s) each; "
+            f"used {row.codes_used} codes, {row.uses} times; expires {b.expires_at or '-'}; "
+            f"{state}; {b.note or ''}".rstrip()
+        )
+
+
+@codes_cli.command("export")
+def codes_export(batch_id: str) -> None:
+    """Print a batch's codes as CSV (audited: it hands the codes out)."""
+    from vidgate.admin.service import command_line
+    from vidgate.codes.service import CSV_COLUMNS, export_rows, record_export
+
+    uid = _parse_uuid(batch_id)
+
+    async def work(session: Any) -> list[list[Any]]:
+        rows = [row.cells() async for row in export_rows(session, uid)]
+        await record_export(session, command_line(), uid)
+        return rows
+
+    rows = _codes_work(work)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(rows)
+    typer.echo(out.getvalue(), nl=False)
+
+
+@codes_cli.command("disable")
+def codes_disable(
+    batch_id: str, reason: Annotated[str, typer.Option(help="Why (audited).")]
+) -> None:
+    """Disable every code of a batch at once."""
+    from vidgate.admin.service import command_line
+    from vidgate.codes.service import disable_batch
+
+    uid = _parse_uuid(batch_id)
+
+    async def work(session: Any) -> None:
+        await disable_batch(session, command_line(), uid, reason=reason)
+
+    _codes_work(work)
+    typer.echo(f"Disabled batch {batch_id}")
 
 
 def main() -> None:
