@@ -547,6 +547,8 @@ def user_show(phone_or_id: str) -> None:
         ("email", user.email),
         ("username", user.username),
         ("region", user.region),
+        ("role", user.role),
+        ("suspended", user.suspended_at),
         ("credits", user.credits),
         ("reserved", user.credits_reserved),
         ("earned", summary.total_earned),
