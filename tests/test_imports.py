@@ -114,7 +114,11 @@ LAYER_RULES: list[tuple[str, Callable[[str], bool], Callable[[str], bool]]] = [
     (
         "flows are imported by endpoints, jobs and other flows, never by a service",
         lambda m: m.endswith(".flows"),
-        lambda importer: importer.endswith((".endpoints", ".admin_endpoints", ".jobs", ".flows")),
+        # The console's routes (`admin_endpoints`) and the command line are endpoints too.
+        lambda importer: (
+            importer.endswith((".endpoints", ".admin_endpoints", ".jobs", ".flows"))
+            or importer == "vidgate.cli"
+        ),
     ),
 ]
 # Leaves import nothing of vidgate but other leaves.

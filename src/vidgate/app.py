@@ -34,6 +34,7 @@ from vidgate.media.serving import media_router
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
 from vidgate.openapi import install_openapi
+from vidgate.payments import admin_endpoints as payment_admin_endpoints
 from vidgate.payments import endpoints as payment_endpoints
 from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
@@ -129,6 +130,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
     app.include_router(task_admin_endpoints.router)
     app.include_router(routing_admin_endpoints.router)
     app.include_router(code_admin_endpoints.router)
+    app.include_router(payment_admin_endpoints.router)
     app.include_router(web_router)
     app.include_router(media_router(lambda request: request.app.state.runtime.storage))
     if settings.is_development:

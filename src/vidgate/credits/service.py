@@ -33,6 +33,8 @@ class LedgerKind(StrEnum):
     REFUND = "refund"
     RESERVE = "reserve"
     RELEASE = "release"
+    PAYMENT_REFUND = "payment_refund"  # credits of a refunded or disputed order taken back
+    DISPUTE_WON = "dispute_won"  # ... and given back when the dispute is won
 
 
 # Kinds whose movements count as spending (net of refunds) in the balance summary.

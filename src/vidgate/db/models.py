@@ -7,7 +7,7 @@ from vidgate.codes.models import CodeBatch, CodeRedemption, RedemptionCode
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.base import Base
 from vidgate.media.models import Upload
-from vidgate.payments.models import Payment, PaymentEvent
+from vidgate.payments.models import Payment, PaymentEvent, PaymentRefund
 from vidgate.ratelimit import RateLimitCounter
 from vidgate.routing.models import ChannelHealth
 from vidgate.tasks.models import IdempotencyKey, Task, TaskAttempt
@@ -29,6 +29,7 @@ __all__ = [
     "OperatorFactor",
     "Payment",
     "PaymentEvent",
+    "PaymentRefund",
     "RateLimitCounter",
     "RedemptionCode",
     "RefreshToken",

@@ -1,13 +1,16 @@
 """A local model of Stripe Checkout, for development and tests without internet.
 
 It serves the slice of Stripe's API a one-time Checkout integration uses — create, retrieve and
-expire Checkout Sessions — with Stripe's form encoding (nested `a[b][0][c]` keys), Bearer key
-auth, `Idempotency-Key` replay and error bodies, plus a hosted payment page marked EMULATED. Paying
-on that page (or through `pay()`) completes the session and POSTs a `checkout.session.*` event to
-the webhook URL, signed the way Stripe signs (`Stripe-Signature: t=…,v1=HMAC-SHA256("{t}.{body}")`)
-and retried a few times if the receiver fails. Sessions expire at `expires_at` by the injectable
-clock (unix seconds). A delayed payment method (completes unpaid, settles later) and failing
-creates can be simulated. Nothing is persisted. Protocol facts:
+expire Checkout Sessions, and refund their payments (`POST /v1/refunds`) — with Stripe's form
+encoding (nested `a[b][0][c]` keys), Bearer key auth, `Idempotency-Key` replay and error
+bodies, plus a hosted payment page marked EMULATED. Paying on that page (or through `pay()`)
+completes the session and POSTs a `checkout.session.*` event to the webhook URL, signed the way
+Stripe signs (`Stripe-Signature: t=…,v1=HMAC-SHA256("{t}.{body}")`) and retried a few times if
+the receiver fails. Sessions expire at `expires_at` by the injectable clock (unix seconds). A
+delayed payment method (completes unpaid, settles later) and failing creates can be simulated.
+A refund (through the API, or made "in the dashboard" with `refund()`) sends `charge.refunded`
+with the charge's refunds listed; `open_dispute()` and `close_dispute()` send
+`charge.dispute.created` and `charge.dispute.closed`. Nothing is persisted. Protocol facts:
 docs/vendors.md §4; unconfirmed details are noted beside the code.
 """
 
@@ -148,6 +151,10 @@ class StripeEmulator:
         self._deliveries: list[dict[str, Any]] = []
         self._log: list[dict[str, Any]] = []
         self._create_failures = 0
+        self._charges: dict[str, dict[str, Any]] = {}  # by id
+        self._charge_of_intent: dict[str, str] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._disputes: dict[str, dict[str, Any]] = {}
         self._background = Background()
 
     # -----------------------------------------------------------------------------------------
@@ -201,6 +208,107 @@ class StripeEmulator:
         await self._deliver(event)
         return copy.deepcopy(self._sessions[session_id].data)
 
+    @property
+    def charges(self) -> dict[str, dict[str, Any]]:
+        """Every charge (one per paid session) by id, with its refunds listed."""
+        return copy.deepcopy(self._charges)
+
+    @property
+    def refunds(self) -> dict[str, dict[str, Any]]:
+        """Every refund by id, oldest first."""
+        return copy.deepcopy(self._refunds)
+
+    def charge_of(self, session_id: str) -> dict[str, Any]:
+        """The charge of a paid session (StripeApiError if it has none)."""
+        return copy.deepcopy(self._charge_for_session(self._get(session_id)))
+
+    async def refund(self, session_id: str, amount: int | None = None) -> dict[str, Any]:
+        """Refund a paid session as the Dashboard does (no metadata from vidgate), and wait for
+        the `charge.refunded` delivery; returns the refund."""
+        charge = self._charge_for_session(self._get(session_id))
+        refund, event = self._refund(charge, amount, metadata={}, reason=None)
+        await self._deliver(event)
+        return copy.deepcopy(refund)
+
+    async def open_dispute(self, session_id: str) -> dict[str, Any]:
+        """The payer's bank disputes a paid session's charge (for what is not refunded):
+        `charge.dispute.created` is delivered; returns the dispute."""
+        charge = self._charge_for_session(self._get(session_id))
+        if charge["disputed"]:
+            raise StripeApiError(400, f"Charge {charge['id']} is already disputed.")
+        left = charge["amount"] - charge["amount_refunded"]
+        if left <= 0:
+            raise StripeApiError(400, f"Charge {charge['id']} is fully refunded.")
+        dispute = {
+            "id": "dp_" + _random_id(24),
+            "object": "dispute",
+            "amount": left,
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "created": int(self._clock()),
+            "livemode": False,
+            "metadata": {},
+            "payment_intent": charge["payment_intent"],
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }
+        charge["disputed"] = True
+        self._disputes[dispute["id"]] = dispute
+        await self._deliver(self._record_event("charge.dispute.created", dispute))
+        return copy.deepcopy(dispute)
+
+    async def close_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        """Decide a dispute (`won` by the merchant or lost) and deliver
+        `charge.dispute.closed`; returns the dispute."""
+        dispute = self._disputes.get(dispute_id)
+        if dispute is None:
+            raise StripeApiError(404, f"No such dispute: '{dispute_id}'", code="resource_missing")
+        if dispute["status"] in ("won", "lost"):
+            raise StripeApiError(400, f"Dispute {dispute_id} is already closed.")
+        dispute["status"] = "won" if won else "lost"
+        await self._deliver(self._record_event("charge.dispute.closed", dispute))
+        return copy.deepcopy(dispute)
+
+    async def resend(self, event_id: str, *, forged: bool = False) -> int | None:
+        """POST a generated event to the webhook URL once more (as Stripe's redelivery does), or
+        `forged`: signed with a secret that is not the endpoint's. The receiver's HTTP status
+        (None when it could not be reached)."""
+        event = next((e for e in self._events if e["id"] == event_id), None)
+        if event is None:
+            raise StripeApiError(404, f"No such event: '{event_id}'", code="resource_missing")
+        if self.webhook_url is None:
+            return None
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        body = _event_body(event)
+        secret = "whsec_forged_" + _random_id(16) if forged else self.webhook_secret
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": sign(body, secret, int(time.time())),
+        }
+        try:
+            response = await self._http.post(self.webhook_url, content=body, headers=headers)
+        except httpx.HTTPError:
+            return None
+        return response.status_code
+
+    def signed_event(
+        self,
+        event_type: str,
+        obj: Mapping[str, Any],
+        *,
+        secret: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """A signed event about any object (a charge, a dispute), built but neither stored nor
+        sent: (headers, body). For replay and forgery tests."""
+        body = _event_body(self._event(event_type, obj))
+        signed_at = int(time.time()) if timestamp is None else timestamp
+        return {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": sign(body, secret or self.webhook_secret, signed_at),
+        }, body
+
     def event_for(
         self,
         session_id: str,
@@ -253,6 +361,12 @@ class StripeEmulator:
             ("/_control/sessions/{session_id}/settle", self._control_settle, "POST"),
             ("/_control/requests", self._control_requests, "GET"),
             ("/_control/events", self._control_events, "GET"),
+            ("/v1/refunds", self._create_refund, "POST"),
+            ("/v1/refunds/{refund_id}", self._retrieve_refund, "GET"),
+            ("/_control/sessions/{session_id}/refund", self._control_refund, "POST"),
+            ("/_control/sessions/{session_id}/dispute", self._control_dispute, "POST"),
+            ("/_control/disputes/{dispute_id}/close", self._control_close_dispute, "POST"),
+            ("/_control/events/{event_id}/resend", self._control_resend, "POST"),
         )
         for path, endpoint, method in api:
             router.add_api_route(path, endpoint, methods=[method], response_model=None)
@@ -375,6 +489,87 @@ class StripeEmulator:
 
     async def _control_requests(self) -> Response:
         return JSONResponse({"requests": self.requests})
+
+    async def _control_refund(self, request: Request, session_id: str) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        amount = body.get("amount") if isinstance(body, dict) else None
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
+            return JSONResponse({"detail": "amount must be an integer"}, status_code=422)
+        try:
+            refund = await self.refund(session_id, amount)
+        except StripeApiError as exc:
+            return JSONResponse({"detail": exc.body["message"]}, status_code=exc.status)
+        return JSONResponse(refund)
+
+    async def _control_resend(self, request: Request, event_id: str) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        forged = body.get("forged", False) if isinstance(body, dict) else False
+        try:
+            status = await self.resend(event_id, forged=forged is True)
+        except StripeApiError as exc:
+            return JSONResponse({"detail": exc.body["message"]}, status_code=exc.status)
+        return JSONResponse({"event_id": event_id, "status": status})
+
+    async def _control_dispute(self, session_id: str) -> Response:
+        try:
+            dispute = await self.open_dispute(session_id)
+        except StripeApiError as exc:
+            return JSONResponse({"detail": exc.body["message"]}, status_code=exc.status)
+        return JSONResponse(dispute)
+
+    async def _control_close_dispute(self, request: Request, dispute_id: str) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        outcome = body.get("outcome") if isinstance(body, dict) else None
+        if outcome not in ("won", "lost"):
+            return JSONResponse({"detail": "outcome must be won or lost"}, status_code=422)
+        try:
+            dispute = await self.close_dispute(dispute_id, won=outcome == "won")
+        except StripeApiError as exc:
+            return JSONResponse({"detail": exc.body["message"]}, status_code=exc.status)
+        return JSONResponse(dispute)
+
+    async def _create_refund(self, request: Request) -> Response:
+        entry = self._log_request(request, await _form_pairs(request))
+        try:
+            self._check_auth(request)
+            params = _parse_params(entry["raw"])
+            entry["params"] = params
+            key = _idempotency_key(request)
+            route = "POST /v1/refunds"
+            if key is not None and key in self._idempotent:
+                return self._replay(entry, key, route, params)
+            refund, event = self._refund_from_params(params)
+        except StripeApiError as exc:
+            return self._error(entry, exc)
+        # Stripe sends the webhook on its own schedule, maybe before the API answer arrives.
+        self._background.spawn(self._deliver(event))
+        body = copy.deepcopy(refund)
+        request_id = _request_id()
+        if key is not None:
+            self._idempotent[key] = _Stored(route, params, 200, body, request_id)
+        return self._json(entry, 200, body, request_id=request_id, key=key)
+
+    async def _retrieve_refund(self, request: Request, refund_id: str) -> Response:
+        entry = self._log_request(request, request.query_params.multi_items())
+        try:
+            self._check_auth(request)
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise StripeApiError(
+                    404, f"No such refund: '{refund_id}'", param="id", code="resource_missing"
+                )
+        except StripeApiError as exc:
+            return self._error(entry, exc)
+        return self._json(entry, 200, copy.deepcopy(refund))
 
     async def _control_events(self) -> Response:
         return JSONResponse({"events": self.events, "deliveries": self.deliveries})
@@ -580,7 +775,144 @@ class StripeEmulator:
             customer_details={"email": data["customer_email"] or "payer@example.com"},
             url=None,  # only an open session has a payment page
         )
+        if not delayed:
+            self._new_charge(session)
         return self._record_event("checkout.session.completed", data)
+
+    def _charge_for_session(self, session: _Session) -> dict[str, Any]:
+        intent = session.intent
+        charge_id = self._charge_of_intent.get(intent["id"]) if intent is not None else None
+        if charge_id is None:
+            raise StripeApiError(
+                400, f"Checkout session {session.data['id']} has no successful charge."
+            )
+        return self._charges[charge_id]
+
+    def _new_charge(self, session: _Session) -> None:
+        """The charge of a payment that succeeded (what refunds and disputes are made on)."""
+        intent = session.intent
+        assert intent is not None
+        charge_id = "ch_" + _random_id(24)
+        self._charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount"],
+            "amount_refunded": 0,
+            "currency": intent["currency"],
+            "created": int(self._clock()),
+            "disputed": False,
+            "livemode": False,
+            "metadata": dict(session.data.get("metadata") or {}),
+            "paid": True,
+            "payment_intent": intent["id"],
+            "refunded": False,
+            "status": "succeeded",
+            "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0},
+        }
+        self._charge_of_intent[intent["id"]] = charge_id
+        intent["latest_charge"] = charge_id
+
+    def _refund_from_params(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Validate `POST /v1/refunds` as Stripe does; the refund and its event."""
+        for name in params:
+            if name not in ("payment_intent", "charge", "amount", "metadata", "reason", "expand"):
+                raise StripeApiError(400, f"Received unknown parameter: {name}", param=name)
+        intent_id, charge_id = params.get("payment_intent"), params.get("charge")
+        if not intent_id and not charge_id:
+            raise StripeApiError(
+                400, "One of charge or payment_intent is required.", code="parameter_missing"
+            )
+        if intent_id:
+            charge_id = self._charge_of_intent.get(intent_id)
+            if charge_id is None:
+                known = any(
+                    s.intent is not None and s.intent["id"] == intent_id
+                    for s in self._sessions.values()
+                )
+                if not known:
+                    raise StripeApiError(
+                        404,
+                        f"No such payment_intent: '{intent_id}'",
+                        param="payment_intent",
+                        code="resource_missing",
+                    )
+                raise StripeApiError(
+                    400,
+                    f"PaymentIntent {intent_id} does not have a successful charge to refund.",
+                    param="payment_intent",
+                )
+        charge = self._charges.get(charge_id) if isinstance(charge_id, str) else None
+        if charge is None:
+            raise StripeApiError(
+                404, f"No such charge: '{charge_id}'", param="charge", code="resource_missing"
+            )
+        amount = None
+        if params.get("amount") not in (None, ""):
+            amount = _integer(params["amount"], "amount", minimum=1)
+        reason = _optional_text(params, "reason")
+        if reason is not None and reason not in (
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+        ):
+            raise StripeApiError(400, f"Invalid reason: {reason}", param="reason")
+        return self._refund(
+            charge, amount, metadata=_metadata(params.get("metadata")), reason=reason
+        )
+
+    def _refund(
+        self,
+        charge: dict[str, Any],
+        amount: int | None,
+        *,
+        metadata: dict[str, str],
+        reason: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Refund `amount` (None: all that is left) of a charge; the refund and its
+        `charge.refunded` event."""
+        left = charge["amount"] - charge["amount_refunded"]
+        if charge["disputed"]:
+            raise StripeApiError(
+                400,
+                f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
+        if left <= 0:
+            raise StripeApiError(
+                400,
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = left if amount is None else amount
+        if amount > left:
+            currency = charge["currency"]
+            raise StripeApiError(
+                400,
+                f"Refund amount ({format_amount(amount, currency)}) is greater than unrefunded"
+                f" amount on charge ({format_amount(left, currency)})",
+                param="amount",
+                code="amount_too_large",  # UNCONFIRMED: Stripe's exact code
+            )
+        refund = {
+            "id": "re_" + _random_id(24),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "created": int(self._clock()),
+            "currency": charge["currency"],
+            "metadata": metadata,
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "status": "succeeded",
+        }
+        self._refunds[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        listed = charge["refunds"]
+        listed["data"].insert(0, refund)  # newest first, as Stripe lists them
+        listed["total_count"] = len(listed["data"])
+        return refund, self._record_event("charge.refunded", charge)
 
     def _settle(self, session: _Session, *, succeeded: bool) -> dict[str, Any]:
         data = session.data
@@ -589,6 +921,7 @@ class StripeEmulator:
         if succeeded:
             session.intent.update(status="succeeded", amount_received=data["amount_total"])
             data["payment_status"] = "paid"
+            self._new_charge(session)
             return self._record_event("checkout.session.async_payment_succeeded", data)
         # A failed debit sends the PaymentIntent back for another method; the session stays
         # complete and unpaid.

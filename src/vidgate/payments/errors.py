@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from vidgate.errors import BadRequest, NotFound, NotImplementedFeature, ServiceUnavailable
+from vidgate.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    NotImplementedFeature,
+    ServiceUnavailable,
+)
+from vidgate.payments.currency import to_major
 
 
 class PackNotOnSale(BadRequest):
@@ -51,3 +58,47 @@ class PaymentNotFound(NotFound):
     """There is no order with this id, or it is not the caller's."""
 
     detail = "Payment not found"
+
+
+class PaymentNotRefundable(Conflict):
+    """Only a paid order can be refunded; this one was never paid (pending, failed or
+    expired)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"Only a paid order can be refunded; this one is {status}")
+
+
+class PaymentUnderDispute(Conflict):
+    """The order is under dispute at the gateway: it cannot be refunded until the dispute is
+    closed."""
+
+    detail = "The order is under dispute; refund it once the dispute is closed"
+
+
+class RefundTooLarge(Conflict):
+    """The refund is more than what remains refundable of the order (refunds made or under way
+    and disputes count against it), or nothing remains."""
+
+    def __init__(self, amount_minor: int, left_minor: int, currency: str) -> None:
+        super().__init__(
+            f"Cannot refund {to_major(amount_minor, currency)} {currency}:"
+            f" {to_major(left_minor, currency)} {currency} of the order remains refundable"
+        )
+
+
+class GatewayRefusedRefund(Conflict):
+    """The payment gateway refused the refund; nothing was refunded and the refund is recorded
+    as failed."""
+
+    def __init__(self, label: str, message: str) -> None:
+        super().__init__(f"{label} refused the refund: {message}")
+
+
+class RefundOutcomeUnknown(ServiceUnavailable):
+    """The payment gateway did not answer the refund request: the refund stays pending (and
+    keeps its amount from being refunded again) until the gateway's notification settles it."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(
+            f"{label} did not answer; the refund stays pending until {label} reports on it"
+        )

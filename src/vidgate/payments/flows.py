@@ -1,25 +1,28 @@
 """Payment work that spans transactions: an order is committed `pending` before the gateway hears
 of it (so its notification always finds it), and the gateway's answer is recorded in a second
-commit; a notification is verified, recorded and acknowledged."""
+commit; an operator's refund likewise; a notification is verified, recorded and acknowledged."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import structlog
 
+from vidgate.admin.service import Actor
 from vidgate.config import web_origin
 from vidgate.db.session import Session
-from vidgate.payments import service
+from vidgate.payments import refunds, service
 from vidgate.payments.currency import to_minor
 from vidgate.payments.errors import (
     CurrencyNotSold,
     GatewayNotConfigured,
     GatewayRefusedOrder,
+    GatewayRefusedRefund,
+    RefundOutcomeUnknown,
     WayBackOffSite,
 )
 from vidgate.payments.gateway import (
@@ -28,8 +31,10 @@ from vidgate.payments.gateway import (
     GatewayError,
     InvalidNotification,
     PaymentGateway,
+    RefundRefused,
+    RefundRequest,
 )
-from vidgate.payments.models import Payment
+from vidgate.payments.models import Payment, PaymentRefund
 from vidgate.payments.schemas import CreatePayment
 from vidgate.runtime import Runtime
 from vidgate.vendors import PAYMENT_GATEWAYS, GatewayName
@@ -153,3 +158,59 @@ async def receive_notification(
         outcome=outcome,
     )
     return gateway.acknowledge()
+
+
+async def refund_payment(
+    runtime: Runtime,
+    session: Session,
+    payment_id: uuid.UUID,
+    actor: Actor,
+    *,
+    amount_minor: int | None,
+    reason: str,
+) -> PaymentRefund:
+    """An operator's refund of `amount_minor` of a paid order (None: all that remains).
+
+    The refund is checked and committed `pending` first (the order's row locked meanwhile, so
+    concurrent refunds cannot together pass its amount), then the gateway is asked, then its
+    answer is committed with the credits it takes back and the operator's audit row. A gateway
+    that says no leaves the refund `failed` (GatewayRefusedRefund); one that does not answer
+    leaves it `pending` for the gateway's notification to settle (RefundOutcomeUnknown).
+    """
+    payment, row = await refunds.open_refund(
+        session, payment_id, actor, amount_minor=amount_minor, reason=reason
+    )
+    provider = cast(GatewayName, payment.provider)
+    gateway = gateway_for(runtime, provider)
+    label = PAYMENT_GATEWAYS[provider].label
+    request = RefundRequest(
+        payment_id=payment.id.hex,
+        refund_id=row.id.hex,
+        provider_ref=payment.provider_ref,
+        transaction_id=payment.transaction_id,
+        amount_minor=row.amount_minor,
+        total_minor=payment.amount_minor,
+        currency=payment.currency,
+        reason=reason,
+        notify_url=runtime.settings.base_url.rstrip("/") + NOTIFY_PATHS[provider],
+    )
+    refund_id = row.id
+    await session.commit()  # before the gateway hears of it: its notification finds the row
+    try:
+        answer = await gateway.refund(request)
+    except RefundRefused as exc:
+        logger.warning("payments.refund_refused", refund_id=str(refund_id), error=str(exc))
+        await refunds.record_answer(session, refund_id, actor, None, refusal=str(exc))
+        await session.commit()
+        raise GatewayRefusedRefund(label, str(exc)) from exc
+    except GatewayError as exc:
+        logger.error(
+            "payments.refund_unanswered", alert=True, refund_id=str(refund_id), error=str(exc)
+        )
+        await refunds.record_answer(session, refund_id, actor, None, refusal=None)
+        await session.commit()
+        raise RefundOutcomeUnknown(label) from exc
+    row = await refunds.record_answer(session, refund_id, actor, answer)
+    await session.commit()
+    await session.refresh(row)  # the times the database set
+    return row

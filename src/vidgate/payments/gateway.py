@@ -13,11 +13,23 @@ from typing import Any, Literal, Protocol
 
 from vidgate.vendors import GatewayName
 
-PaymentState = Literal["pending", "paid", "failed", "expired"]
+# "refunded": the gateway took the money and has since given (some of) it back (WeChat's
+# trade_state REFUND); never a reason to grant credits.
+PaymentState = Literal["pending", "paid", "failed", "expired", "refunded"]
+# Where a refund or dispute stands at the gateway: a refund is `pending` until the money is on
+# its way back (`succeeded`) or it is given up (`failed`); a dispute is `pending` until it is
+# closed `won` (the money stays with us) or `lost`.
+RefundState = Literal["pending", "succeeded", "failed", "won", "lost"]
+RefundKind = Literal["refund", "dispute"]
 
 
 class GatewayError(Exception):
     """The gateway could not be reached or answered with an error (the caller may retry)."""
+
+
+class RefundRefused(GatewayError):
+    """The gateway answered that it will not make this refund (a definite no, not an outage):
+    e.g. more than the charge has left, or the order is too old."""
 
 
 class InvalidNotification(Exception):
@@ -62,6 +74,55 @@ class GatewayPayment:
 
 
 @dataclass(frozen=True)
+class RefundRequest:
+    """Give back `amount_minor` of a paid order (of `total_minor`)."""
+
+    payment_id: str  # vidgate's id as 32 hex digits (WeChat's out_trade_no)
+    refund_id: str  # vidgate's refund id as 32 hex digits: out_refund_no, the idempotency key
+    provider_ref: str | None  # WeChat: out_trade_no; Stripe: the Checkout Session id
+    transaction_id: str | None  # WeChat transaction_id / Stripe payment_intent
+    amount_minor: int
+    total_minor: int
+    currency: str
+    reason: str  # the operator's words (WeChat shows them to the payer; Stripe keeps metadata)
+    notify_url: str  # where WeChat sends the refund's outcome
+
+
+@dataclass(frozen=True)
+class GatewayRefund:
+    """The gateway's answer about one refund."""
+
+    gateway_id: str  # WeChat refund_id / Stripe re_…
+    state: RefundState
+    amount_minor: int
+    currency: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """What a verified notification says about a refund or a dispute of a paid order.
+
+    The order is named by vidgate's id (`payment_id`, WeChat) or by the gateway's payment
+    (`transaction_id`, Stripe's PaymentIntent). `refund_id` is vidgate's own refund id when the
+    refund was asked for by vidgate (WeChat's out_refund_no, Stripe's metadata); None for a
+    refund made at the gateway (Stripe's dashboard). When Stripe does not list a charge's
+    refunds, `refunded_total` carries the charge's cumulative amount refunded instead and
+    `amount_minor` is None: the new refund is whatever that total adds to what vidgate knows.
+    """
+
+    kind: RefundKind
+    gateway_id: str
+    state: RefundState
+    amount_minor: int | None
+    currency: str | None
+    payment_id: str | None = None
+    transaction_id: str | None = None
+    refund_id: str | None = None
+    refunded_total: int | None = None
+
+
+@dataclass(frozen=True)
 class VerifiedEvent:
     """A notification whose authenticity was proven; what it says happened."""
 
@@ -74,6 +135,8 @@ class VerifiedEvent:
     paid_at: datetime | None = None
     transaction_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Refunds and disputes this notification reports (then `state` is None).
+    refunds: tuple[RefundNotice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +158,11 @@ class PaymentGateway(Protocol):
 
     async def close(self, payment_id: str, provider_ref: str) -> None:
         """Stop an unpaid order from being paid (WeChat close / Stripe expire)."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> GatewayRefund:
+        """Ask for a refund; the same `refund_id` again must not refund twice. RefundRefused
+        for a definite refusal, GatewayError when the outcome is unknown."""
         ...
 
     def verify_notification(self, headers: Mapping[str, str], body: bytes) -> VerifiedEvent:

@@ -23,10 +23,11 @@ from vidgate.config import CreditPack, Settings
 from vidgate.credits import service as ledger
 from vidgate.credits.service import LedgerKind
 from vidgate.kit import PageRequest, parse_uuid
+from vidgate.payments import refunds
 from vidgate.payments.currency import to_major
 from vidgate.payments.errors import PackNotOnSale, PaymentNotFound
 from vidgate.payments.gateway import PaymentState, VerifiedEvent
-from vidgate.payments.models import Payment, PaymentEvent
+from vidgate.payments.models import PAID_STATUSES, Payment, PaymentEvent, PaymentRefund
 from vidgate.vendors import GatewayName
 
 logger = structlog.get_logger(__name__)
@@ -41,6 +42,10 @@ Outcome = Literal[
     "ignored",
     "unknown_payment",
     "duplicate",
+    "refunded_unpaid",
+    "refund_recorded",
+    "refund_unchanged",
+    "refund_ignored",
 ]
 
 
@@ -102,7 +107,7 @@ async def settle(
                 reported=f"{report.amount_minor} {report.currency}",
             )
             return "amount_mismatch"
-        if payment.status == "completed":
+        if payment.status in PAID_STATUSES:  # refunded or disputed since: granted once only
             return "already_completed"
         # Pending, or marked expired or failed here while the gateway took the money after all:
         # the gateway is the record of money, so the credits are owed.
@@ -122,6 +127,20 @@ async def settle(
         await session.flush()
         logger.info("payments.completed", payment_id=str(payment.id), credits=payment.credits)
         return "credited"
+    if report.state == "refunded" and payment.status in ("pending", "failed", "expired"):
+        # Paid and refunded at the gateway before vidgate heard of the payment (WeChat's
+        # trade_state REFUND): nothing was granted, so nothing is owed or taken back; whether
+        # the payer got all of it back is for an operator to check.
+        logger.error(
+            "payments.refunded_before_credited",
+            alert=True,
+            payment_id=str(payment.id),
+            provider=payment.provider,
+        )
+        payment.status = "refunded"
+        payment.transaction_id = report.transaction_id or payment.transaction_id
+        await session.flush()
+        return "refunded_unpaid"
     if report.state in ("failed", "expired") and payment.status == "pending":
         payment.status = report.state
         await session.flush()
@@ -147,6 +166,8 @@ async def record_notification(
     )
     if inbox_id is None:
         return "duplicate"
+    if event.refunds:
+        return await _record_refund_notices(session, provider, event, inbox_id)
     payment_id = parse_uuid(event.payment_id)
     outcome: Outcome = "unknown_payment"
     if payment_id is not None:
@@ -169,6 +190,26 @@ async def record_notification(
     return outcome
 
 
+async def _record_refund_notices(
+    session: AsyncSession, provider: GatewayName, event: VerifiedEvent, inbox_id: int
+) -> Outcome:
+    """Apply each refund or dispute the notification reports; the inbox row keeps the last
+    outcome that changed something."""
+    outcome: Outcome = "refund_unchanged"
+    payment_id: uuid.UUID | None = None
+    for notice in event.refunds:
+        moved = await refunds.apply_notice(session, provider, notice)
+        if moved in ("refund_recorded", "refund_ignored") or outcome == "refund_unchanged":
+            outcome = moved
+        if moved not in ("unknown_payment", "gateway_mismatch"):
+            payment_id = payment_id or await refunds.payment_of_notice(session, provider, notice)
+    row = await session.get_one(PaymentEvent, inbox_id)
+    row.outcome = outcome
+    row.payment_id = payment_id
+    await session.flush()
+    return outcome
+
+
 async def list_payments(
     session: AsyncSession, user_id: uuid.UUID, page: PageRequest
 ) -> tuple[list[Payment], int]:
@@ -184,6 +225,67 @@ async def list_payments(
         )
     )
     return list(rows), total or 0
+
+
+@dataclass(frozen=True)
+class PaymentFilter:
+    """What the console's payment search narrows by (all optional)."""
+
+    status: str | None = None
+    provider: str | None = None
+    user_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def search_payments(
+    session: AsyncSession, where: PaymentFilter, page: PageRequest
+) -> tuple[list[Payment], int]:
+    """One page of every user's orders matching `where`, newest first, and how many match."""
+    conditions = []
+    if where.status:
+        conditions.append(Payment.status == where.status)
+    if where.provider:
+        conditions.append(Payment.provider == where.provider)
+    if where.user_id is not None:
+        conditions.append(Payment.user_id == where.user_id)
+    if where.since is not None:
+        conditions.append(Payment.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(Payment.created_at < where.until)
+    total = await session.scalar(select(func.count()).select_from(Payment).where(*conditions))
+    rows = await session.scalars(
+        page.apply(
+            select(Payment)
+            .where(*conditions)
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+        )
+    )
+    return list(rows), int(total or 0)
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """One order with everything the console shows about it."""
+
+    payment: Payment
+    events: list[PaymentEvent]
+    refunds: list[PaymentRefund]
+    refundable_minor: int
+
+
+async def payment_record(session: AsyncSession, payment_id: uuid.UUID) -> PaymentRecord:
+    """The order, its notifications (oldest first) and its refunds and disputes; or 404."""
+    payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise PaymentNotFound()
+    events = await session.scalars(
+        select(PaymentEvent)
+        .where(PaymentEvent.payment_id == payment_id)
+        .order_by(PaymentEvent.received_at, PaymentEvent.id)
+    )
+    rows = await refunds.refunds_of(session, payment_id)
+    return PaymentRecord(payment, list(events), rows, refunds.refundable(payment, rows))
 
 
 async def owned_payment(session: AsyncSession, payment_id: str, user_id: uuid.UUID) -> Payment:

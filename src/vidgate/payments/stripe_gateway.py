@@ -29,8 +29,13 @@ from .gateway import (
     CheckoutRequest,
     GatewayError,
     GatewayPayment,
+    GatewayRefund,
     InvalidNotification,
     PaymentState,
+    RefundNotice,
+    RefundRefused,
+    RefundRequest,
+    RefundState,
     VerifiedEvent,
 )
 
@@ -38,6 +43,16 @@ from .gateway import (
 # upgrade cannot silently change the shape of the objects this adapter reads.
 API_VERSION = "2026-10-28.endive"
 WEBHOOK_TOLERANCE_SECONDS = 300  # Stripe-Signature timestamps older than this are refused
+# Stripe's refund statuses as vidgate's.
+_REFUND_STATES: dict[str, RefundState] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "failed",
+}
+_REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
+METADATA_VALUE_MAX = 500
 # Stripe accepts `expires_at` between 30 minutes and 24 hours after the session is created.
 MIN_LIFETIME_SECONDS = 30 * 60
 MAX_LIFETIME_SECONDS = 24 * 3600
@@ -161,6 +176,42 @@ class StripeGateway:
             )
         raise GatewayError(f"stripe: expiring {provider_ref} failed: {_describe(refusal)}")
 
+    async def refund(self, request: RefundRequest) -> GatewayRefund:
+        """Refund part or all of the order's PaymentIntent; vidgate's refund id is the
+        idempotency key (a retry cannot refund twice) and rides in the metadata, so the
+        `charge.refunded` webhook names the refund vidgate asked for."""
+        if not request.transaction_id:
+            raise RefundRefused(f"stripe: order {request.payment_id} has no PaymentIntent")
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params={
+                    "payment_intent": request.transaction_id,
+                    "amount": request.amount_minor,
+                    "metadata": {
+                        "payment_id": request.payment_id,
+                        "refund_id": request.refund_id,
+                        "reason": request.reason[:METADATA_VALUE_MAX],
+                    },
+                },
+                options={"idempotency_key": f"refund-{request.refund_id}"},
+            )
+        except stripe.StripeError as exc:
+            status = exc.http_status or 0
+            if 400 <= status < 500 and status not in (409, 429):
+                raise RefundRefused(f"stripe: {_describe(exc)}") from exc
+            raise GatewayError(f"stripe: refunding failed: {_describe(exc)}") from exc
+        raw = refund.to_dict()
+        notice = _refund_notice(raw, None)
+        if notice is None or notice.amount_minor is None:
+            raise GatewayError("stripe: the refund answer is not a refund")
+        return GatewayRefund(
+            gateway_id=notice.gateway_id,
+            state=notice.state,
+            amount_minor=notice.amount_minor,
+            currency=notice.currency or request.currency,
+            raw=raw,
+        )
+
     def verify_notification(self, headers: Mapping[str, str], body: bytes) -> VerifiedEvent:
         signature = _header(headers, "stripe-signature")
         if not signature:
@@ -211,7 +262,8 @@ def _verified_event(event: Mapping[str, Any]) -> VerifiedEvent:
     if not isinstance(event_type, str):
         raise InvalidNotification(f"event {event_id} has no type")
     if not event_type.startswith("checkout.session."):
-        return VerifiedEvent(event_id, None, None, None, None, None, raw=event)
+        notices = _refund_notices(event_id, event_type, event.get("data"))
+        return VerifiedEvent(event_id, None, None, None, None, None, raw=event, refunds=notices)
     container = event.get("data")
     session = container.get("object") if isinstance(container, Mapping) else None
     if not isinstance(session, Mapping) or session.get("object") != "checkout.session":
@@ -252,6 +304,88 @@ def _verified_event(event: Mapping[str, Any]) -> VerifiedEvent:
         paid_at=paid_at,
         transaction_id=_intent_id(session.get("payment_intent")),
         raw=event,
+    )
+
+
+def _refund_notices(event_id: str, event_type: str, container: Any) -> tuple[RefundNotice, ...]:
+    """The refunds or dispute a `charge.refunded`, `refund.*` or `charge.dispute.*` event
+    reports (none for other events)."""
+    obj = container.get("object") if isinstance(container, Mapping) else None
+    if not isinstance(obj, Mapping):
+        return ()
+    if event_type == "charge.refunded":
+        if obj.get("object") != "charge":
+            return ()
+        intent = _intent_id(obj.get("payment_intent"))
+        listed = obj.get("refunds")
+        data = listed.get("data") if isinstance(listed, Mapping) else None
+        if isinstance(data, list) and data:
+            found = (_refund_notice(item, intent) for item in data)
+            return tuple(notice for notice in found if notice is not None)
+        total, charge_id = _int_or_none(obj.get("amount_refunded")), obj.get("id")
+        if total is None or not isinstance(charge_id, str):
+            raise InvalidNotification(f"event {event_id} carries a charge without refunds")
+        # Without the list, the cumulative total stands for the refunds vidgate has not seen.
+        return (
+            RefundNotice(
+                kind="refund",
+                gateway_id=f"{charge_id}:refunded:{total}",
+                state="succeeded",
+                amount_minor=None,
+                currency=_upper_or_none(obj.get("currency")),
+                transaction_id=intent,
+                refunded_total=total,
+            ),
+        )
+    if event_type in _REFUND_EVENTS or event_type == "charge.refund.updated":
+        notice = _refund_notice(obj, None)
+        return (notice,) if notice is not None else ()
+    if event_type in ("charge.dispute.created", "charge.dispute.closed"):
+        dispute_id = obj.get("id")
+        amount = _int_or_none(obj.get("amount"))
+        if obj.get("object") != "dispute" or not isinstance(dispute_id, str) or amount is None:
+            raise InvalidNotification(f"event {event_id} carries no dispute")
+        state: RefundState = "pending"
+        if event_type == "charge.dispute.closed":
+            status = obj.get("status")
+            if status == "lost":
+                state = "lost"
+            elif status in ("won", "warning_closed"):
+                state = "won"
+            else:
+                return ()
+        return (
+            RefundNotice(
+                kind="dispute",
+                gateway_id=dispute_id,
+                state=state,
+                amount_minor=amount,
+                currency=_upper_or_none(obj.get("currency")),
+                transaction_id=_intent_id(obj.get("payment_intent")),
+            ),
+        )
+    return ()
+
+
+def _refund_notice(refund: Any, intent: str | None) -> RefundNotice | None:
+    """A Stripe Refund object as a notice; None if it is not one."""
+    if not isinstance(refund, Mapping) or refund.get("object") != "refund":
+        return None
+    refund_id = refund.get("id")
+    state = _REFUND_STATES.get(str(refund.get("status")))
+    amount = _int_or_none(refund.get("amount"))
+    if not isinstance(refund_id, str) or not refund_id or state is None or amount is None:
+        return None
+    metadata = refund.get("metadata")
+    ours = metadata.get("refund_id") if isinstance(metadata, Mapping) else None
+    return RefundNotice(
+        kind="refund",
+        gateway_id=refund_id,
+        state=state,
+        amount_minor=amount,
+        currency=_upper_or_none(refund.get("currency")),
+        transaction_id=_intent_id(refund.get("payment_intent")) or intent,
+        refund_id=ours if isinstance(ours, str) and ours else None,
     )
 
 

@@ -39,8 +39,13 @@ from .gateway import (
     CheckoutRequest,
     GatewayError,
     GatewayPayment,
+    GatewayRefund,
     InvalidNotification,
     PaymentState,
+    RefundNotice,
+    RefundRefused,
+    RefundRequest,
+    RefundState,
     VerifiedEvent,
 )
 
@@ -48,13 +53,25 @@ DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 # WeChat signs with a timestamp; one older or newer than this is a replay (or a broken clock).
 MAX_CLOCK_SKEW_SECONDS = 300
+REFUND_PATH = "/v3/refund/domestic/refunds"
+# A refund's `status` (in answers) or `refund_status` (in notifications) as vidgate's view.
+# ABNORMAL: the money could not reach the payer (a closed card, say) and waits for the merchant
+# to act in the console, so it is neither back nor given up: pending.
+_REFUND_STATES: dict[str, RefundState] = {
+    "SUCCESS": "succeeded",
+    "PROCESSING": "pending",
+    "ABNORMAL": "pending",
+    "CLOSED": "failed",
+}
+REASON_MAX = 80  # WeChat's limit on a refund's reason, in characters
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # WeChat writes times in +08:00
 
 # `trade_state` → vidgate's view (docs/vendors.md §3). REFUND means the payment succeeded and
-# a refund was started afterwards: the money was received, so the purchase stands as paid.
+# a refund was started afterwards: the money (some or all of it) went back, so it is no reason
+# to grant credits; refunds themselves are followed through refund notifications.
 _TRADE_STATES: dict[str, PaymentState] = {
     "SUCCESS": "paid",
-    "REFUND": "paid",
+    "REFUND": "refunded",
     "NOTPAY": "pending",
     "USERPAYING": "pending",
     "CLOSED": "expired",
@@ -180,6 +197,38 @@ class WeChatPayGateway:
         path = f"/v3/pay/transactions/out-trade-no/{_segment(provider_ref)}/close"
         await self._call("POST", path, {"mchid": self.mchid})
 
+    async def refund(self, request: RefundRequest) -> GatewayRefund:
+        """Ask for a refund by `out_trade_no`; `out_refund_no` is vidgate's refund id, so the
+        same request again is the same refund. WeChat usually answers PROCESSING and sends a
+        refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED) to `notify_url` later."""
+        body: dict[str, Any] = {
+            "out_trade_no": request.provider_ref or request.payment_id,
+            "out_refund_no": request.refund_id,
+            "reason": request.reason[:REASON_MAX],
+            "notify_url": request.notify_url,
+            "amount": {
+                "refund": request.amount_minor,
+                "total": request.total_minor,
+                "currency": "CNY",
+            },
+        }
+        try:
+            answer = await self._call("POST", REFUND_PATH, body)
+        except WeChatPayError as exc:
+            if 400 <= exc.status_code < 500 and exc.status_code != 429:
+                raise RefundRefused(str(exc)) from exc
+            raise
+        notice = _refund_from(answer, answer.get("status"))
+        if notice.amount_minor is None:
+            raise GatewayError("WeChat Pay's refund answer has no amount.refund")
+        return GatewayRefund(
+            gateway_id=notice.gateway_id,
+            state=notice.state,
+            amount_minor=notice.amount_minor,
+            currency="CNY",
+            raw=answer,
+        )
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
@@ -229,6 +278,25 @@ class WeChatPayGateway:
         transaction = self._decrypt(envelope.get("resource"))
         if transaction.get("mchid") != self.mchid:
             raise InvalidNotification("the notification is for another merchant (mchid)")
+        event_type = envelope.get("event_type")
+        if isinstance(event_type, str) and event_type.startswith("REFUND."):
+            # A refund's resource names no appid; its mchid and the key that decrypted it say
+            # it is ours.
+            try:
+                notice = _refund_from(transaction, transaction.get("refund_status"))
+            except GatewayError as exc:
+                raise InvalidNotification(str(exc)) from None
+            return VerifiedEvent(
+                event_id=event_id,
+                state=None,
+                payment_id=notice.payment_id,
+                provider_ref=notice.payment_id,
+                amount_minor=notice.amount_minor,
+                currency="CNY",
+                transaction_id=notice.transaction_id,
+                raw={**envelope, "resource": transaction},
+                refunds=(notice,),
+            )
         if transaction.get("appid") != self.appid:
             raise InvalidNotification("the notification is for another app (appid)")
 
@@ -355,6 +423,34 @@ class WeChatPayGateway:
         if not isinstance(answer, dict):
             raise GatewayError(f"WeChat Pay answered {method} {path} with a non-object body")
         return answer
+
+
+def _refund_from(refund: Mapping[str, Any], status: Any) -> RefundNotice:
+    """A refund as WeChat answers or notifies it (`status` from `status` / `refund_status`)."""
+    refund_id = refund.get("refund_id")
+    out_trade_no = refund.get("out_trade_no")
+    state = _REFUND_STATES.get(status) if isinstance(status, str) else None
+    if not isinstance(refund_id, str) or not refund_id:
+        raise GatewayError("WeChat Pay's refund has no refund_id")
+    if not isinstance(out_trade_no, str) or not out_trade_no:
+        raise GatewayError("WeChat Pay's refund has no out_trade_no")
+    if state is None:
+        raise GatewayError(f"WeChat Pay answered an unknown refund status {status!r}")
+    amount = refund.get("amount")
+    amount = amount if isinstance(amount, dict) else {}
+    refunded = amount.get("refund")
+    out_refund_no = refund.get("out_refund_no")
+    transaction_id = refund.get("transaction_id")
+    return RefundNotice(
+        kind="refund",
+        gateway_id=refund_id,
+        state=state,
+        amount_minor=refunded if _is_int(refunded) else None,
+        currency="CNY",
+        payment_id=out_trade_no,
+        transaction_id=transaction_id if isinstance(transaction_id, str) else None,
+        refund_id=out_refund_no if isinstance(out_refund_no, str) else None,
+    )
 
 
 def _error_from(response: httpx.Response) -> WeChatPayError:

@@ -24,6 +24,9 @@ const BADGE: Record<PaymentStatus, string> = {
   completed: "badge-succeeded",
   failed: "badge-failed",
   expired: "badge-canceled",
+  partially_refunded: "badge-canceled",
+  refunded: "badge-canceled",
+  disputed: "badge-failed",
 };
 
 export function PaymentStatusBadge({ status }: { status: PaymentStatus }) {
