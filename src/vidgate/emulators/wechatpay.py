@@ -1,12 +1,15 @@
 """A local model of WeChat Pay API v3 for one direct merchant, for development and tests.
 
-It serves Native and H5 order creation, query and close at WeChat's paths, checks the merchant's
-`WECHATPAY2-SHA256-RSA2048` request signatures, answers with WeChat's `{"code", "message"}`
-errors and signs every answer with its own platform key (the "WeChat Pay public key" mode, id
-`PUB_KEY_ID_…`). A pay page stands in for the WeChat app: paying there (or through `pay()`)
-settles the order and POSTs an AEAD_AES_256_GCM-encrypted, platform-signed notification to the
-order's `notify_url`, retrying on failure. Faults for the next API request are set through
-`set_next_fault()` or `POST /_control/faults`. Nothing is persisted.
+It serves Native and H5 order creation, query and close at WeChat's paths, and refunds
+(`/v3/refund/domestic/refunds`), checks the merchant's `WECHATPAY2-SHA256-RSA2048` request
+signatures, answers with WeChat's `{"code", "message"}` errors and signs every answer with its own
+platform key (the "WeChat Pay public key" mode, id `PUB_KEY_ID_…`). A pay page stands in for the
+WeChat app: paying there (or through `pay()`) settles the order and POSTs an
+AEAD_AES_256_GCM-encrypted, platform-signed notification to the order's `notify_url`, retrying on
+failure. Faults for the next API request are set through `set_next_fault()` or
+`POST /_control/faults`. A refund is answered PROCESSING, then settles (SUCCESS, or the outcome
+set with `set_refund_outcome()`) and its REFUND.* notification, encrypted and signed the same way,
+is POSTed to the refund's `notify_url`. Nothing is persisted.
 
 Crypto is done with `cryptography` directly, not with `wechatpayv3` as the gateway does, so a
 test of one against the other is a test of two implementations. Protocol facts:
@@ -69,8 +72,12 @@ _H5_TYPES = frozenset({"Wap", "iOS", "Android"})
 _STATE_DESC = {  # the emulator's own wording for trade_state_desc
     "NOTPAY": "not paid",
     "SUCCESS": "paid",
+    "REFUND": "refund started",
     "CLOSED": "closed",
 }
+REFUND_PATH = "/v3/refund/domestic/refunds"
+REFUND_OUTCOMES = ("SUCCESS", "ABNORMAL", "CLOSED")
+_OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
 _ALNUM = string.ascii_letters + string.digits
 _PAGE_TITLE = "WeChat Pay (EMULATED) — vidgate"
 
@@ -146,10 +153,29 @@ class EmulatedOrder:
     created_at: float  # emulator clock
     token: str  # the pay page's key (`pr=` in code_url)
     prepay_id: str
-    trade_state: Literal["NOTPAY", "SUCCESS", "CLOSED"] = "NOTPAY"
+    trade_state: Literal["NOTPAY", "SUCCESS", "REFUND", "CLOSED"] = "NOTPAY"
     transaction_id: str | None = None
     success_time: str | None = None
     payer_openid: str | None = None
+    notification_id: str | None = None
+
+
+@dataclass
+class EmulatedRefund:
+    """One refund as WeChat holds it."""
+
+    out_refund_no: str
+    refund_id: str
+    out_trade_no: str
+    transaction_id: str
+    request: dict[str, Any]  # the accepted body, to tell a repeat from a conflicting reuse
+    refund: int
+    total: int
+    reason: str | None
+    notify_url: str | None
+    create_time: str
+    status: Literal["PROCESSING", "SUCCESS", "ABNORMAL", "CLOSED"] = "PROCESSING"
+    success_time: str | None = None
     notification_id: str | None = None
 
 
@@ -213,6 +239,8 @@ class WeChatPayEmulator:
         self._clock = clock or time.time
         self._orders: dict[str, EmulatedOrder] = {}
         self._by_token: dict[str, str] = {}
+        self._refunds: dict[str, EmulatedRefund] = {}  # by out_refund_no
+        self._refund_outcome: Literal["SUCCESS", "ABNORMAL", "CLOSED"] = "SUCCESS"
         self._next_fault: str | None = None
         self._log: list[dict[str, Any]] = []
         self._deliveries: list[dict[str, Any]] = []
@@ -237,6 +265,45 @@ class WeChatPayEmulator:
     def deliveries(self) -> list[dict[str, Any]]:
         """Every notification attempt: out_trade_no, notification id, attempt, status or error."""
         return list(self._deliveries)
+
+    @property
+    def refunds(self) -> dict[str, EmulatedRefund]:
+        """Every refund by `out_refund_no`, oldest first (copies)."""
+        return {key: replace(refund) for key, refund in self._refunds.items()}
+
+    def set_refund_outcome(self, outcome: str) -> None:
+        """What refunds asked for from now on end as: SUCCESS, ABNORMAL or CLOSED."""
+        if outcome not in REFUND_OUTCOMES:
+            raise ValueError(
+                f"unknown refund outcome {outcome!r}; one of SUCCESS, ABNORMAL, CLOSED"
+            )
+        self._refund_outcome = outcome  # type: ignore[assignment]
+
+    def refund_notification_for(
+        self, out_refund_no: str, *, sign: bool = True
+    ) -> tuple[dict[str, str], bytes]:
+        """The refund's notification as it is now: (headers, body); `sign=False` signs it with
+        a key that is not the platform's (a forgery)."""
+        refund = self._refunds[out_refund_no]
+        body = self._refund_notification_body(refund)
+        signer = self._platform_key if sign else _throwaway_key()
+        return _signature_headers(signer, self.platform_public_key_id, body), body
+
+    async def notify_refund(self, out_refund_no: str, *, forged: bool = False) -> int | None:
+        """POST the refund's notification once more (as WeChat's retries do), or a forgery of
+        it; the merchant's HTTP status (None when it could not be reached)."""
+        refund = self._refunds[out_refund_no]
+        if refund.notify_url is None:
+            return None
+        headers, body = self.refund_notification_for(out_refund_no, sign=not forged)
+        headers["Content-Type"] = "application/json"
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.notify_timeout)
+        try:
+            response = await self._http.post(refund.notify_url, content=body, headers=headers)
+        except httpx.HTTPError:
+            return None
+        return response.status_code
 
     def set_next_fault(self, fault: str | None) -> None:
         """Make the next API request misbehave (one of `FAULTS`), or clear it."""
@@ -340,6 +407,30 @@ class WeChatPayEmulator:
             methods=["POST"],
             response_model=None,
         )
+        router.add_api_route(
+            REFUND_PATH, self._create_refund, methods=["POST"], response_model=None
+        )
+        router.add_api_route(
+            REFUND_PATH + "/{out_refund_no}",
+            self._query_refund,
+            methods=["GET"],
+            response_model=None,
+        )
+        router.add_api_route(
+            "/_control/refunds", self._control_refunds, methods=["GET"], response_model=None
+        )
+        router.add_api_route(
+            "/_control/refunds/{out_refund_no}/notify",
+            self._control_notify_refund,
+            methods=["POST"],
+            response_model=None,
+        )
+        router.add_api_route(
+            "/_control/refund_outcome",
+            self._control_refund_outcome,
+            methods=["POST"],
+            response_model=None,
+        )
         router.add_api_route("/pay/{token}", self._pay_page, methods=["GET"], response_model=None)
         router.add_api_route(
             "/pay/{token}", self._pay_decision, methods=["POST"], response_model=None
@@ -401,7 +492,7 @@ class WeChatPayEmulator:
             order = self._orders.get(out_trade_no)
             if order is None:
                 raise _WeChatError(404, "ORDER_NOT_EXIST", "no such order")
-            if order.trade_state == "SUCCESS":
+            if order.trade_state in ("SUCCESS", "REFUND"):
                 # The code WeChat uses for closing a paid order is UNCONFIRMED.
                 raise _WeChatError(400, "ORDERPAID", "the order is paid and cannot be closed")
             # Closing a closed order again succeeds, as a retried close should.
@@ -409,6 +500,46 @@ class WeChatPayEmulator:
             return _Served(204, None, logged_body=body)
 
         return self._serve(request, raw, answer)
+
+    async def _create_refund(self, request: Request) -> Response:
+        raw = await request.body()
+        return self._serve(request, raw, lambda: self._accept_refund(raw))
+
+    async def _query_refund(self, request: Request, out_refund_no: str) -> Response:
+        def answer() -> _Served:
+            refund = self._refunds.get(out_refund_no)
+            if refund is None:
+                raise _WeChatError(404, "RESOURCE_NOT_EXISTS", "no such refund")
+            return _Served(200, self._refund_view(refund))
+
+        return self._serve(request, await request.body(), answer)
+
+    async def _control_refunds(self) -> Response:
+        return JSONResponse({"refunds": [self._refund_view(r) for r in self._refunds.values()]})
+
+    async def _control_notify_refund(self, request: Request, out_refund_no: str) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        if out_refund_no not in self._refunds:
+            return JSONResponse({"detail": "no such refund"}, status_code=404)
+        forged = isinstance(body, dict) and body.get("forged") is True
+        status = await self.notify_refund(out_refund_no, forged=forged)
+        return JSONResponse({"out_refund_no": out_refund_no, "status": status})
+
+    async def _control_refund_outcome(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        outcome = body.get("outcome") if isinstance(body, dict) else None
+        if outcome not in REFUND_OUTCOMES:
+            return JSONResponse(
+                {"detail": "outcome must be SUCCESS, ABNORMAL or CLOSED"}, status_code=422
+            )
+        self.set_refund_outcome(outcome)
+        return JSONResponse({"outcome": outcome})
 
     async def _pay_page(self, request: Request, token: str) -> Response:
         order = self._order_by_token(token)
@@ -634,7 +765,7 @@ class WeChatPayEmulator:
                 )
             # Repeats of a placed order answer the same link; a settled one is refused.
             # The codes for the paid and closed cases are UNCONFIRMED.
-            if existing.trade_state == "SUCCESS":
+            if existing.trade_state in ("SUCCESS", "REFUND"):
                 raise _WeChatError(400, "ORDERPAID", "the order is already paid")
             if existing.trade_state == "CLOSED":
                 raise _WeChatError(400, "ORDER_CLOSED", "the order is closed")
@@ -677,7 +808,7 @@ class WeChatPayEmulator:
 
     def _settle(self, order: EmulatedOrder) -> None:
         """Mark the order paid and start its notification; no await between check and set."""
-        if order.trade_state == "SUCCESS":
+        if order.trade_state in ("SUCCESS", "REFUND"):
             raise PaymentRefused("This order is already paid.")
         if order.trade_state == "CLOSED":
             raise PaymentRefused("The merchant closed this order; it can no longer be paid.")
@@ -710,7 +841,7 @@ class WeChatPayEmulator:
         }
         if order.attach is not None:
             transaction["attach"] = order.attach
-        if order.trade_state == "SUCCESS":
+        if order.trade_state in ("SUCCESS", "REFUND"):
             transaction.update(
                 transaction_id=order.transaction_id,
                 bank_type="OTHERS",
@@ -724,6 +855,169 @@ class WeChatPayEmulator:
                 },
             )
         return transaction
+
+    # -----------------------------------------------------------------------------------------
+    # Refunds
+    # -----------------------------------------------------------------------------------------
+
+    def _accept_refund(self, raw: bytes) -> _Served:
+        """Validate a refund the way WeChat does; accept it (PROCESSING) or find its twin."""
+        body = _json_object(raw)
+        out_refund_no = body.get("out_refund_no")
+        if not isinstance(out_refund_no, str) or not _OUT_REFUND_NO.fullmatch(out_refund_no):
+            raise _param_error("/out_refund_no", "out_refund_no must be 1-64 characters")
+        order: EmulatedOrder | None = None
+        if isinstance(body.get("transaction_id"), str):
+            order = next(
+                (o for o in self._orders.values() if o.transaction_id == body["transaction_id"]),
+                None,
+            )
+        elif isinstance(body.get("out_trade_no"), str):
+            order = self._orders.get(body["out_trade_no"])
+        else:
+            raise _param_error("/out_trade_no", "out_trade_no or transaction_id is required")
+        amount = body.get("amount")
+        if not isinstance(amount, dict):
+            raise _param_error("/amount", "amount is required")
+        refund, total = amount.get("refund"), amount.get("total")
+        if not isinstance(refund, int) or isinstance(refund, bool) or refund < 1:
+            raise _param_error("/amount/refund", "amount.refund must be at least 1 (fen)")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+            raise _param_error("/amount/total", "amount.total is required (integer, fen)")
+        if amount.get("currency", "CNY") != "CNY":
+            raise _param_error("/amount/currency", "amount.currency must be CNY")
+        reason = body.get("reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 80):
+            raise _param_error("/reason", "reason must be a string of at most 80 characters")
+        notify_url = body.get("notify_url")
+        if notify_url is not None and _http_url(notify_url) is None:
+            raise _param_error("/notify_url", "notify_url must be an absolute http(s) URL")
+
+        existing = self._refunds.get(out_refund_no)
+        if existing is not None:
+            if existing.request != body:
+                raise _WeChatError(
+                    400, "INVALID_REQUEST", "out_refund_no already used with different parameters"
+                )
+            return _Served(200, self._refund_view(existing), logged_body=body)
+        # The codes for these refusals are UNCONFIRMED.
+        if order is None:
+            raise _WeChatError(404, "RESOURCE_NOT_EXISTS", "no such order")
+        if order.trade_state not in ("SUCCESS", "REFUND") or order.transaction_id is None:
+            raise _WeChatError(400, "INVALID_REQUEST", "the order is not paid")
+        if total != order.total:
+            raise _param_error("/amount/total", "amount.total is not the order's total")
+        refunded = sum(
+            r.refund
+            for r in self._refunds.values()
+            if r.out_trade_no == order.out_trade_no and r.status != "CLOSED"
+        )
+        if refunded + refund > order.total:
+            raise _WeChatError(
+                400, "NOT_ENOUGH", "the refund is more than the order has left to refund"
+            )
+        now = self._clock()
+        created = EmulatedRefund(
+            out_refund_no=out_refund_no,
+            refund_id="50" + _cst(now).strftime("%Y%m%d") + f"{secrets.randbelow(10**20):020d}",
+            out_trade_no=order.out_trade_no,
+            transaction_id=order.transaction_id,
+            request=body,
+            refund=refund,
+            total=order.total,
+            reason=reason,
+            notify_url=notify_url,
+            create_time=_rfc3339(now),
+        )
+        self._refunds[out_refund_no] = created
+        order.trade_state = "REFUND"
+        self._background.spawn(self._finish_refund(created))
+        return _Served(200, self._refund_view(created), logged_body=body)
+
+    async def _finish_refund(self, refund: EmulatedRefund) -> None:
+        """The bank's part: the refund settles a moment later and its notification follows."""
+        await asyncio.sleep(0.05)
+        refund.status = self._refund_outcome
+        if refund.status == "SUCCESS":
+            refund.success_time = _rfc3339(self._clock())
+        refund.notification_id = str(uuid.uuid4())
+        if refund.notify_url is None:
+            return
+        body = self._refund_notification_body(refund)
+        record = {
+            "out_trade_no": refund.out_trade_no,
+            "out_refund_no": refund.out_refund_no,
+            "notification_id": refund.notification_id,
+        }
+        await self._post(refund.notify_url, body, record)
+
+    def _refund_view(self, refund: EmulatedRefund) -> dict[str, Any]:
+        """The refund as the API answers it."""
+        view: dict[str, Any] = {
+            "refund_id": refund.refund_id,
+            "out_refund_no": refund.out_refund_no,
+            "transaction_id": refund.transaction_id,
+            "out_trade_no": refund.out_trade_no,
+            "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱",
+            "create_time": refund.create_time,
+            "status": refund.status,
+            "funds_account": "AVAILABLE",
+            "amount": {
+                "total": refund.total,
+                "refund": refund.refund,
+                "payer_total": refund.total,
+                "payer_refund": refund.refund,
+                "settlement_total": refund.total,
+                "settlement_refund": refund.refund,
+                "discount_refund": 0,
+                "currency": "CNY",
+            },
+        }
+        if refund.success_time is not None:
+            view["success_time"] = refund.success_time
+        return view
+
+    def _refund_notification_body(self, refund: EmulatedRefund) -> bytes:
+        """REFUND.SUCCESS / ABNORMAL / CLOSED, encrypted like a payment notification."""
+        resource: dict[str, Any] = {
+            "mchid": self.mchid,
+            "out_trade_no": refund.out_trade_no,
+            "transaction_id": refund.transaction_id,
+            "out_refund_no": refund.out_refund_no,
+            "refund_id": refund.refund_id,
+            "refund_status": refund.status,
+            "user_received_account": "支付用户零钱",
+            "amount": {
+                "total": refund.total,
+                "refund": refund.refund,
+                "payer_total": refund.total,
+                "payer_refund": refund.refund,
+            },
+        }
+        if refund.success_time is not None:
+            resource["success_time"] = refund.success_time
+        nonce = _random_text(12)
+        associated_data = "refund"
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(
+            nonce.encode(), _json_bytes(resource), associated_data.encode()
+        )
+        summaries = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
+        envelope = {
+            "id": refund.notification_id or str(uuid.uuid4()),
+            "create_time": _rfc3339(self._clock()),
+            "resource_type": "encrypt-resource",
+            "event_type": f"REFUND.{refund.status}",
+            "summary": summaries.get(refund.status, refund.status),
+            "resource": {
+                "original_type": "refund",
+                "algorithm": "AEAD_AES_256_GCM",
+                "ciphertext": base64.b64encode(ciphertext).decode(),
+                "associated_data": associated_data,
+                "nonce": nonce,
+            },
+        }
+        return _json_bytes(envelope)
 
     # -----------------------------------------------------------------------------------------
     # Notifications
@@ -759,11 +1053,14 @@ class WeChatPayEmulator:
         return _json_bytes(envelope)
 
     async def _deliver(self, order: EmulatedOrder) -> None:
-        """POST the payment notification until the merchant answers 2xx or retries run out.
-
-        The same notification id and ciphertext every time; each attempt is signed afresh.
-        """
+        """POST the payment notification until the merchant answers 2xx or retries run out."""
         body = self._notification_body(order, self._transaction(order))
+        record = {"out_trade_no": order.out_trade_no, "notification_id": order.notification_id}
+        await self._post(order.notify_url, body, record)
+
+    async def _post(self, url: str, body: bytes, about: dict[str, Any]) -> None:
+        """POST a notification until the merchant answers 2xx or retries run out: the same
+        notification id and ciphertext every time, each attempt signed afresh."""
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.notify_timeout)
         delays = (*self.notify_retry_delays, None)
@@ -771,14 +1068,13 @@ class WeChatPayEmulator:
             headers = _signature_headers(self._platform_key, self.platform_public_key_id, body)
             headers["Content-Type"] = "application/json"
             record: dict[str, Any] = {
-                "out_trade_no": order.out_trade_no,
-                "notification_id": order.notification_id,
+                **about,
                 "attempt": attempt,
                 "status_code": None,
                 "error": None,
             }
             try:
-                response = await self._http.post(order.notify_url, content=body, headers=headers)
+                response = await self._http.post(url, content=body, headers=headers)
                 record["status_code"] = response.status_code
             except httpx.HTTPError as exc:
                 record["error"] = repr(exc)
@@ -788,7 +1084,7 @@ class WeChatPayEmulator:
             if delay is None:
                 log.warning(
                     "wechatpay emulator: gave up notifying %s after %d attempts",
-                    order.out_trade_no,
+                    about.get("out_refund_no") or about.get("out_trade_no"),
                     attempt,
                 )
                 return
