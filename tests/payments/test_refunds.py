@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from vidgate.admin.models import AuditEntry
+from vidgate.admin.service import command_line
 from vidgate.credits import service as ledger
-from vidgate.payments import service
+from vidgate.payments import flows, service
 from vidgate.payments.models import Payment, PaymentEvent, PaymentRefund
 
 from ..fixtures.app import Live
@@ -587,3 +588,64 @@ async def test_an_order_refunded_before_it_was_credited_grants_nothing(
     credits, _, rows = await account(live.runtime.db, caller.user_id)
     assert credits == BONUS
     assert [kind for kind, _, _ in rows] == ["signup_bonus"]
+
+
+async def test_a_refund_the_gateway_did_not_answer_stays_pending_and_can_be_retried(
+    live: Live, http: httpx.AsyncClient, admin: Operator
+) -> None:
+    caller = await new_caller(http)
+    payment_id = await buy_with_wechat(http, caller)
+    await http.post(f"{WECHAT}/_control/faults", json={"next_request": "system_error"})
+
+    unanswered = await refund(http, admin, payment_id, 2000)
+    assert unanswered.status_code == 503, unanswered.text
+    shown = await detail(http, admin, payment_id)
+    [row] = shown["refunds"]
+    assert (row["status"], row["gateway_id"]) == ("pending", None)
+    assert shown["refundable_minor"] == AMOUNT - 2000  # held until it is settled
+    retry = f"/api/admin/payments/{payment_id}/refunds/{row['refund_id']}/retry"
+    elsewhere = f"/api/admin/payments/{uuid.uuid4()}/refunds/{row['refund_id']}/retry"
+    assert (await http.post(elsewhere, headers=admin.headers)).status_code == 404
+
+    retried = await http.post(retry, headers=admin.headers)
+    assert retried.status_code == 200, retried.text
+    settled = await until_refund_settles(http, admin, payment_id, row["refund_id"])
+    assert (settled["status"], settled["credits_taken"]) == ("succeeded", 220)
+    assert (await http.post(retry, headers=admin.headers)).status_code == 409
+    async with live.runtime.db.session() as session:
+        audit = list(
+            await session.scalars(
+                select(AuditEntry.after).where(AuditEntry.target_id == payment_id)
+            )
+        )
+    assert [a["status"] if a else None for a in audit] == ["pending", "pending"]
+    assert (await account(live.runtime.db, caller.user_id))[0] == BONUS + CREDITS - 220
+    await no_drift(live)
+
+
+async def test_the_command_line_refunds_through_the_same_flow(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """What `vidgate payments refund PAYMENT_ID [--amount N] --reason R` calls."""
+    caller = await new_caller(http)
+    payment_id, _ = await buy_with_stripe(http, caller)
+    async with live.runtime.db.session() as session:
+        row = await flows.refund_payment(
+            live.runtime,
+            session,
+            uuid.UUID(payment_id),
+            command_line(),
+            amount_minor=5000,
+            reason="chargeback avoided",
+        )
+    assert (row.status, row.credits_taken, row.actor) == ("succeeded", 550, command_line().name)
+    await stripe_quiet(http)
+    async with live.runtime.db.session() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.target_id == payment_id))
+    assert entry is not None
+    assert (entry.actor, entry.actor_id, entry.reason) == (
+        command_line().name,
+        None,
+        "chargeback avoided",
+    )
+    await no_drift(live)

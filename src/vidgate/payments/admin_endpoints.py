@@ -21,6 +21,8 @@ from vidgate.payments.errors import (
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentUnderDispute,
+    RefundNotFound,
+    RefundNotUnanswered,
     RefundOutcomeUnknown,
     RefundTooLarge,
 )
@@ -161,5 +163,32 @@ async def refund_payment(
         actor_of(operator),
         amount_minor=body.amount_minor,
         reason=body.reason,
+    )
+    return refund_view(row)
+
+
+@router.post(
+    "/{payment_id}/refunds/{refund_id}/retry",
+    response_model=RefundView,
+    responses=documented(
+        *GUARD_ERRORS,
+        RefundNotFound,
+        RefundNotUnanswered,
+        GatewayNotConfigured,
+        GatewayRefusedRefund,
+        RefundOutcomeUnknown,
+    ),
+)
+async def retry_refund(
+    payment_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    operator: Admin,
+    session: DbSession,
+    runtime: RuntimeDep,
+) -> RefundView:
+    """Ask the gateway again for a refund it did not answer (503 on the first try). The same
+    refund id goes with it, so the gateway cannot refund twice."""
+    row = await flows.retry_refund(
+        runtime, session, refund_id, actor_of(operator), payment_id=payment_id
     )
     return refund_view(row)

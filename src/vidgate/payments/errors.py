@@ -102,3 +102,17 @@ class RefundOutcomeUnknown(ServiceUnavailable):
         super().__init__(
             f"{label} did not answer; the refund stays pending until {label} reports on it"
         )
+
+
+class RefundNotFound(NotFound):
+    """There is no refund with this id for this order."""
+
+    detail = "Refund not found"
+
+
+class RefundNotUnanswered(Conflict):
+    """Only a refund the gateway never answered (pending, without the gateway's id) can be asked
+    for again; this one has been answered."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The gateway has answered this refund (it is {status}); nothing to retry")

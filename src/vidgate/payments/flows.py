@@ -175,15 +175,37 @@ async def refund_payment(
     concurrent refunds cannot together pass its amount), then the gateway is asked, then its
     answer is committed with the credits it takes back and the operator's audit row. A gateway
     that says no leaves the refund `failed` (GatewayRefusedRefund); one that does not answer
-    leaves it `pending` for the gateway's notification to settle (RefundOutcomeUnknown).
+    leaves it `pending` (RefundOutcomeUnknown): `retry_refund` asks again.
     """
     payment, row = await refunds.open_refund(
         session, payment_id, actor, amount_minor=amount_minor, reason=reason
     )
+    request = _refund_request(runtime, payment, row)
+    await session.commit()  # before the gateway hears of it: its notification finds the row
+    return await _ask_for_refund(runtime, session, payment, row.id, request, actor)
+
+
+async def retry_refund(
+    runtime: Runtime,
+    session: Session,
+    refund_id: uuid.UUID,
+    actor: Actor,
+    *,
+    payment_id: uuid.UUID | None = None,
+) -> PaymentRefund:
+    """Ask the gateway again for a refund it never answered (still `pending`, no gateway id):
+    the same refund id, so a gateway that did receive the first request does not refund
+    twice."""
+    payment, row = await refunds.unanswered_refund(session, refund_id, payment_id)
+    request = _refund_request(runtime, payment, row)
+    await session.commit()
+    return await _ask_for_refund(runtime, session, payment, row.id, request, actor)
+
+
+def _refund_request(runtime: Runtime, payment: Payment, row: PaymentRefund) -> RefundRequest:
     provider = cast(GatewayName, payment.provider)
-    gateway = gateway_for(runtime, provider)
-    label = PAYMENT_GATEWAYS[provider].label
-    request = RefundRequest(
+    gateway_for(runtime, provider)  # 501 before anything is asked of a gateway not configured
+    return RefundRequest(
         payment_id=payment.id.hex,
         refund_id=row.id.hex,
         provider_ref=payment.provider_ref,
@@ -191,11 +213,22 @@ async def refund_payment(
         amount_minor=row.amount_minor,
         total_minor=payment.amount_minor,
         currency=payment.currency,
-        reason=reason,
+        reason=row.reason or "refund",
         notify_url=runtime.settings.base_url.rstrip("/") + NOTIFY_PATHS[provider],
     )
-    refund_id = row.id
-    await session.commit()  # before the gateway hears of it: its notification finds the row
+
+
+async def _ask_for_refund(
+    runtime: Runtime,
+    session: Session,
+    payment: Payment,
+    refund_id: uuid.UUID,
+    request: RefundRequest,
+    actor: Actor,
+) -> PaymentRefund:
+    provider = cast(GatewayName, payment.provider)
+    gateway = gateway_for(runtime, provider)
+    label = PAYMENT_GATEWAYS[provider].label
     try:
         answer = await gateway.refund(request)
     except RefundRefused as exc:

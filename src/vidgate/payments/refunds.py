@@ -35,6 +35,8 @@ from vidgate.payments.errors import (
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentUnderDispute,
+    RefundNotFound,
+    RefundNotUnanswered,
     RefundTooLarge,
 )
 from vidgate.payments.gateway import GatewayRefund, RefundNotice, RefundState
@@ -187,6 +189,23 @@ async def open_refund(
         amount_minor=amount,
         actor=actor.name,
     )
+    return payment, row
+
+
+async def unanswered_refund(
+    session: AsyncSession, refund_id: uuid.UUID, payment_id: uuid.UUID | None = None
+) -> tuple[Payment, PaymentRefund]:
+    """An operator's refund (of order `payment_id`, when given) the gateway never answered
+    (`pending`, no gateway id), its order's row locked; RefundNotUnanswered for any other."""
+    row = await session.get(PaymentRefund, refund_id)
+    if row is None or (payment_id is not None and row.payment_id != payment_id):
+        raise RefundNotFound()
+    payment = await lock_payment(session, row.payment_id)
+    if payment is None:
+        raise RefundNotFound()
+    await session.refresh(row)
+    if row.kind != "refund" or row.status != "pending" or row.gateway_id is not None:
+        raise RefundNotUnanswered(row.status)
     return payment, row
 
 
