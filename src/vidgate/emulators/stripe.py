@@ -9,7 +9,8 @@ Stripe signs (`Stripe-Signature: t=…,v1=HMAC-SHA256("{t}.{body}")`) and retrie
 the receiver fails. Sessions expire at `expires_at` by the injectable clock (unix seconds). A
 delayed payment method (completes unpaid, settles later) and failing creates can be simulated.
 A refund (through the API, or made "in the dashboard" with `refund()`) sends `charge.refunded`
-with the charge's refunds listed; `open_dispute()` and `close_dispute()` send
+(its charge lists its refunds only with `charge_refunds_listed`, as before API version
+2022-11-15); `open_dispute()` and `close_dispute()` send
 `charge.dispute.created` and `charge.dispute.closed`. Nothing is persisted. Protocol facts:
 docs/vendors.md §4; unconfirmed details are noted beside the code.
 """
@@ -135,8 +136,12 @@ class StripeEmulator:
         webhook_attempts: int = 3,
         webhook_retry_seconds: float = 0.2,
         http: httpx.AsyncClient | None = None,
+        charge_refunds_listed: bool = False,
     ) -> None:
         self.secret_key = secret_key
+        # Since API version 2022-11-15 a charge no longer shows its refunds (`refunds` is not
+        # expanded, and events cannot expand it); True models an older version that lists them.
+        self.charge_refunds_listed = charge_refunds_listed
         self.webhook_secret = webhook_secret
         self.public_base_url = public_base_url.rstrip("/")
         self.webhook_url = webhook_url
@@ -210,8 +215,8 @@ class StripeEmulator:
 
     @property
     def charges(self) -> dict[str, dict[str, Any]]:
-        """Every charge (one per paid session) by id, with its refunds listed."""
-        return copy.deepcopy(self._charges)
+        """Every charge (one per paid session) by id, as the API shows it."""
+        return {cid: self._charge_view(c) for cid, c in self._charges.items()}
 
     @property
     def refunds(self) -> dict[str, dict[str, Any]]:
@@ -220,7 +225,7 @@ class StripeEmulator:
 
     def charge_of(self, session_id: str) -> dict[str, Any]:
         """The charge of a paid session (StripeApiError if it has none)."""
-        return copy.deepcopy(self._charge_for_session(self._get(session_id)))
+        return self._charge_view(self._charge_for_session(self._get(session_id)))
 
     async def refund(self, session_id: str, amount: int | None = None) -> dict[str, Any]:
         """Refund a paid session as the Dashboard does (no metadata from vidgate), and wait for
@@ -910,9 +915,16 @@ class StripeEmulator:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         listed = charge["refunds"]
-        listed["data"].insert(0, refund)  # newest first, as Stripe lists them
+        listed["data"].insert(0, copy.deepcopy(refund))  # newest first, as Stripe lists them
         listed["total_count"] = len(listed["data"])
-        return refund, self._record_event("charge.refunded", charge)
+        return refund, self._record_event("charge.refunded", self._charge_view(charge))
+
+    def _charge_view(self, charge: dict[str, Any]) -> dict[str, Any]:
+        """The charge as this API version shows it (with or without its refunds)."""
+        view = copy.deepcopy(charge)
+        if not self.charge_refunds_listed:
+            del view["refunds"]
+        return view
 
     def _settle(self, session: _Session, *, succeeded: bool) -> dict[str, Any]:
         data = session.data

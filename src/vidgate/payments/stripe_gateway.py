@@ -51,7 +51,6 @@ _REFUND_STATES: dict[str, RefundState] = {
     "failed": "failed",
     "canceled": "failed",
 }
-_REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 METADATA_VALUE_MAX = 500
 # Stripe accepts `expires_at` between 30 minutes and 24 hours after the session is created.
 MIN_LIFETIME_SECONDS = 30 * 60
@@ -308,8 +307,14 @@ def _verified_event(event: Mapping[str, Any]) -> VerifiedEvent:
 
 
 def _refund_notices(event_id: str, event_type: str, container: Any) -> tuple[RefundNotice, ...]:
-    """The refunds or dispute a `charge.refunded`, `refund.*` or `charge.dispute.*` event
-    reports (none for other events)."""
+    """The refunds or dispute a `charge.refunded` or `charge.dispute.*` event reports (none for
+    other events).
+
+    Since API version 2022-11-15 a charge no longer lists its refunds (webhooks cannot expand
+    them), so `charge.refunded` is read by its cumulative `amount_refunded`; a charge that does
+    list them (an older version) is read refund by refund. `refund.*` events are not read: their
+    refunds would be counted a second time beside the cumulative total.
+    """
     obj = container.get("object") if isinstance(container, Mapping) else None
     if not isinstance(obj, Mapping):
         return ()
@@ -337,9 +342,6 @@ def _refund_notices(event_id: str, event_type: str, container: Any) -> tuple[Ref
                 refunded_total=total,
             ),
         )
-    if event_type in _REFUND_EVENTS or event_type == "charge.refund.updated":
-        notice = _refund_notice(obj, None)
-        return (notice,) if notice is not None else ()
     if event_type in ("charge.dispute.created", "charge.dispute.closed"):
         dispute_id = obj.get("id")
         amount = _int_or_none(obj.get("amount"))
