@@ -31,6 +31,7 @@ from vidgate.admin.service import Actor, record
 from vidgate.credits import service as ledger
 from vidgate.credits.service import LedgerKind
 from vidgate.kit import parse_uuid
+from vidgate.payments.currency import to_major
 from vidgate.payments.errors import (
     PaymentNotFound,
     PaymentNotRefundable,
@@ -426,8 +427,8 @@ async def _take_back(
             key=f"payment_{row.kind}:{row.id}",
             kind=LedgerKind.PAYMENT_REFUND,
             reference=str(payment.id),
-            note=f"{payment.provider} {row.kind} of {row.amount_minor} {row.currency}"
-            f" (minor units) of order {payment.id}",
+            note=f"{payment.provider} {row.kind} of"
+            f" {to_major(row.amount_minor, row.currency)} {row.currency} of order {payment.id}",
             locked_user=user,
         )
         taken = -result.entry.delta
