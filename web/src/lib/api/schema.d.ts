@@ -1335,6 +1335,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Payments
+         * @description Every user's orders, newest first, by status, gateway, user and creation time
+         *     (`since` inclusive, `until` exclusive).
+         */
+        get: operations["search_payments_api_admin_payments_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payments/{payment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Payment
+         * @description One order with the gateway notifications about it, its refunds and disputes, and what
+         *     remains refundable.
+         */
+        get: operations["get_payment_api_admin_payments__payment_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payments/{payment_id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund Payment
+         * @description Refund `amount_minor` of a paid order (all that remains when omitted) through its
+         *     gateway. The credits it bought go back in proportion, as far as the user still has them
+         *     available; the rest is shown as `credits_shortfall`. `status` is `succeeded` once the
+         *     gateway has refunded, `pending` while it works on it (WeChat Pay reports later).
+         */
+        post: operations["refund_payment_api_admin_payments__payment_id__refund_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/payments/{payment_id}/refunds/{refund_id}/retry": {
         parameters: {
             query?: never;
@@ -1422,6 +1487,66 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminPaymentDetail */
+        AdminPaymentDetail: {
+            /** Payment Id */
+            payment_id: string;
+            /** User Id */
+            user_id: string;
+            /**
+             * Provider
+             * @enum {string}
+             */
+            provider: "wechat" | "stripe";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "completed" | "failed" | "expired" | "partially_refunded" | "refunded" | "disputed";
+            /** Amount Minor */
+            amount_minor: number;
+            /** Amount */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /** Credits */
+            credits: number;
+            /** Scene */
+            scene: string | null;
+            /** Provider Ref */
+            provider_ref: string | null;
+            /** Transaction Id */
+            transaction_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Paid At */
+            paid_at: string | null;
+            /** Refundable Minor */
+            refundable_minor: number;
+            /** Events */
+            events: components["schemas"]["PaymentEventView"][];
+            /** Refunds */
+            refunds: components["schemas"]["RefundView"][];
+        };
+        /** AdminPaymentPage */
+        AdminPaymentPage: {
+            /** Payments */
+            payments: components["schemas"]["AdminPaymentView"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
         /** AdminPaymentRow */
         AdminPaymentRow: {
             /** Payment Id */
@@ -1441,6 +1566,49 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Paid At */
+            paid_at: string | null;
+        };
+        /** AdminPaymentView */
+        AdminPaymentView: {
+            /** Payment Id */
+            payment_id: string;
+            /** User Id */
+            user_id: string;
+            /**
+             * Provider
+             * @enum {string}
+             */
+            provider: "wechat" | "stripe";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "completed" | "failed" | "expired" | "partially_refunded" | "refunded" | "disputed";
+            /** Amount Minor */
+            amount_minor: number;
+            /** Amount */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /** Credits */
+            credits: number;
+            /** Scene */
+            scene: string | null;
+            /** Provider Ref */
+            provider_ref: string | null;
+            /** Transaction Id */
+            transaction_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
             /** Paid At */
             paid_at: string | null;
         };
@@ -2311,6 +2479,29 @@ export interface components {
             /** Providers */
             providers: ("wechat" | "stripe")[];
         };
+        /**
+         * PaymentEventView
+         * @description A verified gateway notification about the order and what vidgate did with it.
+         */
+        PaymentEventView: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /** State */
+            state: string | null;
+            /** Outcome */
+            outcome: string;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
+        };
         /** PaymentList */
         PaymentList: {
             /** Payments */
@@ -2330,7 +2521,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "completed" | "failed" | "expired";
+            status: "pending" | "completed" | "failed" | "expired" | "partially_refunded" | "refunded" | "disputed";
             /** Amount */
             amount: number;
             /** Currency */
@@ -2442,6 +2633,61 @@ export interface components {
         RefreshRequest: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /**
+         * RefundIn
+         * @description An operator's refund: `amount_minor` in the currency's minor unit (fen, cents); omitted,
+         *     all that remains refundable.
+         */
+        RefundIn: {
+            /** Amount Minor */
+            amount_minor?: number | null;
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * RefundView
+         * @description A refund (by an operator or at the gateway) or a dispute of the order.
+         */
+        RefundView: {
+            /** Refund Id */
+            refund_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "refund" | "dispute";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed" | "won" | "lost";
+            /** Amount Minor */
+            amount_minor: number;
+            /** Amount */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /** Gateway Id */
+            gateway_id: string | null;
+            /** Credits Taken */
+            credits_taken: number;
+            /** Credits Shortfall */
+            credits_shortfall: number;
+            /** Reason */
+            reason: string | null;
+            /** Actor */
+            actor: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** RetryResponse */
         RetryResponse: {
@@ -7696,6 +7942,247 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_payments_api_admin_payments_get: {
+        parameters: {
+            query?: {
+                status?: ("pending" | "completed" | "failed" | "expired" | "partially_refunded" | "refunded" | "disputed") | null;
+                provider?: ("wechat" | "stripe") | null;
+                user_id?: string | null;
+                since?: string | null;
+                until?: string | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPaymentPage"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_payment_api_admin_payments__payment_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPaymentDetail"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description There is no order with this id, or it is not the caller's. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    refund_payment_api_admin_payments__payment_id__refund_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefundView"];
+                };
+            };
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description There is no order with this id, or it is not the caller's. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Only a paid order can be refunded; this one was never paid (pending, failed or expired). The order is under dispute at the gateway: it cannot be refunded until the dispute is closed. The refund is more than what remains refundable of the order (refunds made or under way and disputes count against it), or nothing remains. The payment gateway refused the refund; nothing was refunded and the refund is recorded as failed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description This payment gateway is not configured on this server. */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. The payment gateway did not answer the refund request: the refund stays pending (and keeps its amount from being refunded again) until the gateway's notification settles it. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
