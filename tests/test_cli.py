@@ -506,3 +506,20 @@ async def test_codes_create_list_export_and_disable(
     assert bad.code == 1, bad.text
     unknown = await vidgate(cli_env, "codes", "disable", str(uuid.uuid4()), "--reason", "typo")
     assert unknown.code == 1, unknown.text
+
+
+async def test_payments_refund_refuses_unknown_orders_and_bad_arguments(
+    cli_env: dict[str, str],
+) -> None:
+    """The refund itself runs through the flow the console uses (tests/payments/test_refunds.py);
+    here, what the command says when it cannot start."""
+    unknown = await vidgate(cli_env, "payments", "refund", str(uuid.uuid4()), "--reason", "asked")
+    assert unknown.code == 1 and "not found" in unknown.err.lower(), unknown.text
+    short = await vidgate(cli_env, "payments", "refund", str(uuid.uuid4()), "--reason", "x")
+    assert short.code == 2, short.text
+    negative = await vidgate(
+        cli_env, "payments", "refund", str(uuid.uuid4()), "--reason", "asked", "--amount", "-5"
+    )
+    assert negative.code == 2, negative.text
+    malformed = await vidgate(cli_env, "payments", "refund", "not-an-id", "--reason", "asked")
+    assert malformed.code == 2, malformed.text

@@ -38,12 +38,14 @@ models_cli = typer.Typer(
 )
 report_cli = typer.Typer(help="Business reports.", no_args_is_help=True)
 codes_cli = typer.Typer(help="Redemption codes worth credits.", no_args_is_help=True)
+payments_cli = typer.Typer(help="Refund paid orders.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(credits_cli, name="credits")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(models_cli, name="models")
 cli.add_typer(report_cli, name="report")
 cli.add_typer(codes_cli, name="codes")
+cli.add_typer(payments_cli, name="payments")
 
 
 def _settings() -> Settings:
@@ -879,6 +881,68 @@ def codes_disable(
 
     _codes_work(work)
     typer.echo(f"Disabled batch {batch_id}")
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+
+def _print_refund(refund: Any) -> None:
+    typer.echo(
+        f"refund {refund.id}: {refund.status}, {refund.amount_minor} {refund.currency} (minor"
+        f" units); credits taken back {refund.credits_taken}, shortfall {refund.credits_shortfall}"
+    )
+
+
+def _refund_work(work: Callable[[Runtime, Any], Awaitable[Any]]) -> Any:
+    async def run(runtime: Runtime) -> Any:
+        async with runtime.db.session() as session:
+            return await work(runtime, session)
+
+    try:
+        return _with_runtime(_settings(), run)
+    except VidgateError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@payments_cli.command("refund")
+def payments_refund(
+    payment_id: str,
+    reason: Annotated[str, typer.Option(help="Why (audited).")],
+    amount: Annotated[
+        int | None,
+        typer.Option(help="In minor units (fen, cents); all that remains when left out."),
+    ] = None,
+) -> None:
+    """Refund a paid order through its gateway and take back the credits it bought."""
+    from vidgate.admin.service import command_line
+    from vidgate.payments.flows import refund_payment
+
+    uid = _parse_uuid(payment_id)
+    if len(reason.strip()) < 3 or (amount is not None and amount <= 0):
+        typer.echo("--reason needs 3 characters or more; --amount must be positive", err=True)
+        raise typer.Exit(2)
+
+    async def work(runtime: Runtime, session: Any) -> Any:
+        return await refund_payment(
+            runtime, session, uid, command_line(), amount_minor=amount, reason=reason.strip()
+        )
+
+    _print_refund(_refund_work(work))
+
+
+@payments_cli.command("retry-refund")
+def payments_retry_refund(payment_id: str, refund_id: str) -> None:
+    """Ask the gateway again for a refund it never answered (the same refund id)."""
+    from vidgate.admin.service import command_line
+    from vidgate.payments.flows import retry_refund
+
+    pid, rid = _parse_uuid(payment_id), _parse_uuid(refund_id)
+
+    async def work(runtime: Runtime, session: Any) -> Any:
+        return await retry_refund(runtime, session, rid, command_line(), payment_id=pid)
+
+    _print_refund(_refund_work(work))
 
 
 def main() -> None:
