@@ -191,3 +191,47 @@ async def test_worker_command_exits_nonzero_when_the_database_stays_away(
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+async def test_worker_started_while_the_database_is_away_waits_for_it(
+    live: Live, own_database: str, tmp_path: Path
+) -> None:
+    """A process manager may start the worker before PostgreSQL, or during an outage: it waits
+    (saying so) and starts once the database answers; one that never answers ends in exit 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")}
+    env.update(
+        VIDGATE_ENV="development",
+        VIDGATE_DATABASE_URL=own_database,
+        VIDGATE_DATA_DIR=str(tmp_path),
+        VIDGATE_SECRET_KEY=live.settings.secret_key,
+        VIDGATE_WORKER_GIVE_UP_SECONDS="10",
+    )
+    log = tmp_path / "worker.log"
+    cut_off(own_database)
+    try:
+        worker = _start_worker(env, log)
+        async with asyncio.timeout(60):
+            while "database unreachable" not in log.read_text():
+                assert worker.poll() is None, log.read_text()[-3000:]
+                await asyncio.sleep(0.1)
+    finally:
+        restore(own_database)
+    try:
+        async with asyncio.timeout(60):
+            while "vidgate worker on" not in log.read_text():
+                assert worker.poll() is None, log.read_text()[-3000:]
+                await asyncio.sleep(0.1)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    cut_off(own_database)
+    try:
+        never = _start_worker(env, tmp_path / "never.log")
+        code = await asyncio.to_thread(never.wait, 90)
+        text = (tmp_path / "never.log").read_text()
+        assert code == 1, text[-3000:]
+        assert "the database stayed unreachable; giving up" in text
+        assert "Traceback" not in text
+    finally:
+        restore(own_database)

@@ -137,6 +137,33 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _schema_when_reachable(url: str, settings: Settings, who: str) -> None:
+    """Bring the schema up to date, waiting out a database that is not reachable yet (a process
+    manager may start vidgate before PostgreSQL, or during an outage) for up to
+    `VIDGATE_WORKER_GIVE_UP_SECONDS`; then exit 1 with one clear line."""
+    from vidgate.db.migrate import upgrade_to_head
+    from vidgate.errors import is_database_unavailable
+
+    give_up_at: float | None = None
+    delay = 0.5
+    while True:
+        try:
+            upgrade_to_head(url)
+            return
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            now = time.monotonic()
+            give_up_at = give_up_at or now + settings.worker_give_up_seconds
+            if now >= give_up_at:
+                typer.echo(f"vidgate {who}: the database stayed unreachable; giving up", err=True)
+                raise typer.Exit(1) from exc
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            typer.echo(f"vidgate {who}: database unreachable ({first_line}); retrying", err=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -145,14 +172,13 @@ def serve(
 ) -> None:
     """Run the API (and, unless --no-worker, the job worker) on one port."""
     from vidgate.app import create_app
-    from vidgate.db.migrate import upgrade_to_head
 
     settings = _settings()
     base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     settings.public_base_url = settings.public_base_url or base_url
     run_worker = settings.run_worker and not no_worker
     with _database_url(settings) as (url, database):
-        upgrade_to_head(url)
+        _schema_when_reachable(url, settings, "serve")
         app = create_app(settings, url, run_worker=run_worker)
         config = uvicorn.Config(
             app,
@@ -196,17 +222,19 @@ def worker(
 ) -> None:
     """Run only the job worker (scale out: any number, against a shared database)."""
     from vidgate.composition import open_runtime, supervised_worker
-    from vidgate.db.migrate import upgrade_to_head
+    from vidgate.errors import is_database_unavailable
     from vidgate.supervisor import WorkerGaveUp
 
     settings = _settings()
     with _database_url(settings) as (url, database):
-        upgrade_to_head(url)
+        started = False
 
         async def run() -> None:
+            nonlocal started
             async with open_runtime(
                 settings, url, pool_size=max(2, concurrency), max_overflow=2
             ) as runtime:
+                started = True  # from here on the supervisor rides out outages itself
                 supervisor = supervised_worker(
                     runtime,
                     concurrency=concurrency,
@@ -221,11 +249,20 @@ def worker(
                 with contextlib.suppress(asyncio.CancelledError):
                     await supervised
 
-        try:
-            asyncio.run(run())
-        except WorkerGaveUp as exc:
-            typer.echo(f"vidgate worker: giving up ({exc})", err=True)
-            raise typer.Exit(1) from exc
+        while True:
+            _schema_when_reachable(url, settings, "worker")
+            try:
+                asyncio.run(run())
+                return
+            except WorkerGaveUp as exc:
+                typer.echo(f"vidgate worker: giving up ({exc})", err=True)
+                raise typer.Exit(1) from exc
+            except Exception as exc:
+                # The database went away between the schema check and the start: start again.
+                if started or not is_database_unavailable(exc):
+                    raise
+                typer.echo("vidgate worker: database lost while starting; retrying", err=True)
+                time.sleep(1)
 
 
 @cli.command()
