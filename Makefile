@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || { \
+	  echo "vidgate needs Python 3.11 or newer as '$(PYTHON)' (make PYTHON=python3.12 ...)"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "Python's venv module is missing: install it (e.g. 'apt-get install python3-venv')"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -19,6 +23,8 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/package.
 	web/next.config.ts web/tsconfig.json
 
 web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 or newer (with npm) is needed for the web"\
+	  "app and its tests: install it (e.g. 'apt-get install nodejs npm')"; exit 1; }
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
@@ -35,9 +41,11 @@ web-client: install web/node_modules/.installed
 web-check: web/node_modules/.installed
 	cd web && npm run api:check && npm run typecheck
 
-# Browser tests (Debian's chromium; CHROMIUM_PATH to use another build).
+# Browser tests, on the Chromium scripts/find-browser.sh finds (CHROMIUM_PATH, the
+# distribution's, Playwright's) or installs when there is none.
 e2e: install web
-	cd web && npx playwright test
+	@browser="$$(scripts/find-browser.sh)" && echo "browser tests on $$browser" && \
+	  cd web && CHROMIUM_PATH="$$browser" npx playwright test
 
 run: install
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
