@@ -7,6 +7,7 @@ import { useState } from "react";
 import { useAuth } from "@/lib/auth";
 import { LOCALES, useI18n, type Locale } from "@/lib/i18n";
 import type { MessageKey } from "@/lib/i18n/messages";
+import { useOperator } from "@/lib/operator";
 
 const LINKS: { href: string; label: MessageKey }[] = [
   { href: "/", label: "nav.dashboard" },
@@ -25,6 +26,9 @@ export function SiteHeader() {
   const { status, user, signOut } = useAuth();
   const pathname = usePathname();
   const [open, setOpen] = useState(false);
+  const { status: operatorStatus } = useOperator();
+  // The console link only for operators (GET /api/admin/me answered 200).
+  const links = operatorStatus === "operator" ? [...LINKS, { href: "/admin/", label: "nav.console" as MessageKey }] : LINKS;
 
   return (
     <header className="site-header">
@@ -75,7 +79,7 @@ export function SiteHeader() {
       </div>
       {status === "signedIn" && (
         <nav id="site-nav" aria-label={t("nav.main")} className={`site-nav container${open ? " open" : ""}`}>
-          {LINKS.map((link) => {
+          {links.map((link) => {
             const active = link.href === "/" ? pathname === "/" : pathname.startsWith(link.href);
             return (
               <Link

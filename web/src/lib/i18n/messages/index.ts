@@ -1,4 +1,5 @@
 // Every page's words, merged. Each area keeps its own file; keys are prefixed by area.
+import * as admin from "./admin";
 import * as auth from "./auth";
 import * as buy from "./buy";
 import * as common from "./common";
@@ -12,7 +13,7 @@ import * as redeem from "./redeem";
 import * as task from "./task";
 import * as webhooks from "./webhooks";
 
-const areas = [common, auth, dashboard, create, task, history, credits, buy, redeem, keys, webhooks, profile];
+const areas = [common, auth, dashboard, create, task, history, credits, buy, redeem, keys, webhooks, profile, admin];
 
 export type MessageKey =
   | keyof typeof common.en
@@ -26,7 +27,8 @@ export type MessageKey =
   | keyof typeof redeem.en
   | keyof typeof keys.en
   | keyof typeof webhooks.en
-  | keyof typeof profile.en;
+  | keyof typeof profile.en
+  | keyof typeof admin.en;
 
 export const messages = {
   en: Object.assign({}, ...areas.map((area) => area.en)) as Record<MessageKey, string>,

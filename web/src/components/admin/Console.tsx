@@ -1,0 +1,129 @@
+"use client";
+// The frame of every console page: signed in, an operator (a plain user is told the console is for
+// operators only), past the second factor when the deployment asks for it, then the console's own
+// navigation above the page.
+import Link from "next/link";
+import { usePathname } from "next/navigation";
+import type { ReactNode } from "react";
+
+import { ErrorWithRetry } from "@/components/ui";
+import { APIError } from "@/lib/api/client";
+import { RequireAuth } from "@/lib/auth";
+import { useI18n } from "@/lib/i18n";
+import type { MessageKey } from "@/lib/i18n/messages";
+import { needsSecondFactor, useOperator, type Operator } from "@/lib/operator";
+
+import styles from "./admin.module.css";
+import { SecondFactor } from "./SecondFactor";
+
+const LINKS: { href: string; label: MessageKey; also?: string }[] = [
+  { href: "/admin/", label: "admin.nav.overview" },
+  { href: "/admin/users/", label: "admin.nav.users", also: "/admin/user/" },
+  { href: "/admin/tasks/", label: "admin.nav.tasks", also: "/admin/task/" },
+  { href: "/admin/channels/", label: "admin.nav.channels" },
+  { href: "/admin/audit/", label: "admin.nav.audit" },
+];
+
+export function roleLabel(t: (key: MessageKey) => string, role: string): string {
+  const key = `admin.role.${role}` as MessageKey;
+  const text = t(key);
+  return text === key ? role : text;
+}
+
+function ConsoleNav({ operator }: { operator: Operator }) {
+  const { t } = useI18n();
+  const pathname = usePathname();
+  const here = pathname.endsWith("/") ? pathname : `${pathname}/`;
+  return (
+    <>
+      <nav aria-label={t("admin.nav")} className={styles.consoleNav}>
+        {LINKS.map((link) => {
+          const active = here === link.href || (link.also !== undefined && here === link.also);
+          return (
+            <Link key={link.href} href={link.href} aria-current={active ? "page" : undefined}>
+              {t(link.label)}
+            </Link>
+          );
+        })}
+      </nav>
+      <p className={`muted ${styles.who}`} data-testid="console-role">
+        {t("admin.role", { name: operator.name, role: roleLabel(t, operator.role) })}
+      </p>
+    </>
+  );
+}
+
+function OperatorsOnly() {
+  const { t } = useI18n();
+  return (
+    <>
+      <h1>{t("admin.denied.title")}</h1>
+      <div className="alert alert-warning" role="alert" data-testid="console-denied">
+        {t("admin.denied.body")}
+      </div>
+      <p>
+        <Link href="/">{t("admin.denied.home")}</Link>
+      </p>
+    </>
+  );
+}
+
+function Gate({ children }: { children: (operator: Operator) => ReactNode }) {
+  const { t } = useI18n();
+  const { status, operator, error, reload } = useOperator();
+  if (status === "loading") {
+    return (
+      <p className="muted" role="status">
+        {t("common.loading")}
+      </p>
+    );
+  }
+  if (status === "notOperator") return <OperatorsOnly />;
+  if (status === "error" || !operator) {
+    return (
+      <>
+        <h1>{t("nav.console")}</h1>
+        <ErrorWithRetry error={error} onRetry={() => void reload()} />
+      </>
+    );
+  }
+  if (needsSecondFactor(operator)) return <SecondFactor operator={operator} onPassed={reload} />;
+  return (
+    <>
+      <ConsoleNav operator={operator} />
+      {children(operator)}
+    </>
+  );
+}
+
+/** A console page: `children` gets the operator once every gate is passed. */
+export function ConsolePage({ children }: { children: (operator: Operator) => ReactNode }) {
+  return (
+    <RequireAuth>
+      <Gate>{children}</Gate>
+    </RequireAuth>
+  );
+}
+
+/** The server's answer to an admin-only action by a support operator, in the page's language. */
+export function useOperatorError(): (error: unknown) => unknown {
+  const { t } = useI18n();
+  return (error) =>
+    error instanceof APIError && error.status === 403 && error.message === "Admins only"
+      ? new APIError(403, t("admin.adminsOnly"))
+      : error;
+}
+
+/** A wide table: it scrolls inside its frame (focusable, so a keyboard can scroll it too). */
+export function TableWrap({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}
+
+/** A short form of an id for tables (the whole id is in the link's title and on the detail page). */
+export function shortId(id: string): string {
+  return id.length > 12 ? `${id.slice(0, 8)}…` : id;
+}
