@@ -15,6 +15,15 @@ import type { MessageKey } from "@/lib/i18n/messages";
 type Overview = Schemas["OverviewOut"];
 
 const STATUSES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMEOUT", "CANCELED"];
+/** Each status in the colour its badge has (4.5:1 or more against white). */
+const STATUS_COLOURS: Record<string, string> = {
+  PENDING: "#57606a",
+  RUNNING: "#0b5fd6",
+  SUCCEEDED: "#116329",
+  FAILED: "#b42318",
+  TIMEOUT: "#a1246b",
+  CANCELED: "#8a4b00",
+};
 
 function isoDay(date: Date): string {
   return date.toISOString().slice(0, 10);
@@ -226,6 +235,7 @@ function OverviewPage() {
           </dl>
           <div className={styles.charts}>
             <ChartCard
+              integer
               testId="chart-users"
               title={t("admin.overview.users")}
               kind="line"
@@ -237,13 +247,18 @@ function OverviewPage() {
               ]}
             />
             <ChartCard
+              integer
               testId="chart-status"
               title={t("admin.overview.byStatus")}
               kind="bar"
               stacked
               rows={charts.rows}
               format={number}
-              series={STATUSES.map((status) => ({ key: `status_${status}`, label: t(`status.${status}` as MessageKey) }))}
+              series={STATUSES.map((status) => ({
+                key: `status_${status}`,
+                label: t(`status.${status}` as MessageKey),
+                colour: STATUS_COLOURS[status],
+              }))}
             />
             <ChartCard
               testId="chart-rates"
@@ -257,6 +272,7 @@ function OverviewPage() {
               ]}
             />
             <ChartCard
+              integer
               testId="chart-credits"
               title={t("admin.overview.credits")}
               kind="bar"
@@ -279,7 +295,7 @@ function OverviewPage() {
             <ChartCard
               testId="chart-duration"
               title={t("admin.overview.duration")}
-              kind="line"
+              kind="bar"
               rows={charts.rows}
               format={seconds}
               series={[

@@ -13,6 +13,7 @@ export const COLOURS = ["#0b5fd6", "#b42318", "#116329", "#8a4b00", "#6f42c1", "
 export interface Series {
   key: string;
   label: string;
+  colour?: string;
 }
 
 export type Row = { day: string } & Record<string, number | string | null>;
@@ -24,6 +25,7 @@ export function ChartCard({
   kind,
   stacked = false,
   format = (value) => String(value),
+  integer = false,
   testId,
 }: {
   title: string;
@@ -32,6 +34,8 @@ export function ChartCard({
   kind: "line" | "bar";
   stacked?: boolean;
   format?: (value: number) => string;
+  /** Counts: no fractional ticks on the axis. */
+  integer?: boolean;
   testId: string;
 }) {
   const { t } = useI18n();
@@ -43,7 +47,7 @@ export function ChartCard({
     <>
       <CartesianGrid strokeDasharray="3 3" stroke="#d0d7de" />
       <XAxis dataKey="day" tickFormatter={axisDay} tick={tick} minTickGap={16} />
-      <YAxis tick={tick} width={48} tickFormatter={(value: number) => format(value)} allowDecimals={kind !== "bar"} />
+      <YAxis tick={tick} width={48} tickFormatter={(value: number) => format(value)} allowDecimals={!integer} />
       <Tooltip formatter={tooltipFormat} />
       <Legend />
     </>
@@ -59,10 +63,10 @@ export function ChartCard({
               {series.map((item, index) => (
                 <Line
                   key={item.key}
-                  type="monotone"
+                  type="linear"
                   dataKey={item.key}
                   name={item.label}
-                  stroke={COLOURS[index % COLOURS.length]}
+                  stroke={item.colour ?? COLOURS[index % COLOURS.length]}
                   strokeWidth={2}
                   dot={false}
                   connectNulls
@@ -78,7 +82,7 @@ export function ChartCard({
                   key={item.key}
                   dataKey={item.key}
                   name={item.label}
-                  fill={COLOURS[index % COLOURS.length]}
+                  fill={item.colour ?? COLOURS[index % COLOURS.length]}
                   stackId={stacked ? "all" : undefined}
                   isAnimationActive={false}
                 />

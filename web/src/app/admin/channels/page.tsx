@@ -6,7 +6,7 @@ import { useCallback, useEffect, useState } from "react";
 import { ConsolePage, TableWrap } from "@/components/admin/Console";
 import { ReasonDialog } from "@/components/admin/ReasonDialog";
 import styles from "@/components/admin/admin.module.css";
-import { ErrorWithRetry, Notice } from "@/components/ui";
+import { ErrorWithRetry } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { useI18n } from "@/lib/i18n";
 import type { MessageKey } from "@/lib/i18n/messages";
@@ -44,7 +44,7 @@ function Channels({ operator }: { operator: Operator }) {
       <h1>{t("admin.channels.title")}</h1>
       <p className="muted">{t("admin.channels.intro")}</p>
       <div role="status" aria-live="polite">
-        {notice && <Notice tone="success">{notice}</Notice>}
+        {notice && <p className="alert alert-success" data-testid="console-notice">{notice}</p>}
       </div>
       {error ? (
         <ErrorWithRetry error={error} onRetry={() => void load()} />
@@ -151,12 +151,7 @@ function Channels({ operator }: { operator: Operator }) {
               : api.POST("/api/admin/channels/{channel_id}/disable", path),
           );
           setChannels(out.channels);
-          setNotice(
-            t("admin.channels.done", {
-              channel: switching.channel,
-              state: switching.disabled ? t("admin.channels.enabled") : t("admin.channels.disabled"),
-            }),
-          );
+          setNotice(t(switching.disabled ? "admin.channels.nowEnabled" : "admin.channels.nowDisabled", { channel: switching.channel }));
         }}
       >
         <p>{switching?.disabled ? t("admin.channels.enable.body") : t("admin.channels.disable.body")}</p>

@@ -11,7 +11,7 @@ import { ReasonDialog } from "@/components/admin/ReasonDialog";
 import styles from "@/components/admin/admin.module.css";
 import { compactJson } from "@/components/admin/labels";
 import { kindLabel } from "@/components/tasks/labels";
-import { ErrorWithRetry, Notice, ProgressBar, StatusBadge } from "@/components/ui";
+import { ErrorWithRetry, ProgressBar, StatusBadge } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { isFinished } from "@/lib/api/events";
 import { useFormat, useI18n } from "@/lib/i18n";
@@ -71,7 +71,7 @@ function TaskDetail({ taskId }: { taskId: string }) {
       </p>
       <h1>{t("admin.task.title", { id: task.task_id.slice(0, 8) })}</h1>
       <div role="status" aria-live="polite">
-        {notice && <Notice tone="success">{notice}</Notice>}
+        {notice && <p className="alert alert-success" data-testid="console-notice">{notice}</p>}
       </div>
       <div className="row">
         <StatusBadge status={task.status} />

@@ -12,7 +12,7 @@ import styles from "@/components/admin/admin.module.css";
 import { userName, userState } from "@/components/admin/labels";
 import { useMoney } from "@/components/account/format";
 import { kindLabel } from "@/components/tasks/labels";
-import { ErrorBox, ErrorWithRetry, Notice, StatusBadge } from "@/components/ui";
+import { ErrorBox, ErrorWithRetry, StatusBadge } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import { useFormat, useI18n } from "@/lib/i18n";
 import type { Operator } from "@/lib/operator";
@@ -248,7 +248,7 @@ function UserDetail({ userId, operator }: { userId: string; operator: Operator }
       </p>
       <h1>{t("admin.user.title", { name })}</h1>
       <div role="status" aria-live="polite">
-        {notice && <Notice tone="success">{notice}</Notice>}
+        {notice && <p className="alert alert-success" data-testid="console-notice">{notice}</p>}
       </div>
       <ErrorBox error={error} />
 
