@@ -2,13 +2,14 @@
 // their running task, switches a channel off and on, reads the audit log and the overview's charts
 // (and downloads the CSV); a support operator reads but cannot do admin things; a plain user is
 // told the console is for operators only; every console page passes axe-core on a desktop and a
-// phone, in English and in Chinese.
+// phone, in English and in Chinese; and, on a server with the second factor on, an operator enrols
+// an authenticator app and passes the factor again with a recovery code.
 import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "@playwright/test";
 
 import { apiCall, expectNoHorizontalScroll } from "./account-helpers";
-import { docShot, grantRole } from "./console-helpers";
-import { apiGet, expect, signInBySms, test, uniquePhone } from "./fixtures";
+import { docShot, grantRole, startServer, totp } from "./console-helpers";
+import { apiGet, expect, latestSmsCode, signInBySms, test, uniquePhone } from "./fixtures";
 import { createByApi, serverCredits, serverTask } from "./task-helpers";
 
 const TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
@@ -327,5 +328,64 @@ test("every console page is accessible, on a desktop and on a phone, in English 
     await loaded(page);
     await expect(page.getByRole("navigation", { name: "后台导航" })).toBeVisible();
     await expectAccessible(page, `${name} (zh)`);
+  }
+});
+
+test("with the second factor on, an operator enrols an authenticator, keeps the recovery codes, and verifies in a new session", async ({
+  browser,
+}) => {
+  test.setTimeout(240_000);
+  // A server of its own: the shared one runs in development mode, where the factor is off.
+  const port = Number(process.env.VIDGATE_E2E_PORT ?? 8765) + 1;
+  const server = await startServer(port, { VIDGATE_CONSOLE_SECOND_FACTOR: "true", VIDGATE_SMS_RESEND_INTERVAL_SECONDS: "0" });
+  try {
+    const first = await browser.newContext({ baseURL: server.url, locale: "en-US" });
+    const page = await first.newPage();
+    const phone = await signInBySms(page, uniquePhone());
+    grantRole(phone, "admin", port);
+    await page.goto("/admin/users/");
+    await expect(page.getByRole("heading", { level: 1, name: "Second factor" })).toBeVisible();
+    await expect(page.getByRole("navigation", { name: "Console navigation" })).toHaveCount(0);
+    await page.getByRole("button", { name: "Set up the authenticator" }).click();
+    const qr = page.getByRole("img", { name: "QR code for the authenticator app" });
+    await expect(qr.locator("svg path, svg rect").first()).toBeAttached();
+    const secret = (await page.getByTestId("totp-secret").textContent()) as string;
+    expect(secret).toMatch(/^[A-Z2-7]{16,}=*$/);
+    await expectAccessible(page, "second factor enrolment");
+    await docShot(page, "second-factor");
+    await page.getByLabel("Code from the app").fill(totp(secret));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await expect(page.getByRole("heading", { name: "Your recovery codes" })).toBeFocused();
+    const codes = await page.getByTestId("recovery-codes").locator("li").allTextContents();
+    expect(codes).toHaveLength(10);
+    await docShot(page, "recovery-codes");
+    await page.getByRole("button", { name: "I have saved them — open the console" }).click();
+    await expect(page.getByRole("heading", { level: 1, name: "Users" })).toBeVisible();
+    await expect(page.getByRole("navigation", { name: "Console navigation" })).toBeVisible();
+
+    // Another session (another browser): the factor is asked for again; a recovery code passes it.
+    const second = await browser.newContext({ baseURL: server.url, locale: "en-US" });
+    const other = await second.newPage();
+    const used = await latestSmsCode(other.request, phone);
+    await other.goto("/login/");
+    await other.getByLabel(/phone number/i).fill(phone);
+    await other.getByRole("button", { name: /send code/i }).click();
+    let code = used;
+    await expect.poll(async () => (code = await latestSmsCode(other.request, phone))).not.toBe(used);
+    await other.getByLabel(/verification code/i).fill(code);
+    await other.getByRole("button", { name: /^sign in$/i }).click();
+    await expect(other.getByRole("heading", { level: 1, name: /dashboard/i })).toBeVisible();
+    await other.goto("/admin/");
+    await expect(other.getByText("Enter the 6-digit code from your authenticator app")).toBeVisible();
+    await other.getByLabel("Code from the app").fill("000000");
+    await other.getByRole("button", { name: "Verify" }).click();
+    await expect(other.getByRole("alert")).toBeVisible();
+    await other.getByLabel("Code from the app").fill(codes[0]);
+    await other.getByRole("button", { name: "Verify" }).click();
+    await expect(other.getByRole("heading", { level: 1, name: "Overview" })).toBeVisible();
+    await first.close();
+    await second.close();
+  } finally {
+    await server.stop();
   }
 });

@@ -1,7 +1,7 @@
 "use client";
 // The console's second factor: enrol an authenticator app (QR code, confirm with a first code,
 // the recovery codes shown this once), or verify a code for this session.
-import { useId, useRef, useState, type FormEvent } from "react";
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 
 import { ErrorBox } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
@@ -50,13 +50,39 @@ function CodeForm({ label, button, onCode }: { label: string; button: string; on
   );
 }
 
+/** The recovery codes, shown this once; focus goes to them so screen readers read the warning. */
+function RecoveryCodes({ codes, onDone }: { codes: string[]; onDone: () => void }) {
+  const { t } = useI18n();
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    heading.current?.focus();
+  }, []);
+  return (
+    <section className="alert alert-warning" aria-labelledby="recovery-codes">
+      <h2 id="recovery-codes" ref={heading} tabIndex={-1}>
+        {t("admin.factor.recoveryTitle")}
+      </h2>
+      <p>
+        <strong>{t("admin.factor.recoveryWarning")}</strong>
+      </p>
+      <ul className={styles.codes} data-testid="recovery-codes">
+        {codes.map((code) => (
+          <li key={code}>{code}</li>
+        ))}
+      </ul>
+      <button type="button" className="button" onClick={onDone}>
+        {t("admin.factor.recoveryDone")}
+      </button>
+    </section>
+  );
+}
+
 export function SecondFactor({ operator, onPassed }: { operator: Operator; onPassed: () => Promise<void> }) {
   const { t } = useI18n();
   const [enrolment, setEnrolment] = useState<Schemas["EnrolmentOut"] | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const codesHeading = useRef<HTMLHeadingElement>(null);
 
   async function start() {
     setBusy(true);
@@ -75,7 +101,6 @@ export function SecondFactor({ operator, onPassed }: { operator: Operator; onPas
     const api = await getApi();
     const out = await unwrap(api.POST("/api/admin/totp/confirm", { body: { code } }));
     setCodes(out.recovery_codes);
-    setTimeout(() => codesHeading.current?.focus(), 0);
   }
 
   async function verify(code: string) {
@@ -88,22 +113,7 @@ export function SecondFactor({ operator, onPassed }: { operator: Operator; onPas
     <>
       <h1>{t("admin.factor.title")}</h1>
       {codes ? (
-        <section className="alert alert-warning" aria-labelledby="recovery-codes">
-          <h2 id="recovery-codes" ref={codesHeading} tabIndex={-1}>
-            {t("admin.factor.recoveryTitle")}
-          </h2>
-          <p>
-            <strong>{t("admin.factor.recoveryWarning")}</strong>
-          </p>
-          <ul className={styles.codes} data-testid="recovery-codes">
-            {codes.map((code) => (
-              <li key={code}>{code}</li>
-            ))}
-          </ul>
-          <button type="button" className="button" onClick={() => void onPassed()}>
-            {t("admin.factor.recoveryDone")}
-          </button>
-        </section>
+        <RecoveryCodes codes={codes} onDone={() => void onPassed()} />
       ) : operator.second_factor_enrolled ? (
         <section className="card">
           <p>{t("admin.factor.verifyIntro")}</p>
