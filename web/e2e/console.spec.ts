@@ -227,6 +227,12 @@ test("a support operator reads everything, adjusts credits, and is told what onl
   await expect(page.getByRole("button", { name: "Delete account" })).toHaveCount(0);
   await expect(page.getByText("Only admins can do this.")).toBeVisible();
   const before = (await serverCredits(target.page)).credits;
+  // More than VIDGATE_SUPPORT_ADJUST_LIMIT (500) needs an admin.
+  await page.getByLabel("Amount").fill("501");
+  await page.getByRole("textbox", { name: "Reason" }).fill("Big goodwill");
+  await page.getByRole("button", { name: "Adjust" }).click();
+  await expect(page.getByRole("main").getByRole("alert")).toHaveText("An adjustment this large needs an admin.");
+  await expect(page.getByTestId("admin-balance")).toHaveText(String(before));
   await page.getByLabel("Amount").fill("-5");
   await page.getByRole("textbox", { name: "Reason" }).fill("Duplicate promo");
   await page.getByRole("button", { name: "Adjust" }).click();
@@ -278,6 +284,19 @@ test("an admin suspends, restores, signs out and deletes an account, each confir
   await giveReason(page, "Asked to be forgotten", "Delete account");
   await expect(page.getByTestId("user-state")).toHaveText("Deleted");
   await expect(page.getByRole("button", { name: "Delete account" })).toBeDisabled();
+
+  // Not on one's own account: the dialog says why and stays open.
+  const me = await apiGet(page, "/api/auth/me");
+  await page.goto(`/admin/user/?id=${me.id}`);
+  await loaded(page);
+  await page.getByRole("button", { name: "Suspend" }).click();
+  await page.getByRole("dialog").getByLabel("Reason").fill("Testing myself");
+  await page.getByRole("dialog").getByRole("button", { name: "Suspend" }).click();
+  await expect(page.getByRole("dialog").getByRole("alert")).toHaveText(
+    "Operators cannot change their own role or account state; another admin must.",
+  );
+  await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByTestId("user-state")).toHaveText("Active");
   await target.close();
 });
 

@@ -105,13 +105,21 @@ export function ConsolePage({ children }: { children: (operator: Operator) => Re
   );
 }
 
-/** The server's answer to an admin-only action by a support operator, in the page's language. */
+/** The server's refusals operators meet, in the page's language (others as the server said). */
+const REFUSALS: Record<string, MessageKey> = {
+  "Admins only": "admin.adminsOnly",
+  "Adjustments this large need an admin": "admin.overLimit",
+  "Operators cannot change their own role or account state": "admin.ownAccount",
+};
+
 export function useOperatorError(): (error: unknown) => unknown {
   const { t } = useI18n();
-  return (error) =>
-    error instanceof APIError && error.status === 403 && error.message === "Admins only"
-      ? new APIError(403, t("admin.adminsOnly"))
-      : error;
+  return (error) => {
+    if (error instanceof APIError && typeof error.detail === "string" && error.detail in REFUSALS) {
+      return new APIError(error.status, t(REFUSALS[error.detail]));
+    }
+    return error;
+  };
 }
 
 /** A wide table: it scrolls inside its frame (focusable, so a keyboard can scroll it too). */
