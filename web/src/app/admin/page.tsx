@@ -261,6 +261,7 @@ function OverviewPage() {
               }))}
             />
             <ChartCard
+              domain={[0, 1]}
               testId="chart-rates"
               title={t("admin.overview.rates")}
               kind="line"

@@ -26,6 +26,7 @@ export function ChartCard({
   stacked = false,
   format = (value) => String(value),
   integer = false,
+  domain,
   testId,
 }: {
   title: string;
@@ -36,6 +37,8 @@ export function ChartCard({
   format?: (value: number) => string;
   /** Counts: no fractional ticks on the axis. */
   integer?: boolean;
+  /** The value axis' range, when the data alone would mislead (rates: 0 to 1). */
+  domain?: [number, number];
   testId: string;
 }) {
   const { t } = useI18n();
@@ -47,7 +50,7 @@ export function ChartCard({
     <>
       <CartesianGrid strokeDasharray="3 3" stroke="#d0d7de" />
       <XAxis dataKey="day" tickFormatter={axisDay} tick={tick} minTickGap={16} />
-      <YAxis tick={tick} width={48} tickFormatter={(value: number) => format(value)} allowDecimals={!integer} />
+      <YAxis tick={tick} width={48} tickFormatter={(value: number) => format(value)} allowDecimals={!integer} domain={domain} />
       <Tooltip formatter={tooltipFormat} />
       <Legend />
     </>
