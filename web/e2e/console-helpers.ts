@@ -7,7 +7,7 @@ import path from "node:path";
 
 import type { Page } from "@playwright/test";
 
-import { expect } from "./fixtures";
+import { expect, SCREENSHOT_DIR } from "./fixtures";
 
 const ROOT = path.join(__dirname, "..", "..");
 const PORT = Number(process.env.VIDGATE_E2E_PORT ?? 8765);
@@ -31,9 +31,13 @@ export function grantRole(phone: string, role: "user" | "support" | "admin", por
   expect(out).toContain(`is now ${role}`);
 }
 
-export const DOCS_SCREENSHOTS = path.join(ROOT, "docs", "screenshots");
+// The docs' copies are refreshed only when asked (VIDGATE_DOC_SCREENSHOTS=1), so a test run leaves
+// the tracked files alone; otherwise they go with the run's other screenshots.
+export const DOCS_SCREENSHOTS = process.env.VIDGATE_DOC_SCREENSHOTS
+  ? path.join(ROOT, "docs", "screenshots")
+  : SCREENSHOT_DIR;
 
-/** A desktop screenshot of a console page for the docs: docs/screenshots/console-<name>.png. */
+/** A desktop screenshot of a console page: console-<name>.png, in docs/screenshots when asked. */
 export async function docShot(page: Page, name: string): Promise<void> {
   mkdirSync(DOCS_SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(DOCS_SCREENSHOTS, `console-${name}.png`), fullPage: true });
