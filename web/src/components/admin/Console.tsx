@@ -20,6 +20,8 @@ const LINKS: { href: string; label: MessageKey; also?: string }[] = [
   { href: "/admin/", label: "admin.nav.overview" },
   { href: "/admin/users/", label: "admin.nav.users", also: "/admin/user/" },
   { href: "/admin/tasks/", label: "admin.nav.tasks", also: "/admin/task/" },
+  { href: "/admin/payments/", label: "admin.nav.payments", also: "/admin/payment/" },
+  { href: "/admin/codes/", label: "admin.nav.codes", also: "/admin/codes/batch/" },
   { href: "/admin/channels/", label: "admin.nav.channels" },
   { href: "/admin/audit/", label: "admin.nav.audit" },
 ];
@@ -111,6 +113,35 @@ const REFUSALS: Record<string, MessageKey> = {
   "Adjustments this large need an admin": "admin.overLimit",
   "Operators cannot change their own role or account state": "admin.ownAccount",
 };
+
+/** Console words for a payment's or a refund's status (the buy page's for an order). */
+export function paymentStatusLabel(t: (key: MessageKey) => string, status: string): string {
+  const key = `buy.status.${status}` as MessageKey;
+  const text = t(key);
+  return text === key ? status : text;
+}
+
+export function refundStatusLabel(t: (key: MessageKey) => string, status: string): string {
+  const key = `admin.refund.${status}` as MessageKey;
+  const text = t(key);
+  return text === key ? status : text;
+}
+
+/** A gateway's name as the buy page gives it. */
+export function providerLabel(t: (key: MessageKey) => string, provider: string): string {
+  const key = `buy.method.${provider}` as MessageKey;
+  const text = t(key);
+  return text === key ? provider : text;
+}
+
+/** How many digits a currency's minor unit has (2 for CNY and USD, 0 for JPY). */
+export function minorDigits(currency: string): number {
+  try {
+    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  } catch {
+    return 2;
+  }
+}
 
 export function useOperatorError(): (error: unknown) => unknown {
   const { t } = useI18n();

@@ -6,7 +6,16 @@ import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { Suspense, useCallback, useEffect, useId, useRef, useState, type FormEvent } from "react";
 
-import { ConsolePage, roleLabel, shortId, TableWrap, useOperatorError } from "@/components/admin/Console";
+import {
+  ConsolePage,
+  minorDigits,
+  paymentStatusLabel,
+  providerLabel,
+  roleLabel,
+  shortId,
+  TableWrap,
+  useOperatorError,
+} from "@/components/admin/Console";
 import { ReasonDialog } from "@/components/admin/ReasonDialog";
 import styles from "@/components/admin/admin.module.css";
 import { userName, userState } from "@/components/admin/labels";
@@ -427,6 +436,9 @@ function UserDetail({ userId, operator }: { userId: string; operator: Operator }
       )}
 
       <h2>{t("admin.user.payments")}</h2>
+      <p>
+        <Link href={`/admin/payments/?user_id=${user.id}`}>{t("admin.payment.userPayments")}</Link>
+      </p>
       {detail.payments.length === 0 ? (
         <p className="muted">{t("common.none")}</p>
       ) : (
@@ -445,13 +457,17 @@ function UserDetail({ userId, operator }: { userId: string; operator: Operator }
             </thead>
             <tbody>
               {detail.payments.map((payment) => (
-                <tr key={payment.payment_id}>
-                  <td className="mono" title={payment.payment_id}>
-                    {shortId(payment.payment_id)}
+                <tr key={payment.payment_id} data-payment-id={payment.payment_id}>
+                  <td className="mono">
+                    <Link href={`/admin/payment/?id=${payment.payment_id}`} title={payment.payment_id}>
+                      {shortId(payment.payment_id)}
+                    </Link>
                   </td>
-                  <td>{payment.provider}</td>
-                  <td>{payment.status}</td>
-                  <td className={styles.nowrap}>{money(payment.amount_minor / 100, payment.currency)}</td>
+                  <td>{providerLabel(t, payment.provider)}</td>
+                  <td>{paymentStatusLabel(t, payment.status)}</td>
+                  <td className={styles.nowrap}>
+                    {money(payment.amount_minor / 10 ** minorDigits(payment.currency), payment.currency)}
+                  </td>
                   <td>{number(payment.credits)}</td>
                   <td className={styles.nowrap}>{date(payment.created_at)}</td>
                   <td className={styles.nowrap}>{date(payment.paid_at)}</td>
