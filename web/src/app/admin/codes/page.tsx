@@ -62,25 +62,27 @@ function CreateBatch({ onCreated }: { onCreated: (made: Schemas["BatchWithCodes"
   );
 
   return (
-    <form onSubmit={submit} noValidate aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`}>{t("admin.codes.create")}</h2>
-      <div className={styles.filters}>
-        {field("credits", "admin.codes.credits")}
-        {field("count", "admin.codes.count")}
-        {field("max_uses", "admin.codes.maxUses")}
-        {field("expires_at", "admin.codes.expires", "datetime-local")}
-        {field("note", "admin.codes.note")}
-      </div>
-      {invalid && (
-        <p id={`${id}-error`} className={styles.fieldError}>
-          {t("admin.codes.badNumber")}
-        </p>
-      )}
-      <div className={styles.filterActions}>
-        <button type="submit" className="button">
-          {t("admin.codes.create")}
-        </button>
-      </div>
+    <>
+      <form onSubmit={submit} noValidate aria-labelledby={`${id}-title`}>
+        <h2 id={`${id}-title`}>{t("admin.codes.create")}</h2>
+        <div className={styles.filters}>
+          {field("credits", "admin.codes.credits")}
+          {field("count", "admin.codes.count")}
+          {field("max_uses", "admin.codes.maxUses")}
+          {field("expires_at", "admin.codes.expires", "datetime-local")}
+          {field("note", "admin.codes.note")}
+        </div>
+        {invalid && (
+          <p id={`${id}-error`} className={styles.fieldError}>
+            {t("admin.codes.badNumber")}
+          </p>
+        )}
+        <div className={styles.filterActions}>
+          <button type="submit" className="button">
+            {t("admin.codes.create")}
+          </button>
+        </div>
+      </form>
       <ReasonDialog
         open={asking}
         title={t("admin.codes.create.title")}
@@ -107,7 +109,7 @@ function CreateBatch({ onCreated }: { onCreated: (made: Schemas["BatchWithCodes"
       >
         <p>{t("admin.codes.create.body", { count: number(count ?? 0), credits: number(credits ?? 0) })}</p>
       </ReasonDialog>
-    </form>
+    </>
   );
 }
 
