@@ -290,6 +290,11 @@ test("the payments and codes pages are accessible, on a desktop and on a phone, 
     await expect(page.getByRole("navigation", { name: "后台导航" })).toBeVisible();
     await expectAccessible(page, `${name} (zh)`);
   }
+  // The server's refusals in the page's language.
+  await page.goto("/admin/payment/?id=00000000-0000-4000-8000-000000000000");
+  await expect(page.getByRole("main").getByText("订单不存在。")).toBeVisible();
+  await page.goto("/admin/codes/batch/?id=00000000-0000-4000-8000-000000000000");
+  await expect(page.getByRole("main").getByText("批次不存在。")).toBeVisible();
   // Chinese at phone width too.
   await page.setViewportSize({ width: 375, height: 740 });
   for (const [name, path] of pages) {

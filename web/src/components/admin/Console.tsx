@@ -112,7 +112,24 @@ const REFUSALS: Record<string, MessageKey> = {
   "Admins only": "admin.adminsOnly",
   "Adjustments this large need an admin": "admin.overLimit",
   "Operators cannot change their own role or account state": "admin.ownAccount",
+  "The order is under dispute; refund it once the dispute is closed": "admin.refusal.underDispute",
+  "Payment not found": "admin.refusal.paymentNotFound",
+  "Refund not found": "admin.refusal.refundNotFound",
+  "Batch not found": "admin.refusal.batchNotFound",
+  "Redemption code not found": "admin.refusal.codeNotFound",
+  "This batch is already disabled": "admin.refusal.batchDisabled",
+  "This code is already disabled": "admin.refusal.codeDisabled",
+  "Invalid batch": "admin.refusal.invalidBatch",
 };
+
+/** Refusals that carry figures or the gateway's words: the pattern, and the words it becomes. */
+const PATTERNS: [RegExp, MessageKey][] = [
+  [/^Only a paid order can be refunded; this one is (?<status>\w+)$/, "admin.refusal.notPaid"],
+  [/^Cannot refund (?<amount>[\d.]+ [A-Z]{3}): (?<left>[\d.]+ [A-Z]{3}) of the order remains refundable$/, "admin.refusal.tooLarge"],
+  [/^(?<gateway>.+) refused the refund: (?<message>.*)$/s, "admin.refusal.gatewayRefused"],
+  [/^(?<gateway>.+) did not answer; the refund stays pending until .+ reports on it$/, "admin.refusal.noAnswer"],
+  [/^The gateway has answered this refund \(it is (?<status>\w+)\); nothing to retry$/, "admin.refusal.answered"],
+];
 
 /** Console words for a payment's or a refund's status (the buy page's for an order). */
 export function paymentStatusLabel(t: (key: MessageKey) => string, status: string): string {
@@ -148,6 +165,12 @@ export function useOperatorError(): (error: unknown) => unknown {
   return (error) => {
     if (error instanceof APIError && typeof error.detail === "string" && error.detail in REFUSALS) {
       return new APIError(error.status, t(REFUSALS[error.detail]));
+    }
+    if (error instanceof APIError && typeof error.detail === "string") {
+      for (const [pattern, key] of PATTERNS) {
+        const found = pattern.exec(error.detail);
+        if (found) return new APIError(error.status, t(key, { ...found.groups }));
+      }
     }
     return error;
   };

@@ -65,7 +65,7 @@ function PaymentDetail({ paymentId, operator }: { paymentId: string; operator: O
     return error ? (
       <>
         <h1>{t("admin.payments.title")}</h1>
-        <ErrorWithRetry error={error} onRetry={() => void load()} />
+        <ErrorWithRetry error={translate(error)} onRetry={() => void load()} />
         <p>
           <Link href="/admin/payments/">{t("admin.payment.back")}</Link>
         </p>

@@ -6,7 +6,7 @@ import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { Suspense, useCallback, useEffect, useState } from "react";
 
-import { ConsolePage, TableWrap } from "@/components/admin/Console";
+import { ConsolePage, TableWrap, useOperatorError } from "@/components/admin/Console";
 import { ReasonDialog } from "@/components/admin/ReasonDialog";
 import styles from "@/components/admin/admin.module.css";
 import { ErrorBox, ErrorWithRetry } from "@/components/ui";
@@ -21,6 +21,7 @@ function BatchDetail({ batchId, operator }: { batchId: string; operator: Operato
   const { t } = useI18n();
   const { date, number } = useFormat();
   const isAdmin = operator.role === "admin";
+  const translate = useOperatorError();
   const [detail, setDetail] = useState<Batch | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState("");
@@ -75,7 +76,7 @@ function BatchDetail({ batchId, operator }: { batchId: string; operator: Operato
     return error ? (
       <>
         <h1>{t("admin.codes.title")}</h1>
-        <ErrorWithRetry error={error} onRetry={() => void load()} />
+        <ErrorWithRetry error={translate(error)} onRetry={() => void load()} />
         <p>
           <Link href="/admin/codes/">{t("admin.batch.back")}</Link>
         </p>
