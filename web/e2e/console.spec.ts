@@ -174,9 +174,14 @@ test("an admin finds a user, adjusts credits, force-cancels a running task, swit
   await page.getByRole("button", { name: "Filter", exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`target_id=${target.id}`));
   await expect(audit.locator("tbody tr").first()).toBeVisible();
-  for (const action of await audit.locator("tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-action")))) {
-    expect(action).toMatch(/^credits\./);
-  }
+  // The filtered list replaces the whole one once it has loaded: wait for it, not for any row.
+  await expect
+    .poll(async () =>
+      (await audit.locator("tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-action")))).every((action) =>
+        /^credits\./.test(action ?? ""),
+      ),
+    )
+    .toBe(true);
   await page.getByRole("button", { name: "Clear filters" }).click();
   await expect(audit.locator('tr[data-action="channel.enabled"]').first()).toBeVisible();
   await docShot(page, "audit");
