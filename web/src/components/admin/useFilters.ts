@@ -2,7 +2,7 @@
 // Console list filters kept in the address (?status=FAILED&page=2), so Back and shared links keep
 // them: the current values, and a way to go to other ones (a new filter starts again at page 1).
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
-import { useCallback, useMemo } from "react";
+import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
 
 export function useFilters<K extends string>(keys: readonly K[]) {
   const router = useRouter();
@@ -43,4 +43,53 @@ export function setOnly<T extends Record<string, string>>(values: T): Partial<T>
 export function instant(local: string): string {
   const parsed = new Date(local);
   return Number.isNaN(parsed.getTime()) ? local : parsed.toISOString();
+}
+
+/** What a console list page asks the API for: the filters that are set (times as instants), and
+ * the page. */
+export type ListQuery<K extends string> = Partial<Record<K, string>> & { page: number; page_size: number };
+
+/**
+ * A console list page's state: the filters as being edited (`draft`), the list for the filters in
+ * the address (loaded again whenever they or the page change), the submit that applies the draft,
+ * and how many pages there are. `fetchPage` asks the API; `since` and `until` go as instants.
+ */
+export function useFilteredList<K extends string, L extends { total: number }>(
+  keys: readonly K[],
+  pageSize: number,
+  fetchPage: (query: ListQuery<K>) => Promise<L>,
+) {
+  const { values, page, go } = useFilters(keys);
+  const [draft, setDraft] = useState<Record<K, string>>(values);
+  const [list, setList] = useState<L | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => setDraft(values), [values]);
+
+  const load = useCallback(async () => {
+    setError(null);
+    try {
+      const set = setOnly(values) as Record<string, string>;
+      for (const key of ["since", "until"]) {
+        if (set[key]) set[key] = instant(set[key]);
+      }
+      setList(await fetchPage({ ...(set as Partial<Record<K, string>>), page, page_size: pageSize }));
+    } catch (caught) {
+      setError(caught);
+    }
+    // `fetchPage` is the page's own closure, new on every render: the filters and page decide.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [values, page]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    go(draft);
+  }
+
+  const pages = list ? Math.max(1, Math.ceil(list.total / pageSize)) : 1;
+  return { page, go, draft, setDraft, list, error, submit, pages };
 }

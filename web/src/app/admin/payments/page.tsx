@@ -2,12 +2,12 @@
 // /admin/payments/: every user's orders, newest first, filtered by status, gateway, user and time;
 // the filters live in the address.
 import Link from "next/link";
-import { Suspense, useCallback, useEffect, useId, useState, type FormEvent } from "react";
+import { Suspense, useId } from "react";
 
 import { useMoney } from "@/components/account/format";
 import { ConsolePage, minorDigits, paymentStatusLabel, providerLabel, shortId, TableWrap } from "@/components/admin/Console";
 import styles from "@/components/admin/admin.module.css";
-import { instant, setOnly, useFilters } from "@/components/admin/useFilters";
+import { useFilteredList } from "@/components/admin/useFilters";
 import { ErrorBox, Pager } from "@/components/ui";
 import { getApi, unwrap, type Schemas } from "@/lib/api/client";
 import type { paths } from "@/lib/api/schema";
@@ -26,39 +26,12 @@ function Payments() {
   const { date, number } = useFormat();
   const { money } = useMoney();
   const id = useId();
-  const { values, page, go } = useFilters(KEYS);
-  const [draft, setDraft] = useState<Record<Key, string>>(values);
-  const [list, setList] = useState<Schemas["AdminPaymentPage"] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  useEffect(() => setDraft(values), [values]);
-
-  const load = useCallback(async () => {
-    setError(null);
-    try {
-      const api = await getApi();
-      const set = setOnly(values);
-      const query = {
-        ...set,
-        ...(set.since ? { since: instant(set.since) } : {}),
-        ...(set.until ? { until: instant(set.until) } : {}),
-        page,
-        page_size: PAGE_SIZE,
-      } as Query;
-      setList(await unwrap(api.GET("/api/admin/payments", { params: { query } })));
-    } catch (caught) {
-      setError(caught);
-    }
-  }, [values, page]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
-
-  function submit(event: FormEvent) {
-    event.preventDefault();
-    go(draft);
-  }
+  const { page, go, draft, setDraft, list, error, submit, pages } = useFilteredList(
+    KEYS,
+    PAGE_SIZE,
+    async (query): Promise<Schemas["AdminPaymentPage"]> =>
+      unwrap((await getApi()).GET("/api/admin/payments", { params: { query: query as Query } })),
+  );
 
   const field = (key: Key, label: MessageKey, type = "text") => (
     <div className="field">
@@ -72,8 +45,6 @@ function Payments() {
       />
     </div>
   );
-
-  const pages = list ? Math.max(1, Math.ceil(list.total / PAGE_SIZE)) : 1;
 
   return (
     <>
