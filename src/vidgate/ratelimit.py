@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidgate.db.base import Base
+from vidgate.db.engine import Database
 
 
 class RateLimitCounter(Base):
@@ -59,6 +61,22 @@ async def hit(
     hits = (await conn.execute(stmt)).scalar_one()
     retry_after = max(1, math.ceil(window_end - now))
     return RateLimitResult(allowed=hits <= limit, hits=hits, limit=limit, retry_after=retry_after)
+
+
+async def enforce(
+    db: Database,
+    bucket: str,
+    *,
+    limit: int,
+    window_seconds: int,
+    refuse: Callable[[int], Exception],
+) -> None:
+    """Count one hit against `bucket` on a connection of its own (so a request that fails and
+    rolls back still counts); past `limit`, raise `refuse(retry_after)`."""
+    async with db.autocommit_engine.connect() as conn:
+        result = await hit(conn, bucket, limit=limit, window_seconds=window_seconds)
+    if not result.allowed:
+        raise refuse(result.retry_after)
 
 
 async def purge_expired(session: AsyncSession) -> int:

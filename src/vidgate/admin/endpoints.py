@@ -35,7 +35,7 @@ from vidgate.admin.schemas import AuditEntryOut, AuditPage, DayOut, OperatorOut,
 from vidgate.deps import DbSession, RuntimeDep
 from vidgate.errors import documented
 from vidgate.kit import Page
-from vidgate.ratelimit import hit
+from vidgate.ratelimit import enforce
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -94,10 +94,13 @@ async def totp_enroll(
 
 
 async def _limit_tries(runtime: RuntimeDep, operator_id: uuid.UUID) -> None:
-    async with runtime.db.autocommit_engine.connect() as conn:
-        result = await hit(conn, f"totp:{operator_id}", limit=TRIES, window_seconds=TRIES_WINDOW)
-    if not result.allowed:
-        raise TooManySecondFactorTries(result.retry_after)
+    await enforce(
+        runtime.db,
+        f"totp:{operator_id}",
+        limit=TRIES,
+        window_seconds=TRIES_WINDOW,
+        refuse=TooManySecondFactorTries,
+    )
 
 
 @router.post(

@@ -26,7 +26,7 @@ from vidgate.auth.google import GoogleNotConfigured, GoogleSignIn
 from vidgate.auth.phones import e164, normalize_phone, region_for
 from vidgate.auth.sms import SmsSendError
 from vidgate.db.session import Session
-from vidgate.ratelimit import hit
+from vidgate.ratelimit import enforce
 from vidgate.runtime import Runtime
 
 logger = structlog.get_logger(__name__)
@@ -34,10 +34,13 @@ logger = structlog.get_logger(__name__)
 
 async def limit_ip(runtime: Runtime, action: str, ip: str | None, limit: int, window: int) -> None:
     """Per-address limits, counted in their own transaction so a failed request still counts."""
-    async with runtime.db.autocommit_engine.connect() as conn:
-        result = await hit(conn, f"{action}:{ip or '-'}", limit=limit, window_seconds=window)
-    if not result.allowed:
-        raise TooManyRequestsFromAddress(result.retry_after)
+    await enforce(
+        runtime.db,
+        f"{action}:{ip or '-'}",
+        limit=limit,
+        window_seconds=window,
+        refuse=TooManyRequestsFromAddress,
+    )
 
 
 def google_of(runtime: Runtime) -> GoogleSignIn:

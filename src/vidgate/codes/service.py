@@ -46,7 +46,7 @@ from vidgate.codes.models import CodeBatch, CodeRedemption, RedemptionCode
 from vidgate.credits import service as ledger
 from vidgate.db.engine import Database
 from vidgate.kit import PageRequest
-from vidgate.ratelimit import hit
+from vidgate.ratelimit import enforce
 
 # No letters or digits that read alike (I/1, O/0): a code is easy to read out and type.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -372,10 +372,13 @@ async def limit_attempts(db: Database, user_id: uuid.UUID) -> None:
 
     Counted on a connection of its own, so a refused attempt (rolled back) still counts.
     """
-    async with db.autocommit_engine.connect() as conn:
-        result = await hit(conn, f"redeem:{user_id}", limit=TRIES, window_seconds=TRIES_WINDOW)
-    if not result.allowed:
-        raise TooManyRedemptionAttempts(result.retry_after)
+    await enforce(
+        db,
+        f"redeem:{user_id}",
+        limit=TRIES,
+        window_seconds=TRIES_WINDOW,
+        refuse=TooManyRedemptionAttempts,
+    )
 
 
 @dataclass(frozen=True)
