@@ -204,11 +204,7 @@ async def request_deletion(
         .where(User.id == user_id, User.deleted_at.is_(None))
         .values(deleted_at=now, purge_after=now + timedelta(days=purge_days))
     )
-    await session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason="account_deleted")
-    )
+    await _revoke_sessions(session, user_id, "account_deleted")
     await session.execute(
         update(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
