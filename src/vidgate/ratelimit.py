@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,20 +62,12 @@ async def hit(
     return RateLimitResult(allowed=hits <= limit, hits=hits, limit=limit, retry_after=retry_after)
 
 
-async def enforce(
-    db: Database,
-    bucket: str,
-    *,
-    limit: int,
-    window_seconds: int,
-    refuse: Callable[[int], Exception],
-) -> None:
+async def over_limit(db: Database, bucket: str, *, limit: int, window_seconds: int) -> int | None:
     """Count one hit against `bucket` on a connection of its own (so a request that fails and
-    rolls back still counts); past `limit`, raise `refuse(retry_after)`."""
+    rolls back still counts); past `limit`, the seconds to wait, else None."""
     async with db.autocommit_engine.connect() as conn:
         result = await hit(conn, bucket, limit=limit, window_seconds=window_seconds)
-    if not result.allowed:
-        raise refuse(result.retry_after)
+    return None if result.allowed else result.retry_after
 
 
 async def purge_expired(session: AsyncSession) -> int:

@@ -35,7 +35,7 @@ from vidgate.admin.schemas import AuditEntryOut, AuditPage, DayOut, OperatorOut,
 from vidgate.deps import DbSession, RuntimeDep
 from vidgate.errors import documented
 from vidgate.kit import Page
-from vidgate.ratelimit import enforce
+from vidgate.ratelimit import over_limit
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -94,13 +94,11 @@ async def totp_enroll(
 
 
 async def _limit_tries(runtime: RuntimeDep, operator_id: uuid.UUID) -> None:
-    await enforce(
-        runtime.db,
-        f"totp:{operator_id}",
-        limit=TRIES,
-        window_seconds=TRIES_WINDOW,
-        refuse=TooManySecondFactorTries,
+    wait = await over_limit(
+        runtime.db, f"totp:{operator_id}", limit=TRIES, window_seconds=TRIES_WINDOW
     )
+    if wait is not None:
+        raise TooManySecondFactorTries(wait)
 
 
 @router.post(

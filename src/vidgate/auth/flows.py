@@ -26,7 +26,7 @@ from vidgate.auth.google import GoogleNotConfigured, GoogleSignIn
 from vidgate.auth.phones import e164, normalize_phone, region_for
 from vidgate.auth.sms import SmsSendError
 from vidgate.db.session import Session
-from vidgate.ratelimit import enforce
+from vidgate.ratelimit import over_limit
 from vidgate.runtime import Runtime
 
 logger = structlog.get_logger(__name__)
@@ -34,13 +34,9 @@ logger = structlog.get_logger(__name__)
 
 async def limit_ip(runtime: Runtime, action: str, ip: str | None, limit: int, window: int) -> None:
     """Per-address limits, counted in their own transaction so a failed request still counts."""
-    await enforce(
-        runtime.db,
-        f"{action}:{ip or '-'}",
-        limit=limit,
-        window_seconds=window,
-        refuse=TooManyRequestsFromAddress,
-    )
+    wait = await over_limit(runtime.db, f"{action}:{ip or '-'}", limit=limit, window_seconds=window)
+    if wait is not None:
+        raise TooManyRequestsFromAddress(wait)
 
 
 def google_of(runtime: Runtime) -> GoogleSignIn:

@@ -46,7 +46,7 @@ from vidgate.codes.models import CodeBatch, CodeRedemption, RedemptionCode
 from vidgate.credits import service as ledger
 from vidgate.db.engine import Database
 from vidgate.kit import PageRequest
-from vidgate.ratelimit import enforce
+from vidgate.ratelimit import over_limit
 
 # No letters or digits that read alike (I/1, O/0): a code is easy to read out and type.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -372,13 +372,9 @@ async def limit_attempts(db: Database, user_id: uuid.UUID) -> None:
 
     Counted on a connection of its own, so a refused attempt (rolled back) still counts.
     """
-    await enforce(
-        db,
-        f"redeem:{user_id}",
-        limit=TRIES,
-        window_seconds=TRIES_WINDOW,
-        refuse=TooManyRedemptionAttempts,
-    )
+    wait = await over_limit(db, f"redeem:{user_id}", limit=TRIES, window_seconds=TRIES_WINDOW)
+    if wait is not None:
+        raise TooManyRedemptionAttempts(wait)
 
 
 @dataclass(frozen=True)
