@@ -77,7 +77,8 @@ class Database:
     `transaction()` is a unit of work: a session committed when the block ends and rolled back if
     it raises. `session()` is a bare session for code that commits at steps of its own (a flow that
     must keep one step before calling a vendor). `autocommit_engine.connect()` hands out an
-    autocommit connection for hot read paths: one round trip per query, no BEGIN/ROLLBACK.
+    autocommit connection for hot read paths: one round trip per query, no BEGIN/ROLLBACK;
+    `reads()` is the same as an ORM session.
     """
 
     def __init__(
@@ -113,6 +114,9 @@ class Database:
         ping_stale_connections(self.autocommit_engine)
         share_disconnects(self.engine, self.autocommit_engine)
         self.sessionmaker = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            self.autocommit_engine, class_=Session, expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -126,6 +130,13 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
             await session.commit()
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[Session]:
+        """A session on an autocommit connection, for reads (and single guarded statements) that
+        need no transaction: each statement is one round trip, with no BEGIN or ROLLBACK."""
+        async with self._readers() as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -7,6 +7,8 @@ synchronous and CPU-bound; callers on an event loop run it in a thread.
 from __future__ import annotations
 
 import math
+import shutil
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,6 +48,12 @@ def _font(height: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+# Renders without an input image depend only on their settings: each is made once per process and
+# copied after that (a load test of a thousand text-to-video tasks renders a handful of files).
+_RENDERED: dict[tuple[float, int, int, int, str], tuple[Path, float]] = {}
+_RENDERED_LOCK = threading.Lock()
+
+
 def render_animation(
     image_path: Path | None,
     out_path: Path,
@@ -59,10 +67,37 @@ def render_animation(
     """Write an MP4 (H.264, yuv420p) of `seconds` at `fps`; return the written file's duration.
 
     With an image, the frames pan gently across it and bob up and down; without one, a gradient
-    scrolls. Each frame carries "EMULATED", the caption and a frame counter.
+    scrolls. Each frame carries "EMULATED", the caption and a frame counter. A render without an
+    image is a copy of the first one made with the same settings, when that file is still there.
     """
     if fps <= 0 or seconds <= 0:
         raise ValueError("seconds and fps must be positive")
+    if image_path is not None:
+        return _render(image_path, out_path, seconds, fps, width, height, caption)
+    key = (seconds, fps, width, height, caption)
+    with _RENDERED_LOCK:
+        made = _RENDERED.get(key)
+    if made is not None and made[0].is_file():
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made[0], out_path)
+        return made[1]
+    duration = _render(None, out_path, seconds, fps, width, height, caption)
+    keep = out_path.with_name(f".{out_path.name}.first")
+    shutil.copyfile(out_path, keep)  # the result itself may be deleted when it expires
+    with _RENDERED_LOCK:
+        _RENDERED[key] = (keep, duration)
+    return duration
+
+
+def _render(
+    image_path: Path | None,
+    out_path: Path,
+    seconds: float,
+    fps: int,
+    width: int,
+    height: int,
+    caption: str,
+) -> float:
     width, height = _even(width), _even(height)
     frames = max(1, round(seconds * fps))
     font = _font(height)

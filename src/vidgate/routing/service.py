@@ -4,8 +4,10 @@ A task goes through its model's channels in catalog order. A channel is skipped 
 disabled (in the catalog or by an operator), has no adapter configured on this server, was tried
 already for this task in the current round, has its circuit breaker open, or has all its
 concurrency slots taken. Every process sees the same breakers and slots: both live in PostgreSQL
-(`channel_health`, and the count of open tasks on the channel), and the channel's health row is
-locked while a slot is counted and taken, so two workers cannot both take the last slot.
+(`channel_health`, and the count of open tasks on the channel). The common channel (no slot limit,
+breaker closed) is chosen from an unlocked read, so sends through it never wait for one another;
+a channel's health row is locked only while its slots are counted and taken or its half-open
+breaker's one probe is handed out, so two workers cannot both take the last slot or both probe.
 
 The breaker opens after `threshold` failures in a row (not sent, throttled, or a channel error
 such as a refused key) and stays open for `cooldown` seconds; then one task may probe it (half
@@ -45,9 +47,11 @@ class Breaker:
 
 @dataclass(frozen=True)
 class Taken:
-    """A channel whose slot (and, half open, whose probe) the task now holds."""
+    """A channel whose slot (and, half open, whose probe) the task now holds. `healthy`: its
+    breaker had no failure counted when it was taken, so a success has nothing to reset."""
 
     channel: Channel
+    healthy: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,52 @@ class NoneFree:
     `unavailable` (none is enabled, configured and untried: nothing will change by waiting)."""
 
     why: Literal["busy", "unavailable"]
+
+
+@dataclass(frozen=True)
+class NeedsLock:
+    """The channel to try next counts slots or is half open: whether the task may take it is
+    decided under the lock of its health row (`take_channel`)."""
+
+    channel: Channel
+
+
+def _candidates(
+    model: Model, configured: Callable[[str], bool], tried: Collection[str]
+) -> list[Channel]:
+    return [c for c in model.channels if c.enabled and configured(c.adapter) and c.id not in tried]
+
+
+async def choose_channel(
+    session: AsyncSession,
+    model: Model,
+    *,
+    configured: Callable[[str], bool],
+    tried: Collection[str],
+    now: datetime,
+) -> Taken | NeedsLock | NoneFree:
+    """The first channel of `model` that can take the task, read without a lock: the common
+    case (no slot limit, breaker closed) needs nothing more, and the task's claim makes it its
+    own. A channel that counts slots or is half open is answered `NeedsLock`."""
+    candidates = _candidates(model, configured, tried)
+    if not candidates:
+        return NoneFree("unavailable")
+    rows = await session.scalars(
+        select(ChannelHealth).where(ChannelHealth.channel.in_([c.id for c in candidates]))
+    )
+    health = {h.channel: h for h in rows}
+    busy = False
+    for channel in candidates:
+        row = health.get(channel.id)
+        if row is not None and row.disabled:
+            continue
+        if row is not None and _breaker_holds(row, now):
+            busy = True
+            continue
+        if channel.max_concurrency is not None or (row is not None and row.open_until is not None):
+            return NeedsLock(channel)
+        return Taken(channel, healthy=row is None or row.failures == 0)
+    return NoneFree("busy" if busy else "unavailable")
 
 
 async def _health(session: AsyncSession, channel_id: str) -> ChannelHealth:
@@ -101,11 +151,11 @@ async def take_channel(
     breaker: Breaker,
 ) -> Taken | NoneFree:
     """The first channel of `model` that can take the task now, its slot taken in the caller's
-    transaction (the caller records it on the task before committing)."""
+    transaction (the caller records it on the task before committing). Each channel's health row
+    is locked while its slots are counted and its breaker read, so two workers cannot both take
+    its last slot or both probe it."""
     busy = False
-    for channel in model.channels:
-        if not channel.enabled or not configured(channel.adapter) or channel.id in tried:
-            continue
+    for channel in _candidates(model, configured, tried):
         health = await _health(session, channel.id)
         if health.disabled:
             continue
@@ -115,7 +165,7 @@ async def take_channel(
         if health.open_until is not None:  # half open: this task is the probe
             health.probing_until = now + breaker.probe_window
         await session.flush()
-        return Taken(channel)
+        return Taken(channel, healthy=health.failures == 0 and health.open_until is None)
     return NoneFree("busy" if busy else "unavailable")
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.sql import Executable
 
 from vidgate.catalog.schema import Channel, Model
 from vidgate.media.probe import MediaRejected, probe, read_head
@@ -47,6 +48,7 @@ from vidgate.tasks.models import OPEN_STATUSES, Task, TaskAttempt, TaskStatus
 
 if TYPE_CHECKING:
     from vidgate.db.engine import Database
+    from vidgate.db.session import Session
     from vidgate.media.storage import Storage
     from vidgate.providers.registry import Providers
     from vidgate.runtime import Runtime
@@ -88,7 +90,7 @@ def _backoff(runtime: Runtime, attempts: int, hint: float | None = None) -> Step
 
 
 async def advance(runtime: Runtime, task_id: uuid.UUID) -> Step:
-    async with runtime.db.session() as session:
+    async with runtime.db.reads() as session:
         task = await session.get(Task, task_id)
     if task is None or task.status not in OPEN_STATUSES:
         return DONE
@@ -261,15 +263,26 @@ def _breaker(runtime: Runtime) -> routing.Breaker:
 
 
 async def _claim(runtime: Runtime, task: Task, model: Model, tried: set[str]) -> Claim:
-    """Take the next channel that can run the task and claim the task for sending through it, in
-    one transaction (slot, claim and the attempt row together)."""
+    """Take the next channel that can run the task and claim the task for sending through it:
+    the claim and its attempt row in one statement, or, for a channel that counts slots or is
+    half open, in one transaction with the lock that decides it (`routing.take_channel`)."""
     now = datetime.now(UTC)
+    configured = runtime.providers.configured
+    async with runtime.db.reads() as session:
+        chosen = await routing.choose_channel(
+            session, model, configured=configured, tried=tried, now=now
+        )
+        if isinstance(chosen, routing.NoneFree):
+            return chosen
+        if isinstance(chosen, routing.Taken):
+            attempt_id = await session.scalar(_claim_statement(task.id, chosen.channel, now))
+            return None if attempt_id is None else _Sending(chosen, attempt_id)
     async with runtime.db.session() as session:
         taken = await routing.take_channel(
             session,
             model,
             task.id,
-            configured=runtime.providers.configured,
+            configured=configured,
             tried=tried,
             now=now,
             breaker=_breaker(runtime),
@@ -277,38 +290,56 @@ async def _claim(runtime: Runtime, task: Task, model: Model, tried: set[str]) ->
         if isinstance(taken, routing.NoneFree):
             await session.commit()  # health rows made for the first time are kept
             return taken
-        channel = taken.channel
-        claimed = await session.scalar(
-            update(Task)
-            .where(
-                Task.id == task.id,
-                Task.status == TaskStatus.PENDING,
-                Task.submit_started_at.is_(None),
-            )
-            .values(
-                submit_started_at=now,
-                attempts=Task.attempts + 1,
-                channel=channel.id,
-                provider=channel.adapter,
-            )
-            .returning(Task.attempts)
-        )
-        if claimed is None:
+        attempt_id = await session.scalar(_claim_statement(task.id, taken.channel, now))
+        if attempt_id is None:
             await session.rollback()
             return None
-        attempt = TaskAttempt(
-            task_id=task.id, channel=channel.id, adapter=channel.adapter, outcome="sending"
-        )
-        session.add(attempt)
-        await session.flush()
         await session.commit()
-        return _Sending(channel, attempt.id)
+        return _Sending(taken, attempt_id)
+
+
+def _claim_statement(task_id: uuid.UUID, channel: Channel, now: datetime) -> Executable:
+    """Claim a task nobody is sending for `channel` and open its attempt, as one statement that
+    answers the attempt's id (none: the task is not PENDING, or another worker holds it)."""
+    claimed = (
+        update(Task)
+        .where(
+            Task.id == task_id,
+            Task.status == TaskStatus.PENDING,
+            Task.submit_started_at.is_(None),
+        )
+        .values(
+            submit_started_at=now,
+            attempts=Task.attempts + 1,
+            channel=channel.id,
+            provider=channel.adapter,
+        )
+        .returning(Task.id)
+        .cte("claimed")
+    )
+    return (
+        insert(TaskAttempt)
+        .from_select(
+            ["task_id", "channel", "adapter", "outcome"],
+            select(
+                claimed.c.id,
+                literal(channel.id),
+                literal(channel.adapter),
+                literal("sending"),
+            ),
+        )
+        .returning(TaskAttempt.id)
+    )
 
 
 @dataclass(frozen=True)
 class _Sending:
-    channel: Channel
+    taken: routing.Taken
     attempt_id: int
+
+    @property
+    def channel(self) -> Channel:
+        return self.taken.channel
 
 
 Claim = _Sending | routing.NoneFree | None
@@ -326,37 +357,53 @@ async def _finish_attempt(
 ) -> None:
     """Record how an attempt ended and what it means for its channel's breaker; with `release`
     the task's claim is given up so another channel (or a later run) may send it."""
-    now = datetime.now(UTC)
     async with runtime.db.transaction() as session:
-        await session.execute(
-            update(TaskAttempt)
-            .where(TaskAttempt.id == sending.attempt_id)
-            .values(
-                outcome=outcome,
-                finished_at=now,
-                upstream_id=upstream_id,
-                error_code=error.code[:100] if error is not None and error.code else None,
-                error_message=_upstream_message(error) if error is not None else None,
-            )
+        await _record_attempt(
+            runtime, session, sending, outcome, error=error, upstream_id=upstream_id
         )
-        if outcome == "accepted":
-            await routing.succeeded(session, sending.channel.id)
-        elif outcome in FAILOVER_OUTCOMES or outcome == "ambiguous":
-            opened = await routing.failed(
-                session,
-                sending.channel.id,
-                str(error or outcome),
-                now=now,
-                breaker=_breaker(runtime),
-            )
-            if opened:
-                logger.warning("channels.breaker_opened", channel=sending.channel.id)
         if release:
             await session.execute(
                 update(Task)
                 .where(Task.id == task_id, Task.upstream_id.is_(None))
                 .values(submit_started_at=None, channel=None)
             )
+
+
+async def _record_attempt(
+    runtime: Runtime,
+    session: Session,
+    sending: _Sending,
+    outcome: str,
+    *,
+    error: ProviderError | None = None,
+    upstream_id: str | None = None,
+) -> None:
+    """The attempt's outcome and its channel's breaker, in the caller's transaction."""
+    now = datetime.now(UTC)
+    await session.execute(
+        update(TaskAttempt)
+        .where(TaskAttempt.id == sending.attempt_id)
+        .values(
+            outcome=outcome,
+            finished_at=now,
+            upstream_id=upstream_id,
+            error_code=error.code[:100] if error is not None and error.code else None,
+            error_message=_upstream_message(error) if error is not None else None,
+        )
+    )
+    if outcome == "accepted":
+        if not sending.taken.healthy:  # a closed breaker with no failure has nothing to reset
+            await routing.succeeded(session, sending.channel.id)
+    elif outcome in FAILOVER_OUTCOMES or outcome == "ambiguous":
+        opened = await routing.failed(
+            session,
+            sending.channel.id,
+            str(error or outcome),
+            now=now,
+            breaker=_breaker(runtime),
+        )
+        if opened:
+            logger.warning("channels.breaker_opened", channel=sending.channel.id)
 
 
 # Outcomes after which the next channel may take the task: the vendor surely did not accept it.
@@ -462,13 +509,13 @@ async def _submit(runtime: Runtime, task: Task) -> Step:
             return await _close(
                 runtime, task, TaskStatus.FAILED, exc.code or "rejected", _upstream_message(exc)
             )
-        await _finish_attempt(
-            runtime, claim, "accepted", task_id=task.id, upstream_id=submitted.upstream_id
-        )
         break
-    running: Task | None = None
     async with runtime.db.session() as session:
-        started = await session.scalar(
+        # The attempt's outcome and the task's start in one transaction.
+        await _record_attempt(
+            runtime, session, claim, "accepted", upstream_id=submitted.upstream_id
+        )
+        running = await session.scalar(
             update(Task)
             .where(Task.id == task.id, Task.status == TaskStatus.PENDING)
             .values(
@@ -479,10 +526,11 @@ async def _submit(runtime: Runtime, task: Task) -> Step:
                 progress=5,
                 attempts=0,
             )
-            .returning(Task.id)
+            .returning(Task),
+            execution_options={"populate_existing": True},
         )
-        if started is not None:
-            running = await session.get_one(Task, task.id, populate_existing=True)
+        started = running is not None
+        if running is not None:
             await service.record_event(session, running, runtime.storage)
         else:  # closed meanwhile (say, its deadline passed): keep the upstream id, cancel it
             await session.execute(
@@ -491,7 +539,7 @@ async def _submit(runtime: Runtime, task: Task) -> Step:
                 .values(upstream_id=submitted.upstream_id)
             )
         await session.commit()
-    if started is None:
+    if not started:
         task.upstream_id = submitted.upstream_id
         await _cancel_upstream(runtime, task)
         return DONE
