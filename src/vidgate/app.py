@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from vidgate import __version__
 from vidgate.admin import endpoints as admin_endpoints
 from vidgate.apikeys import endpoints as apikey_endpoints
 from vidgate.apikeys.service import ensure_client_key
@@ -104,7 +105,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
 
     app = FastAPI(
         title="vidgate",
-        version="0.1.0",
+        version=__version__,
         summary="Sign-in, credits and AI video tasks behind one HTTP API.",
         lifespan=lifespan,
     )

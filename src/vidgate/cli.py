@@ -20,6 +20,7 @@ import psutil
 import typer
 import uvicorn
 
+from vidgate import __version__
 from vidgate.catalog.loader import CatalogError, load_catalog
 from vidgate.config import ConfigurationError, Settings, load_settings
 from vidgate.errors import VidgateError
@@ -980,6 +981,27 @@ def payments_retry_refund(payment_id: str, refund_id: str) -> None:
         return await retry_refund(runtime, session, rid, command_line(), payment_id=pid)
 
     _print_refund(_refund_work(work))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"vidgate {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print vidgate's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """vidgate: run a paid AI-video service."""
 
 
 def main() -> None:
