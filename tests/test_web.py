@@ -13,7 +13,7 @@ import pytest
 from tests.fixtures.app import DEV_CLIENT_KEY
 from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
-from vidgate.web import web_app
+from vidgate.web import DEFAULT_WEB_DIR, PACKAGED_WEB_DIR, default_web_dir, web_app
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 
@@ -106,6 +106,18 @@ async def test_the_api_still_answers_beside_the_app(web_client: httpx.AsyncClien
 def test_no_app_is_mounted_before_it_is_built(tmp_path: Path) -> None:
     assert web_app(tmp_path) is None
     assert web_app(tmp_path / "missing") is None
+
+
+def test_a_checkout_serves_its_own_web_out_built_or_not(tmp_path: Path) -> None:
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "package.json").write_text("{}")
+    assert default_web_dir(tmp_path / "web" / "out") == tmp_path / "web" / "out"
+    assert DEFAULT_WEB_DIR == WEB / "out"  # this checkout's, where `make web` builds it
+
+
+def test_an_installed_package_serves_the_web_app_it_carries(tmp_path: Path) -> None:
+    # Installed from a wheel there is no web/ beside the package: its webapp/ copy is served.
+    assert default_web_dir(tmp_path / "web" / "out") == PACKAGED_WEB_DIR
 
 
 def test_the_web_clients_openapi_document_is_current() -> None:

@@ -16,7 +16,22 @@ from vidgate.catalog.schema import Catalog
 from vidgate.deps import RuntimeDep
 
 # Where `make web` leaves the build, relative to a source checkout.
-DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "web" / "out"
+CHECKOUT_WEB_DIR = Path(__file__).resolve().parents[2] / "web" / "out"
+# Where an installed wheel carries the build: `make dist` copies web/out into the package.
+PACKAGED_WEB_DIR = Path(__file__).resolve().parent / "webapp"
+
+
+def default_web_dir(checkout_web_dir: Path = CHECKOUT_WEB_DIR) -> Path:
+    """The checkout's web/out when vidgate runs from a checkout (`make run`, an editable
+    install), built or not: a copy left in the package (by an interrupted `make dist`, or in an
+    unpacked sdist) never shadows a fresher `make web`. Otherwise, installed from a wheel, the
+    app the package carries."""
+    if (checkout_web_dir.parent / "package.json").is_file():
+        return checkout_web_dir
+    return PACKAGED_WEB_DIR
+
+
+DEFAULT_WEB_DIR = default_web_dir()
 
 # First path segments the static app never answers, so an unknown API path gets the API's JSON
 # 404 rather than the app's 404 page.
