@@ -1,12 +1,23 @@
-"""The job app: every feature's jobs registered under their namespace, in every app built."""
+"""The job app: every feature's jobs registered under their namespace, in every app built; what
+periodic jobs say when they run."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import croniter
+from structlog.testing import capture_logs
 
+from vidgate.auth.jobs import purge_sign_in_records
+from vidgate.auth.models import DevSmsMessage, SmsCode
+from vidgate.db.engine import Database
 from vidgate.job_registry import build_job_app
+from vidgate.runtime import Runtime
+
+from .fixtures.signin import e164, random_phone
 
 JOBS = {
     "auth:purge_sign_in_records",
@@ -51,3 +62,32 @@ def test_periodic_jobs_run_when_they_say() -> None:
     assert next_runs("users:anonymize_deleted_accounts", 2) == ["12:17:00", "13:17:00"]
     assert next_runs("webhooks:sweep_webhooks", 2) == ["12:12:00", "12:13:00"]
     assert next_runs("payments:reconcile_payments", 2) == ["12:12:00", "12:13:00"]
+
+
+def _job_context(runtime: Runtime, db: Database) -> Any:
+    return SimpleNamespace(additional_context={"runtime": dataclasses.replace(runtime, db=db)})
+
+
+async def test_the_sign_in_purge_says_what_it_dropped_and_nothing_when_idle(
+    runtime: Runtime, rollback_db: Database
+) -> None:
+    phone = e164(random_phone())
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    async with rollback_db.transaction() as session:
+        session.add(
+            SmsCode(
+                phone=phone, code_hmac="0" * 64, created_at=two_days_ago, expires_at=two_days_ago
+            )
+        )
+        session.add(DevSmsMessage(phone=phone, code="123456", sent_at=two_days_ago))
+    context = _job_context(runtime, rollback_db)
+
+    with capture_logs() as first:
+        await purge_sign_in_records(context, 0)
+    with capture_logs() as second:
+        await purge_sign_in_records(context, 0)
+
+    said = [e for e in first if e["event"] == "auth.sign_in_records_purged"]
+    assert len(said) == 1 and said[0]["log_level"] == "info", first
+    assert said[0]["codes"] >= 1 and said[0]["outbox"] >= 1
+    assert second == []

@@ -59,9 +59,10 @@ async def defer_once(
     return True
 
 
-async def retry_stalled(app: App, task_name: str, stall_seconds: float) -> None:
-    """Run again the `task_name` jobs whose worker has stopped sending heartbeats."""
+async def retry_stalled(app: App, task_name: str, stall_seconds: float) -> int:
+    """Run again the `task_name` jobs whose worker has stopped sending heartbeats; how many."""
     manager = app.job_manager
+    retried = 0
     for job in await manager.get_stalled_jobs(
         task_name=task_name, seconds_since_heartbeat=stall_seconds
     ):
@@ -69,3 +70,6 @@ async def retry_stalled(app: App, task_name: str, stall_seconds: float) -> None:
             await manager.retry_job(job)
         except Exception as exc:  # e.g. a queued job holds the same lock: that one runs
             logger.info("jobs.stalled_job_not_retried", job_id=job.id, error=str(exc))
+        else:
+            retried += 1
+    return retried

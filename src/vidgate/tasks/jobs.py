@@ -63,17 +63,18 @@ _ORPHANS = text(
 
 
 async def sweep_tasks(context: JobContext, timestamp: int) -> int:
-    """Every 15 s: requeue jobs of dead workers; give open tasks without a live job a new one."""
+    """Every 15 s: requeue jobs of dead workers; give open tasks without a live job a new one.
+    Says so when it did either (a run that found nothing says nothing above debug)."""
     runtime = runtime_of(context)
     stall = runtime.settings.task_stall_seconds
-    await retry_stalled(context.app, ADVANCE, stall)
+    stalled = await retry_stalled(context.app, ADVANCE, stall)
     async with runtime.db.session() as session:
         orphans = (await session.scalars(_ORPHANS, {"stall": stall})).all()
     count = 0
     for task_id in orphans:
         count += await schedule_advance(context.app, task_id)
-    if count:
-        logger.warning("tasks.requeued", count=count)
+    if count or stalled:
+        logger.warning("tasks.requeued", count=count, stalled=stalled)
     return count
 
 

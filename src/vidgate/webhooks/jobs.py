@@ -39,14 +39,14 @@ _STRANDED = text(
 async def sweep_webhooks(context: JobContext, timestamp: int) -> int:
     """Every minute: rerun attempts of dead workers; queue due deliveries that lost their job."""
     runtime = runtime_of(context)
-    await retry_stalled(context.app, service.DELIVER, runtime.settings.task_stall_seconds)
+    stalled = await retry_stalled(context.app, service.DELIVER, runtime.settings.task_stall_seconds)
     async with runtime.db.session() as session:
         stranded = (await session.scalars(_STRANDED)).all()
     count = 0
     for delivery_id in stranded:
         count += await schedule_delivery(context.app, delivery_id)
-    if count:
-        logger.warning("webhooks.requeued", count=count)
+    if count or stalled:
+        logger.warning("webhooks.requeued", count=count, stalled=stalled)
     return count
 
 
