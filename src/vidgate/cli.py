@@ -56,7 +56,7 @@ def _settings() -> Settings:
     except (ConfigurationError, CatalogError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, development=settings.is_development)
     return settings
 
 

@@ -106,7 +106,11 @@ class Settings(BaseSettings):
         " (e.g. https://app.example.com); payments may send the payer back to them too.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="`auto`: aligned, coloured lines for people when stderr is a terminal in"
+        " development, JSON lines otherwise; `json`; `console` (lines for people, everywhere).",
+    )
     access_log: bool = Field(default=False, description="Log every request (errors always are).")
     run_worker: bool = Field(default=True, description="Run the job worker inside `vidgate serve`.")
     worker_give_up_seconds: int = Field(
