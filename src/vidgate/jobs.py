@@ -6,11 +6,14 @@ A leaf for the features' jobs modules to import; the app that gathers their blue
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from procrastinate import App, JobContext
 from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.db.engine import Database
 
@@ -57,6 +60,25 @@ async def defer_once(
     except AlreadyEnqueued:
         return False
     return True
+
+
+_DEFER_IN_TRANSACTION = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('default', :task_name, 0, NULL,"
+    " :queueing_lock, CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
+)
+
+
+async def defer_in_transaction(
+    session: AsyncSession, task_name: str, queueing_lock: str, **kwargs: Any
+) -> None:
+    """Queue a job in the caller's transaction (procrastinate's own defer function, on the same
+    connection): it exists exactly when what it is for was committed, so it can be neither lost
+    between a commit and the queueing nor run for a row that was rolled back. The lock must be
+    new (a job queued under it already would abort the transaction)."""
+    await session.execute(
+        _DEFER_IN_TRANSACTION,
+        {"task_name": task_name, "queueing_lock": queueing_lock, "args": json.dumps(kwargs)},
+    )
 
 
 async def retry_stalled(app: App, task_name: str, stall_seconds: float) -> int:

@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from vidgate.credits.models import LedgerEntry
 from vidgate.errors import PaymentRequired
@@ -104,7 +106,7 @@ async def _apply(
 
     The row lock serialises movements of one user, so concurrent charges cannot both spend the
     same credits, and a key used before is found by the insert (unique index) rather than by a
-    read first: the common case costs one statement, not three. A caller that holds the user's
+    read first: one statement writes the row and the counters. A caller that holds the user's
     row locked in this transaction already passes it as `locked_user`.
     """
     user = locked_user if locked_user is not None else await _lock_user(session, user_id)
@@ -126,7 +128,9 @@ async def _apply(
         if existing is not None:
             return existing
         raise refusal
-    entry = await session.scalar(
+    # The row and the user's new counters in one statement: the counters move only when the
+    # row was written (its key is new).
+    written = (
         insert(LedgerEntry)
         .values(
             user_id=user_id,
@@ -140,15 +144,25 @@ async def _apply(
             note=note,
         )
         .on_conflict_do_nothing(index_elements=[LedgerEntry.idempotency_key])
-        .returning(LedgerEntry)
+        .returning(*LedgerEntry.__table__.columns)
+        .cte("written")
+    )
+    moved = (
+        update(User)
+        .where(User.id == user_id, exists(select(written.c.id)))
+        .values(credits=credits_after, credits_reserved=reserved_after)
+        .cte("moved")
+    )
+    entry = await session.scalar(
+        select(aliased(LedgerEntry, written)).add_cte(moved),
+        execution_options={"populate_existing": True},
     )
     if entry is None:  # the key was used before (perhaps by a transaction that just committed)
         existing = await _earlier_use(session, user_id, key)
         assert existing is not None
         return existing
-    user.credits = credits_after
-    user.credits_reserved = reserved_after
-    await session.flush()
+    set_committed_value(user, "credits", credits_after)
+    set_committed_value(user, "credits_reserved", reserved_after)
     return LedgerResult(entry, applied=True)
 
 

@@ -22,7 +22,7 @@ from vidgate.kit import TaskKind
 from vidgate.runtime import Runtime
 from vidgate.tasks import idempotency, lifecycle, service
 from vidgate.tasks.errors import TaskNotRetryable, WebhookUrlNotHttps
-from vidgate.tasks.jobs import schedule_advance
+from vidgate.tasks.jobs import queue_first_step, schedule_advance
 from vidgate.tasks.models import RETRYABLE_STATUSES, Task
 from vidgate.tasks.schemas import (
     AnimateRequest,
@@ -84,15 +84,6 @@ async def _start(runtime: Runtime, task_id: uuid.UUID) -> None:
         logger.exception("tasks.defer_failed", task_id=str(task_id))
 
 
-def start_after_commit(session: Session, runtime: Runtime, task_id: uuid.UUID) -> None:
-    """Queue the task's first step once the transaction that creates it has committed."""
-
-    async def start() -> None:
-        await _start(runtime, task_id)
-
-    session.after_commit(start)
-
-
 async def create_task(
     runtime: Runtime,
     session: Session,
@@ -139,7 +130,7 @@ async def create_task(
         except service.AlreadyRetried as exc:  # a concurrent retry of the same task won
             answer = Answer(_retry_response(exc.task), replayed=True)
         else:
-            start_after_commit(session, runtime, task.id)
+            await queue_first_step(session, task.id)  # with the task, or not at all
             answer = Answer(_retry_response(task) if retry_of else _create_response(kind, task))
         if claimed is not None:
             assert isinstance(answer.body, BaseModel)

@@ -9,8 +9,9 @@ import uuid
 import structlog
 from procrastinate import App, Blueprint, JobContext
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from vidgate.jobs import defer_once, retry_stalled, runtime_of
+from vidgate.jobs import defer_in_transaction, defer_once, retry_stalled, runtime_of
 from vidgate.tasks import idempotency, lifecycle
 
 logger = structlog.get_logger(__name__)
@@ -31,6 +32,11 @@ async def schedule_advance(app: App, task_id: uuid.UUID | str, delay: float = 0.
 # costs more than the wait, and a task that finishes quickly is settled by the job that sent it.
 INLINE_WAIT_SECONDS = 1.0
 INLINE_STEPS = 3
+
+
+async def queue_first_step(session: AsyncSession, task_id: uuid.UUID) -> None:
+    """Queue a new task's first step in the transaction that creates it."""
+    await defer_in_transaction(session, ADVANCE, queueing_lock(task_id), task_id=str(task_id))
 
 
 async def advance_task(context: JobContext, task_id: str) -> None:

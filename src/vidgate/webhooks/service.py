@@ -9,7 +9,6 @@ for a change that rolled back.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import random
 import uuid
@@ -19,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
-from vidgate.jobs import defer_once
+from vidgate.jobs import defer_in_transaction, defer_once
 from vidgate.tasks.models import Task, TaskStatus
 from vidgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
@@ -51,11 +50,6 @@ EVENT_OF_STATUS = {
     TaskStatus.TIMEOUT: "task.timeout",
     TaskStatus.CANCELED: "task.canceled",
 }
-
-_DEFER_IN_TRANSACTION = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('default', :task_name, 0, NULL,"
-    " :queueing_lock, CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
-)
 
 
 async def schedule_delivery(app: App, delivery_id: uuid.UUID | str, delay: float = 0.0) -> bool:
@@ -174,13 +168,8 @@ async def record_task_event(
     )
     if delivery_id is None:
         return False
-    await session.execute(
-        _DEFER_IN_TRANSACTION,
-        {
-            "task_name": DELIVER,
-            "queueing_lock": queueing_lock(delivery_id),
-            "args": json.dumps({"delivery_id": str(delivery_id)}),
-        },
+    await defer_in_transaction(
+        session, DELIVER, queueing_lock(delivery_id), delivery_id=str(delivery_id)
     )
     return True
 
