@@ -209,6 +209,62 @@ async def test_breaker_opens_half_opens_for_one_probe_and_closes(db: Database) -
         await session.execute(delete(ChannelHealth).where(ChannelHealth.channel == channel))
 
 
+async def test_a_channel_is_chosen_without_a_lock_unless_it_counts_slots_or_probes(
+    db: Database,
+) -> None:
+    """The common channel (breaker closed, no slot limit) is chosen from a plain read, which
+    writes nothing; a half-open breaker or a slot limit is decided under the row lock."""
+    catalog = load_catalog(TEST_CATALOG)
+    model = catalog.get("failover-move")
+    assert model is not None
+    channel = f"test-choose-{uuid.uuid4().hex[:8]}"
+    one = model.model_copy(
+        update={"channels": (model.channels[0].model_copy(update={"id": channel}),)}
+    )
+    now = datetime.now(UTC)
+
+    async def choose(of: Any = one) -> object:
+        async with db.reads() as session:
+            return await routing.choose_channel(
+                session, of, configured=lambda _: True, tried=(), now=now
+            )
+
+    async def health() -> ChannelHealth | None:
+        async with db.reads() as session:
+            return await session.get(ChannelHealth, channel)
+
+    try:
+        assert await choose() == routing.Taken(one.channels[0], healthy=True)
+        assert await health() is None  # nothing written to choose a healthy channel
+        async with db.transaction() as session:
+            breaker = routing.Breaker(threshold=3, cooldown=timedelta(seconds=30))
+            await routing.failed(session, channel, "503", now=now, breaker=breaker)
+        # A failure counted: the channel still takes tasks, and a success must reset it.
+        assert await choose() == routing.Taken(one.channels[0], healthy=False)
+        async with db.transaction() as session:
+            row = await session.get_one(ChannelHealth, channel)
+            row.open_until = now + timedelta(seconds=5)
+        assert await choose() == routing.NoneFree("busy")  # open
+        async with db.transaction() as session:
+            row = await session.get_one(ChannelHealth, channel)
+            row.open_until = now - timedelta(seconds=1)
+        assert await choose() == routing.NeedsLock(one.channels[0])  # half open: one probe
+        async with db.transaction() as session:
+            row = await session.get_one(ChannelHealth, channel)
+            row.open_until, row.disabled = None, True
+        assert await choose() == routing.NoneFree("unavailable")  # switched off
+        async with db.transaction() as session:
+            row = await session.get_one(ChannelHealth, channel)
+            row.disabled = False
+        capped = one.model_copy(
+            update={"channels": (one.channels[0].model_copy(update={"max_concurrency": 2}),)}
+        )
+        assert await choose(capped) == routing.NeedsLock(capped.channels[0])  # slots counted
+    finally:
+        async with db.transaction() as session:
+            await session.execute(delete(ChannelHealth).where(ChannelHealth.channel == channel))
+
+
 async def test_the_models_list(live: Live, http: httpx.AsyncClient) -> None:
     caller = await new_caller(http)
     listed = await http.get("/api/videos/models", headers=caller.headers)
