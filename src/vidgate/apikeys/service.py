@@ -10,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidgate.apikeys.errors import KeyOwnerDeleted, TooManyApiKeys
@@ -89,12 +90,25 @@ async def create_personal_key(session: AsyncSession, user_id: uuid.UUID, name: s
 
 
 async def ensure_client_key(session: AsyncSession, secret: str, name: str) -> bool:
-    """Make sure a client key with this secret exists (development start-up); True if created."""
-    existing = await session.scalar(select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret)))
-    if existing is not None:
-        return False
-    await create_key(session, kind="client", name=name, secret=secret)
-    return True
+    """Make sure a client key with this secret exists (development start-up); True if created.
+
+    API processes started together on a new database all run this at once: the insert skips a
+    key another one has just added (the hash is unique) instead of failing that process's start.
+    """
+    created = await session.scalar(
+        insert(ApiKey)
+        .values(
+            id=uuid.uuid4(),
+            kind="client",
+            name=name,
+            prefix=secret[:DISPLAY_PREFIX_LENGTH],
+            key_hash=sha256_hex(secret),
+            created_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=[ApiKey.key_hash])
+        .returning(ApiKey.id)
+    )
+    return created is not None
 
 
 async def list_keys(
