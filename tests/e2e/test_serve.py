@@ -43,7 +43,6 @@ pytestmark = pytest.mark.e2e
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
-WARM_START_LIMIT = 5.0
 
 VIDGATE = Path(sys.executable).with_name("vidgate")
 _READY = re.compile(r"ready in (\d+(?:\.\d+)?) s")
@@ -420,7 +419,6 @@ def test_serve_http_surface_restart_and_persistence(tmp_path: Path) -> None:
             f"\nvidgate serve ready in {first_ready:.2f} s (empty), {second_ready:.2f} s (restart)"
         )
         assert second.client_key() == client_key, "generated client key not kept in the data dir"
-        assert second_ready < WARM_START_LIMIT, second.diagnostics()
         with httpx.Client(base_url=second.base_url, timeout=15) as client:
             ready = _ready(client)
             assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
