@@ -15,9 +15,13 @@ Prints the total time (target <= 30 s on a 2-core machine), the create rate (tar
 database round trips per task for the API (target <= 8) and the worker (target <= 20), and checks
 the ledger: 1,000 charges of 20 credits and no drift. Prints figures; asserts nothing.
 
+With `--compare-api-workers` it runs twice on new databases, the API as one process and then
+as two (`vidgate serve --workers 2`), the emulated vendors in a `vidgate emulate` process of their
+own both times, and prints the ratio of the create rates (target >= 1.5).
+
     .venv/bin/python bench/tasks.py [--tasks 1000] [--users 1] [--create-concurrency 8]
-                                    [--worker-concurrency 10] [--first-channel-failures 0.3]
-                                    [--trace]
+                                    [--worker-concurrency N] [--first-channel-failures 0.3]
+                                    [--api-workers N | --compare-api-workers] [--trace]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shlex
 import shutil
 import struct
 import subprocess
@@ -41,13 +46,24 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import HOST, VIDGATE, client_key, free_port, launch, running, wait_http_ok
+from run import (
+    HOST,
+    VIDGATE,
+    Server,
+    client_key,
+    free_port,
+    launch,
+    running,
+    stop,
+    wait_http_ok,
+)
 from vidgate.db.embedded import start_embedded_postgres, stop_embedded_postgres
 
 TIME_TARGET = 30.0  # all 1,000 SUCCEEDED, from the first create
 CREATE_TARGET = 60.0  # creates/s
 WORKER_TRIPS_TARGET = 20.0  # database round trips per task in the worker
 API_TRIPS_TARGET = 8.0  # and per create in the API
+API_WORKERS_RATIO_TARGET = 1.5  # creates/s with 2 API processes over 1
 PRICE = 20  # text-to-video, standard, 5 s
 BENCH_CATALOG = """
 [defaults]
@@ -287,15 +303,51 @@ def main() -> None:
         help="share of submits the first channel answers 500 (a bench model fails over to kie.ai)",
     )
     parser.add_argument("--create-concurrency", type=int, default=8)
-    parser.add_argument("--worker-concurrency", type=int, default=10)
+    parser.add_argument("--worker-concurrency", type=int, default=None)
+    parser.add_argument(
+        "--api-workers", type=int, default=1, help="API processes (`vidgate serve --workers N`)"
+    )
+    parser.add_argument(
+        "--compare-api-workers",
+        action="store_true",
+        help="run twice, the API on 1 and then on 2 processes, and print the create-rate ratio",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this long")
     parser.add_argument(
         "--trace", action="store_true", help="print the statements each process ran most often"
     )
     args = parser.parse_args()
+    if not args.compare_api_workers:
+        run(args, args.api_workers, separate_emulators=args.api_workers > 1)
+        return
+    one = run(args, 1, separate_emulators=True)
+    print()
+    two = run(args, 2, separate_emulators=True)
+    print(
+        f"\ncreates/s with 2 API processes / with 1, same run: {two:,.0f} / {one:,.0f} ="
+        f" {two / one:.2f} (target >= {API_WORKERS_RATIO_TARGET:g})"
+    )
 
+
+def start_emulators(work: Path, env: dict[str, str]) -> tuple[Server, dict[str, str]]:
+    """`vidgate emulate` as a process of its own, and the settings that point vidgate at it:
+    with several API processes, emulators inside each would each know only their own tasks."""
+    port = free_port()
+    data_dir = work / "emulators"
+    argv = [str(VIDGATE), "emulate", "--host", HOST, "--port", str(port)]
+    server = launch(
+        "emulators", argv, {**env, "VIDGATE_DATA_DIR": str(data_dir)}, work / "emulate.log", port
+    )
+    wait_http_ok(server, "/docs")
+    settings = (data_dir / "emulators.env").read_text()
+    return server, dict(word.split("=", 1) for word in shlex.split(settings))
+
+
+def run(args: argparse.Namespace, api_workers: int, *, separate_emulators: bool) -> float:
+    """One benchmark run on a new database; the create rate."""
     work = Path(tempfile.mkdtemp(prefix="vidgate-bench-tasks-"))
     uri, pg = start_embedded_postgres(work / "pg")
+    emulators: Server | None = None
     try:
         socket_path, direct_url = socket_of(uri)
         api_proxy = RoundTripProxy(socket_path).start()
@@ -310,15 +362,24 @@ def main() -> None:
             catalog = work / "catalog.toml"
             catalog.write_text(BENCH_CATALOG, encoding="utf-8")
             extra["VIDGATE_CATALOG"] = str(catalog)
+        if separate_emulators:
+            emulators, emulated = start_emulators(
+                work, environment(data_dir, api_proxy, secret, base, extra)
+            )
+            extra |= emulated
         migrate_env = environment(data_dir, api_proxy, secret, base, extra)
         subprocess.run([str(VIDGATE), "migrate"], env=migrate_env, check=True, capture_output=True)
 
         argv = [str(VIDGATE), "serve", "--host", HOST, "--port", str(port), "--no-worker"]
+        if api_workers > 1:  # (one is the default in development)
+            argv += ["--workers", str(api_workers)]
         api = launch("vidgate", argv, migrate_env, work / "serve.log", port)
         api.data_dir = data_dir  # where its development client key is kept
         with running(api):
             wait_http_ok(api, "/readyz")
-            worker_argv = [str(VIDGATE), "worker", "--concurrency", str(args.worker_concurrency)]
+            worker_argv = [str(VIDGATE), "worker"]
+            if args.worker_concurrency is not None:
+                worker_argv += ["--concurrency", str(args.worker_concurrency)]
             worker_env = environment(data_dir, worker_proxy, secret, base, extra)
             worker = launch("worker", worker_argv, worker_env, work / "worker.log", 0)
             with running(worker), httpx.Client(base_url=base, timeout=30) as client:
@@ -329,8 +390,11 @@ def main() -> None:
                     for n in range(args.users)
                 ]
                 if args.first_channel_failures:
+                    faults = "/_emulator/dashscope/_control/faults"
+                    if emulators is not None:
+                        faults = emulators.base_url + faults
                     armed = client.post(
-                        "/_emulator/dashscope/_control/faults",
+                        faults,
                         json={"next_submit": "server_error", "ratio": args.first_channel_failures},
                     )
                     armed.raise_for_status()
@@ -364,7 +428,17 @@ def main() -> None:
                 verify = subprocess.run(
                     [str(VIDGATE), "credits", "verify"], env=migrate_env, capture_output=True
                 )
-        _report(args, codes, created_in, total, by_status, api_trips, worker_trips, idle_rate)
+        _report(
+            args,
+            api_workers,
+            codes,
+            created_in,
+            total,
+            by_status,
+            api_trips,
+            worker_trips,
+            idle_rate,
+        )
         print(
             f"  ledger: {charges} charges, {charged:,} credits charged, {refunds} refunds; "
             f"`vidgate credits verify`: {'clean' if verify.returncode == 0 else 'DRIFT'}"
@@ -381,13 +455,17 @@ def main() -> None:
                     print(f"    {count / args.tasks:6.2f}  {text}")
         api_proxy.stop()
         worker_proxy.stop()
+        return sum(1 for c in codes if c == 200) / created_in
     finally:
+        if emulators is not None:
+            stop(emulators)
         stop_embedded_postgres(pg)
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _report(
     args: argparse.Namespace,
+    api_workers: int,
     codes: list[int],
     created_in: float,
     total: float,
@@ -403,8 +481,9 @@ def _report(
     print("vidgate task throughput (2 cores shared by API, worker, PostgreSQL and the client)")
     print(
         f"  {n:,} text-to-video tasks from {args.users} users, {args.create_concurrency} creating"
-        f" at once, one worker process (concurrency {args.worker_concurrency}); emulators: no"
-        " queue or run time, 64 px, 5 s renders"
+        f" at once, {api_workers} API process{'es' if api_workers > 1 else ''}, one worker"
+        f" process (concurrency {args.worker_concurrency or 'default'}); emulators: no queue or"
+        " run time, 64 px, 5 s renders"
         + (
             f"; first channel fails {args.first_channel_failures:.0%} of submits"
             if args.first_channel_failures
