@@ -99,10 +99,12 @@ def test_no_import_cycles() -> None:
 # Who may import whom, beyond "no cycles" (docs/architecture.md §2). Each rule: the modules it
 # is about, and the importers allowed; any other importer inside vidgate breaks it.
 
-COMPOSITION_USERS = {"vidgate.app", "vidgate.cli"}
+# The entry points: cli.py, and serving.py, which builds the app in each API process it starts.
+COMPOSITION_USERS = {"vidgate.app", "vidgate.cli", "vidgate.serving"}
 LAYER_RULES: list[tuple[str, Callable[[str], bool], Callable[[str], bool]]] = [
     (
-        "the composition (app, composition, job_registry) is used by app.py and cli.py alone",
+        "the composition (app, composition, job_registry) is used by app.py, cli.py and"
+        " serving.py alone",
         lambda m: m in {"vidgate.app", "vidgate.composition", "vidgate.job_registry"},
         lambda importer: importer in COMPOSITION_USERS | {"vidgate.composition"},
     ),

@@ -41,6 +41,7 @@ from vidgate.payments.registry import build_payments
 from vidgate.providers.registry import build_providers
 from vidgate.routing import admin_endpoints as routing_admin_endpoints
 from vidgate.routing import endpoints as routing_endpoints
+from vidgate.runtime import WorkerState
 from vidgate.tasks import admin_endpoints as task_admin_endpoints
 from vidgate.tasks import endpoints as task_endpoints
 from vidgate.tasks import idempotency
@@ -77,8 +78,16 @@ async def _background(*work: Coroutine[Any, Any, None] | None) -> AsyncIterator[
                 await task
 
 
-def create_app(settings: Settings, database_url: str, *, run_worker: bool = False) -> FastAPI:
-    """Build the app for a migrated database; `run_worker` runs the job worker in-process."""
+def create_app(
+    settings: Settings,
+    database_url: str,
+    *,
+    run_worker: bool = False,
+    worker_state: WorkerState | None = None,
+) -> FastAPI:
+    """Build the app for a migrated database; `run_worker` runs the job worker in-process. An API
+    process of `vidgate serve --workers N` that does not run it gets the `worker_state` of the
+    one that does, so `/readyz` reports the worker alike in every process."""
     providers = build_providers(settings)
     payments = build_payments(settings)
 
@@ -89,6 +98,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = Fals
         ) as runtime:
             app.state.runtime = runtime
             app.state.migration_head = head_revision()
+            if worker_state is not None and not run_worker:
+                runtime.worker = worker_state
             if settings.is_development and settings.dev_client_api_key:
                 async with runtime.db.transaction() as session:
                     await ensure_client_key(

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import signal
 import sys
 import time
@@ -90,7 +91,14 @@ def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -
         return asyncio.run(run())
 
 
-def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
+def _banner(
+    settings: Settings,
+    url: str,
+    database: str,
+    worker: bool,
+    pids: list[int] | None = None,
+) -> str:
+    """What `vidgate serve` prints once it answers; `pids`: its API processes (None: this one)."""
     from vidgate.web import DEFAULT_WEB_DIR, web_app
 
     web = "not built (run `make web`)"
@@ -98,6 +106,13 @@ def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
         web = url + "/"
         if not (settings.web_client_api_key or settings.dev_client_api_key):
             web += "   (set VIDGATE_WEB_CLIENT_API_KEY: without a key it cannot call the API)"
+    if pids is None or len(pids) == 1:
+        processes = f"1 API process (pid {pids[0] if pids else os.getpid()})"
+        where = "in this process"
+    else:
+        listed = ", ".join(str(pid) for pid in pids)
+        processes = f"{len(pids)} API processes sharing the port (pids {listed})"
+        where = "in the first API process"
     lines = [
         "",
         "  vidgate is running",
@@ -105,7 +120,8 @@ def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
         f"  web app:   {web}",
         f"  mode:      {settings.env}",
         f"  database:  {database}",
-        f"  worker:    {'in this process' if worker else 'not started (run `vidgate worker`)'}",
+        f"  processes: {processes}",
+        f"  worker:    {where if worker else 'not started (run `vidgate worker`)'}",
     ]
     emulated = [
         name
@@ -124,18 +140,6 @@ def _banner(settings: Settings, url: str, database: str, worker: bool) -> str:
             f"{url}/api/_dev/sms/outbox?phone_number=86-13800138000",
         ]
     return "\n".join([*lines, ""])
-
-
-KEEP_ALIVE_SECONDS = 65
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after shutting down, which would kill the process before
-    the embedded database is stopped; vidgate installs its own handlers instead."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _schema_when_reachable(url: str, settings: Settings, who: str) -> None:
@@ -170,9 +174,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run jobs here.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (default: VIDGATE_WORKERS, else one per core in"
+            " production, 1 in development).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the API (and, unless --no-worker, the job worker) on one port."""
-    from vidgate.app import create_app
+    from vidgate.serving import (
+        TooManyConnections,
+        database_connection_limit,
+        listening_socket,
+        plan_processes,
+        serve_processes,
+        usable_cores,
+    )
 
     settings = _settings()
     base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
@@ -180,41 +200,67 @@ def serve(
     run_worker = settings.run_worker and not no_worker
     with _database_url(settings) as (url, database):
         _schema_when_reachable(url, settings, "serve")
-        app = create_app(settings, url, run_worker=run_worker)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            proxy_headers=True,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-            # Longer than the idle timeouts of clients and load balancers (60 s is common): the
-            # server closing an idle connection as a client reuses it is a reset for the client.
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        )
-        server = _Server(config)
+        try:
+            plan = plan_processes(
+                settings,
+                workers if workers is not None else settings.workers,
+                lambda: database_connection_limit(url),
+                cores=usable_cores(),
+            )
+        except TooManyConnections as exc:
+            typer.echo(f"vidgate serve: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        if plan.capped_from is not None:
+            typer.echo(
+                f"vidgate serve: {plan.processes} API processes instead of one per core"
+                f" ({plan.capped_from}): the database takes no more connections",
+                err=True,
+            )
 
-        async def run() -> None:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, server.handle_exit, sig, None)
-            serving = asyncio.create_task(server.serve())
-            while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
-                await asyncio.sleep(0.02)
-            if server.started:
-                sys.stdout.write(_banner(settings, base_url, database, run_worker))
-                # Counted from process start, so interpreter start-up and imports are included.
-                elapsed = time.time() - psutil.Process().create_time()
-                sys.stdout.write(f"  ready in {elapsed:.2f} s\n\n")
-                sys.stdout.flush()
-            await serving
+        def started(pids: list[int] | None) -> None:
+            sys.stdout.write(_banner(settings, base_url, database, run_worker, pids))
+            # Counted from process start, so interpreter start-up and imports are included.
+            elapsed = time.time() - psutil.Process().create_time()
+            sys.stdout.write(f"  ready in {elapsed:.2f} s\n\n")
+            sys.stdout.flush()
 
-        # uvloop (when installed) as the trivial uvicorn app gets it; asyncio.run would not.
-        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            runner.run(run())
-    if not server.started:
+        if plan.processes == 1:
+            ok = _serve_here(settings, url, host, port, run_worker, lambda _: started(None))
+        else:
+            try:
+                sock = listening_socket(host, port)
+            except OSError as exc:
+                typer.echo(f"vidgate serve: cannot listen on {host}:{port}: {exc}", err=True)
+                raise typer.Exit(1) from exc
+            with sock:
+                ok = serve_processes(
+                    plan.settings_for(settings),
+                    url,
+                    sock=sock,
+                    host=host,
+                    port=port,
+                    processes=plan.processes,
+                    run_worker=run_worker,
+                    on_started=started,
+                )
+    if not ok:
         raise typer.Exit(1)
+
+
+def _serve_here(
+    settings: Settings,
+    url: str,
+    host: str,
+    port: int,
+    run_worker: bool,
+    on_started: Callable[[Any], None],
+) -> bool:
+    """The API (and the worker) in this one process; whether it started."""
+    from vidgate.app import create_app
+    from vidgate.serving import run_server, server_config
+
+    app = create_app(settings, url, run_worker=run_worker)
+    return run_server(server_config(app, host, port), on_started)
 
 
 @cli.command()

@@ -108,7 +108,8 @@ def supervised_worker(
     runtime: Runtime, *, concurrency: int = 10, give_up_after: float | None = None
 ) -> WorkerSupervisor:
     """The job worker for this runtime, kept running by a supervisor (`runtime.worker`)."""
-    runtime.worker = WorkerSupervisor(
+    supervisor = WorkerSupervisor(
         runtime.jobs, worker_options(runtime, concurrency=concurrency), give_up_after=give_up_after
     )
-    return runtime.worker
+    runtime.worker = supervisor
+    return supervisor

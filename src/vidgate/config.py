@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(default=False, description="Log every request (errors always are).")
     run_worker: bool = Field(default=True, description="Run the job worker inside `vidgate serve`.")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="API processes `vidgate serve` runs on its one port (`--workers`). Default:"
+        " one per core in production (as many as the database's connections allow), 1 in"
+        " development.",
+    )
     worker_give_up_seconds: int = Field(
         default=300,
         ge=10,

@@ -4,7 +4,7 @@ API's requests and the worker's jobs alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from procrastinate import App
@@ -20,10 +20,18 @@ if TYPE_CHECKING:
     from vidgate.net.safe_http import SafeHttpClient
     from vidgate.payments.gateway import PaymentGateway
     from vidgate.providers.registry import Providers
-    from vidgate.supervisor import WorkerSupervisor
     from vidgate.tasks.cache import TaskCache
     from vidgate.tasks.events import TaskEvents
     from vidgate.tasks.inputs import MediaResolver
+
+
+class WorkerState(Protocol):
+    """What `/readyz` asks of the job worker: whether it is up. The supervisor of this process's
+    worker answers it, or, in an API process of a `vidgate serve --workers N` that does not run
+    the worker, the state the process that runs it shares (`serving.SharedWorkerState`)."""
+
+    @property
+    def up(self) -> bool: ...
 
 
 @dataclass
@@ -47,6 +55,6 @@ class Runtime:
     principals: PrincipalCache
     task_views: TaskCache
     task_events: TaskEvents
-    worker: WorkerSupervisor | None = None  # the job worker run in this process, if any
+    worker: WorkerState | None = None  # the job worker this process reports on, if any
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)
     key_touches: dict[str, float] = field(default_factory=dict)
