@@ -5,6 +5,8 @@ The processes themselves are started in tests/e2e/test_serve_workers.py.
 
 from __future__ import annotations
 
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from vidgate.serving import (
     Plan,
     PoolShare,
     TooManyConnections,
+    listening_sockets,
     plan_processes,
     pool_share,
 )
@@ -94,3 +97,23 @@ def test_banner_says_how_many_api_processes_run(tmp_path: Path) -> None:
     assert "  processes: 1 API process (pid 101)\n" in one
     assert "  worker:    in this process\n" in one
     assert "worker:    not started" in _banner(settings, "http://x", "db", False, [1, 2])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
+def test_each_process_gets_a_socket_of_its_own_on_the_one_port() -> None:
+    sockets = listening_sockets("127.0.0.1", 0, 3)
+    try:
+        ports = {sock.getsockname()[1] for sock in sockets}
+        assert len(sockets) == 3 and len(ports) == 1
+        # A port in use is refused, even to another group of SO_REUSEPORT sockets (a second
+        # server must not quietly take a share of the first one's connections).
+        with pytest.raises(OSError):
+            listening_sockets("127.0.0.1", ports.pop(), 2)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_port_another_program_listens_on_is_refused() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(OSError):
+        listening_sockets("127.0.0.1", taken.getsockname()[1], 2)

@@ -188,7 +188,7 @@ def serve(
     from vidgate.serving import (
         TooManyConnections,
         database_connection_limit,
-        listening_socket,
+        listening_sockets,
         plan_processes,
         serve_processes,
         usable_cores,
@@ -228,15 +228,17 @@ def serve(
             ok = _serve_here(settings, url, host, port, run_worker, lambda _: started(None))
         else:
             try:
-                sock = listening_socket(host, port)
+                sockets = listening_sockets(host, port, plan.processes)
             except OSError as exc:
                 typer.echo(f"vidgate serve: cannot listen on {host}:{port}: {exc}", err=True)
                 raise typer.Exit(1) from exc
-            with sock:
+            with contextlib.ExitStack() as held:
+                for sock in sockets:
+                    held.enter_context(sock)
                 ok = serve_processes(
                     plan.settings_for(settings),
                     url,
-                    sock=sock,
+                    sockets=sockets,
                     host=host,
                     port=port,
                     processes=plan.processes,

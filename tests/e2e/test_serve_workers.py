@@ -31,6 +31,9 @@ pytestmark = pytest.mark.e2e
 PROPAGATION_LIMIT = 10.0
 # How long the parent may take to bring a killed process back (a fresh interpreter, the app).
 RESTART_LIMIT = 60.0
+# Connections opened at once: enough that all of them landing on one process means the port does
+# not spread its connections (with two processes sharing them out evenly, a chance of 2 in 2^32).
+BURST = 32
 
 
 class Connection:
@@ -38,7 +41,8 @@ class Connection:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+        # A connection may wait for a process being replaced to accept it.
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=RESTART_LIMIT)
 
     @property
     def local_port(self) -> int:
@@ -91,20 +95,22 @@ def owner(conn: Connection, pids: set[int]) -> int | None:
 
 
 def connection_to_each(served: ServeProcess, pids: set[int]) -> dict[int, Connection]:
-    """A connection served by each of `pids`: new connections until every one has taken one."""
-    pinned: dict[int, Connection] = {}
-    for _ in range(500):
-        conn = Connection(served.port)
+    """A burst of connections opened at once, which must be spread over every one of `pids`;
+    one connection served by each of them (the others closed)."""
+    burst = [Connection(served.port) for _ in range(BURST)]
+    owners: dict[int, list[Connection]] = {}
+    for conn in burst:
         status, _ = conn.request("GET", "/healthz")
         assert status == 200
         pid = owner(conn, pids)
-        if pid is None or pid in pinned:
+        assert pid is not None, f"no process of {sorted(pids)} holds connection {conn.local_port}"
+        owners.setdefault(pid, []).append(conn)
+    assert set(owners) == pids, {pid: len(held) for pid, held in owners.items()}
+    pinned = {pid: held[0] for pid, held in owners.items()}
+    for conn in burst:
+        if conn not in pinned.values():
             conn.close()
-            continue
-        pinned[pid] = conn
-        if set(pinned) == pids:
-            return pinned
-    pytest.fail(f"500 connections and only {sorted(pinned)} of {sorted(pids)} took one")
+    return pinned
 
 
 def eventually(check: Callable[[], bool], within: float) -> bool:
@@ -142,8 +148,19 @@ def test_two_api_processes_share_one_port_and_stay_in_step(tmp_path: Path) -> No
         assert "worker:    in the first API process" in served.stdout
         assert api_processes(served) == {first, second}
 
-        # Both processes answer requests on the one port.
+        # Both processes answer on the one port, and share out the connections of a burst.
         pinned = connection_to_each(served, {first, second})
+
+        # Another server started on the same port is refused, not let in to share it.
+        again = subprocess.run(
+            [str(VIDGATE), "serve", "--port", str(served.port), "--workers", "2"],
+            env=server_env(data_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert f"cannot listen on 127.0.0.1:{served.port}" in again.stderr
         with httpx.Client(base_url=f"http://127.0.0.1:{served.port}", timeout=15) as client:
             # A sign-out through one process ends the session in the other at once, although
             # the other had the session in its cache.
@@ -170,15 +187,17 @@ def test_two_api_processes_share_one_port_and_stay_in_step(tmp_path: Path) -> No
             for conn in pinned.values():
                 assert eventually(lambda c=conn: me(c, suspended) == 401, PROPAGATION_LIMIT)
 
-        # A process that dies is replaced, and the port answers all the while. The first one
-        # runs the job worker: its replacement runs it again.
+        # A process that dies is replaced, and the port answers all the while (a connection
+        # meant for it waits for its successor). The first one runs the job worker: its
+        # replacement runs it again.
         for conn in pinned.values():
             conn.close()
         os.kill(first, signal.SIGKILL)
         answers: list[int] = []
 
         def replaced() -> bool:
-            answers.append(httpx.get(f"http://127.0.0.1:{served.port}/healthz").status_code)
+            url = f"http://127.0.0.1:{served.port}/healthz"
+            answers.append(httpx.get(url, timeout=RESTART_LIMIT).status_code)
             now = api_processes(served)
             return len(now) == 2 and first not in now
 
