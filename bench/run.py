@@ -6,12 +6,17 @@
     connections for ~10 s after a 2 s warm-up. Target for each: ratio to trivial >= 0.40.
 (b) Cold start: launching `vidgate serve` until /readyz answers 200, on an empty data dir and then
     warm (same data dir, 3 runs). Target: warm <= 5 s.
+(c) Every core: `GET /api/auth/me` at the same load against `vidgate serve --workers 2` and
+    `--workers 1`, both up at once on one data dir and measured in turns (3 rounds), and the
+    median of the rounds' throughput ratios. On a machine whose cores are also busy with the load
+    generator and PostgreSQL the ratio says more than the figures.
 
 The load comes from `wrk` when it is on PATH, otherwise from a raw HTTP/1.1 asyncio client in a
 separate process. Everything runs on this machine: client, server and PostgreSQL share its cores.
 
     .venv/bin/python bench/run.py [--duration 10] [--warmup 2] [--connections 64]
                                   [--generator auto|wrk|asyncio] [--warm-runs 3]
+                                  [--workers-only] [--workers-rounds 3]
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -42,6 +48,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 VIDGATE = Path(sys.executable).with_name("vidgate")
 HOST = "127.0.0.1"
 PHONE = "86-13800138000"
+PHONE_WORKERS = "86-13800138001"  # (c) signs in on its own: a second code within 60 s is refused
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 RATIO_TARGET = 0.40
@@ -138,11 +145,15 @@ def launch(name: str, argv: list[str], env: dict[str, str], log_path: Path, port
     return Server(name, proc, port, launched, log_path)
 
 
-def launch_vidgate(data_dir: Path, log_path: Path, *, worker: bool) -> Server:
+def launch_vidgate(
+    data_dir: Path, log_path: Path, *, worker: bool, processes: int | None = None
+) -> Server:
     port = free_port()
     argv = [str(VIDGATE), "serve", "--host", HOST, "--port", str(port)]
     if not worker:
         argv.append("--no-worker")
+    if processes is not None:
+        argv += ["--workers", str(processes)]
     server = launch("vidgate", argv, server_env(data_dir), log_path, port)
     server.data_dir = data_dir
     return server
@@ -257,8 +268,9 @@ def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
 
 
 def server_processes(server: Server) -> tuple[list[psutil.Process], list[psutil.Process]]:
-    """(the server process, the embedded PostgreSQL with its backends)."""
-    main = [psutil.Process(server.proc.pid)]
+    """(the server process with its API processes, the embedded PostgreSQL with its backends)."""
+    parent = psutil.Process(server.proc.pid)
+    main = [parent, *parent.children(recursive=True)]
     postmaster = server.postmaster()
     pg = [postmaster, *postmaster.children(recursive=True)] if postmaster else []
     return main, pg
@@ -536,14 +548,14 @@ def describe(label: str, r: LoadResult) -> None:
 # --- the benchmark ----------------------------------------------------------------------------
 
 
-def sign_in(server: Server) -> str:
+def sign_in(server: Server, phone: str = PHONE) -> str:
     with httpx.Client(base_url=server.base_url, timeout=15) as client:
-        sent = client.post("/api/auth/sms/send", json={"phone_number": PHONE})
+        sent = client.post("/api/auth/sms/send", json={"phone_number": phone})
         sent.raise_for_status()
-        outbox = client.get("/api/_dev/sms/outbox", params={"phone_number": PHONE})
+        outbox = client.get("/api/_dev/sms/outbox", params={"phone_number": phone})
         outbox.raise_for_status()
         code = outbox.json()["messages"][0]["code"]
-        login = client.post("/api/auth/sms/login", json={"phone_number": PHONE, "code": code})
+        login = client.post("/api/auth/sms/login", json={"phone_number": phone, "code": code})
         login.raise_for_status()
         token: str = login.json()["access_token"]
         me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
@@ -586,6 +598,85 @@ def cold_start(data_dir: Path, work_dir: Path, label: str) -> tuple[float, float
     return seconds, banner
 
 
+def connections_by_process(server: Server) -> list[int]:
+    """Established connections from clients each API process of `server` holds, most first:
+    throughput can only scale with the processes if the connections are spread between them."""
+    counts = []
+    parent = psutil.Process(server.proc.pid)
+    for proc in [parent, *parent.children()]:
+        with suppress(psutil.Error):
+            held = [
+                c
+                for c in proc.net_connections("tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.port
+            ]
+            if held:
+                counts.append(len(held))
+    return sorted(counts, reverse=True)
+
+
+@dataclass
+class WorkersRatio:
+    """(c): each round's run against one process and against two, and the ratio of each pair."""
+
+    one: list[LoadResult]
+    two: list[LoadResult]
+
+    @property
+    def ratios(self) -> list[float]:
+        pairs = zip(self.one, self.two, strict=True)
+        return [b.rps / a.rps if a.rps else float("nan") for a, b in pairs]
+
+    @property
+    def ratio(self) -> float:
+        """The median of the rounds' ratios: each pair ran back to back, so a burst of load
+        from elsewhere on the machine moves one round, not the figure."""
+        return statistics.median(self.ratios)
+
+    @staticmethod
+    def median_run(runs: list[LoadResult]) -> LoadResult:
+        return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
+def _measure_me(server: Server, token: str, label: str, args: argparse.Namespace) -> LoadResult:
+    """`GET /api/auth/me` against `server`, with how the client connections were spread."""
+    spread: list[int] = []
+    look = threading.Timer(args.warmup + 1, lambda: spread.extend(connections_by_process(server)))
+    look.start()
+    result = load_test(server, "/api/auth/me", {"Authorization": f"Bearer {token}"}, args)
+    look.cancel()
+    describe(label, result)
+    print(f"      client connections by process: {' / '.join(map(str, spread)) or '-'}")
+    return result
+
+
+def workers_ratio(data_dir: Path, work_dir: Path, args: argparse.Namespace) -> WorkersRatio:
+    """(c) `GET /api/auth/me` against `vidgate serve --no-worker --workers 1` and `--workers 2`,
+    both running on the same data dir (one embedded PostgreSQL) with the same signed-in session,
+    taking turns for `--workers-rounds` rounds (1 then 2, then 2 then 1, ...)."""
+    one = launch_vidgate(data_dir, work_dir / "bench-workers-1.log", worker=False, processes=1)
+    with running(one):
+        wait_http_ok(one, "/readyz")
+        # Started after the first has written the data dir's secrets: the token is good for both.
+        two = launch_vidgate(data_dir, work_dir / "bench-workers-2.log", worker=False, processes=2)
+        with running(two):
+            try:
+                wait_http_ok(two, "/readyz")
+                token = sign_in(one, PHONE_WORKERS)
+                runs: dict[int, list[LoadResult]] = {1: [], 2: []}
+                for round_ in range(args.workers_rounds):
+                    for processes in (1, 2) if round_ % 2 == 0 else (2, 1):
+                        server = one if processes == 1 else two
+                        label = f"round {round_ + 1}, --workers {processes}: GET /api/auth/me"
+                        runs[processes].append(_measure_me(server, token, label, args))
+            finally:
+                two.data_dir = None  # the database it shares is the first server's to stop
+    result = WorkersRatio(runs[1], runs[2])
+    rounds = "  ".join(f"{r:.2f}" for r in result.ratios)
+    print(f"  ratio --workers 2 / --workers 1: {result.ratio:.2f} (median; rounds: {rounds})")
+    return result
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_loadgen":
         loadgen_main(sys.argv[2:])
@@ -596,6 +687,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--generator", choices=("auto", "wrk", "asyncio"), default="auto")
     parser.add_argument("--warm-runs", type=int, default=3)
+    parser.add_argument(
+        "--workers-only", action="store_true", help="run (c) alone: --workers 2 against 1"
+    )
+    parser.add_argument(
+        "--workers-rounds", type=int, default=3, help="(c): rounds of one run against each"
+    )
     parser.add_argument(
         "--no-reference",
         dest="reference",
@@ -625,6 +722,12 @@ def main() -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="vidgate-bench-"))
     data_dir = work_dir / "data"
     try:
+        if args.workers_only:
+            print(
+                f"\n(c) every core: --workers 2 against --workers 1, {args.connections} connections"
+            )
+            workers_ratio(data_dir, work_dir, args)
+            return
         # (b) first: the empty data dir is only empty once.
         print("\n(b) cold start: `vidgate serve` (with its worker) launched -> /readyz 200")
         first, _ = cold_start(data_dir, work_dir, "empty")
@@ -660,6 +763,9 @@ def main() -> None:
         print(f"  ratio me/trivial: {ratio:.2f} (target >= {RATIO_TARGET:.2f})")
         print(f"  ratio task status/trivial: {status_ratio:.2f} (target >= {RATIO_TARGET:.2f})")
 
+        print(f"\n(c) every core: --workers 2 against --workers 1, {args.connections} connections")
+        workers = workers_ratio(data_dir, work_dir, args)
+
         def verdict(ok: bool) -> str:
             return "ok" if ok else "BELOW TARGET"
 
@@ -677,6 +783,9 @@ def main() -> None:
         if healthz is not None:
             rows.append((*load_row("GET /healthz (reference)", healthz), ""))
         rows.append((*load_row("GET /ping (trivial)", trivial), ""))
+        for processes, runs in ((1, workers.one), (2, workers.two)):
+            label = f"GET /api/auth/me, --workers {processes}"
+            rows.append((*load_row(label, WorkersRatio.median_run(runs)), "median round"))
         rows += [
             (
                 "ratio me/trivial",
@@ -691,6 +800,13 @@ def main() -> None:
                 "",
                 "",
                 f">= {RATIO_TARGET:.2f}  {verdict(status_ratio >= RATIO_TARGET)}",
+            ),
+            (
+                "ratio --workers 2 / --workers 1",
+                f"{workers.ratio:.2f}",
+                "rounds: " + " ".join(f"{r:.2f}" for r in workers.ratios),
+                "",
+                "",
             ),
             ("start, empty data dir", f"{first:.2f} s", "", "", ""),
             (
