@@ -6,6 +6,7 @@ The processes themselves are started in tests/e2e/test_serve_workers.py.
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,10 +20,13 @@ from vidgate.serving import (
     Plan,
     PoolShare,
     TooManyConnections,
+    emulated_vendors,
     listening_sockets,
     plan_processes,
     pool_share,
 )
+
+from .fixtures.served import VIDGATE, server_env
 
 # A PostgreSQL server as installed: max_connections 100, 3 reserved for superusers.
 DEFAULT_SERVER = 97
@@ -117,3 +121,30 @@ def test_each_process_gets_a_socket_of_its_own_on_the_one_port() -> None:
 def test_a_port_another_program_listens_on_is_refused() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(OSError):
         listening_sockets("127.0.0.1", taken.getsockname()[1], 2)
+
+
+def test_vendors_emulated_inside_the_app_are_named() -> None:
+    everything = ["DashScope", "kie.ai", "fal.ai", "WeChat Pay", "Stripe", "Google"]
+    assert emulated_vendors(Settings(env="development")) == everything
+    settings = Settings(env="development", dashscope_api_key="k", kie_api_key="k", fal_api_key="k")
+    assert emulated_vendors(settings) == ["WeChat Pay", "Stripe", "Google"]
+    assert emulated_vendors(Settings(env="production")) == []
+
+
+def test_several_api_processes_with_vendors_emulated_inside_them_are_refused(
+    tmp_path: Path,
+) -> None:
+    """Each process would hold its own part of the emulated vendors' tasks and payments; the
+    refusal comes before the database is started and says what to do instead."""
+    run = subprocess.run(
+        [str(VIDGATE), "serve", "--workers", "2", "--port", "1"],
+        env=server_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "2 API processes cannot share the vendors emulated inside each one" in run.stderr
+    assert "(DashScope, kie.ai, fal.ai, WeChat Pay, Stripe, Google)" in run.stderr
+    assert "`vidgate emulate`" in run.stderr
+    assert not (tmp_path / "pgdata").exists()

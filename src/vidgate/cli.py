@@ -188,6 +188,7 @@ def serve(
     from vidgate.serving import (
         TooManyConnections,
         database_connection_limit,
+        emulated_vendors,
         listening_sockets,
         plan_processes,
         serve_processes,
@@ -198,12 +199,24 @@ def serve(
     base_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     settings.public_base_url = settings.public_base_url or base_url
     run_worker = settings.run_worker and not no_worker
+    requested = workers if workers is not None else settings.workers
+    emulated = emulated_vendors(settings)
+    if requested is not None and requested > 1 and emulated:
+        typer.echo(
+            f"vidgate serve: {requested} API processes cannot share the vendors emulated inside"
+            f" each one ({', '.join(emulated)}): an emulator keeps its tasks and payments in the"
+            " process that answers it. Run them as a process of their own and point vidgate at"
+            " them (`vidgate emulate`, then `set -a; . DATA_DIR/emulators.env; set +a`), or serve"
+            " with --workers 1.",
+            err=True,
+        )
+        raise typer.Exit(2)
     with _database_url(settings) as (url, database):
         _schema_when_reachable(url, settings, "serve")
         try:
             plan = plan_processes(
                 settings,
-                workers if workers is not None else settings.workers,
+                requested,
                 lambda: database_connection_limit(url),
                 cores=usable_cores(),
             )

@@ -55,6 +55,7 @@ from vidgate.config import Settings
 from vidgate.db.engine import libpq_url
 from vidgate.logging import configure_logging
 from vidgate.runtime import WorkerState
+from vidgate.vendors import GOOGLE, PAYMENT_GATEWAYS, PROVIDERS
 
 logger = structlog.get_logger(__name__)
 
@@ -274,6 +275,20 @@ def database_connection_limit(database_url: str) -> int:
     return limit
 
 
+def emulated_vendors(settings: Settings) -> list[str]:
+    """The vendors an API process would emulate itself (development, their settings unset). An
+    emulator keeps its tasks, codes and payments in the process that serves it, so N processes on
+    one port would each hold a part of them, and a vendor call answered by another process than
+    the one that made the task would fail: `vidgate serve --workers N` refuses them."""
+    if not settings.is_development:
+        return []
+    specs = [*PROVIDERS.values(), *PAYMENT_GATEWAYS.values()]
+    labels = [spec.label for spec in specs if not spec.configured(settings)]
+    if settings.google_uses_emulator:
+        labels.append(GOOGLE.label)
+    return labels
+
+
 # --- the job worker's state, shared ---------------------------------------------------------
 
 
@@ -328,7 +343,7 @@ def run_api_process(spec: ApiProcess) -> None:
     from vidgate.supervisor import WORKER_UP
 
     settings = spec.settings
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, development=settings.is_development)
     state = spec.worker_state
     if state is not None and not spec.runs_worker:
         WORKER_UP.set_function(lambda: 1.0 if state.up else 0.0)

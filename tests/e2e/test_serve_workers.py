@@ -21,7 +21,14 @@ import httpx
 import psutil
 import pytest
 
-from ..fixtures.served import VIDGATE, ServeProcess, serve_process, server_env
+from ..fixtures.served import (
+    VIDGATE,
+    ServeProcess,
+    emulators_process,
+    free_port,
+    serve_process,
+    server_env,
+)
 from ..fixtures.signin import random_phone
 
 pytestmark = pytest.mark.e2e
@@ -139,7 +146,13 @@ def me(conn: Connection, token: str) -> int:
 
 def test_two_api_processes_share_one_port_and_stay_in_step(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with serve_process(data_dir, tmp_path / "serve.log", "--workers", "2") as served:
+    port = free_port()
+    with (
+        emulators_process(data_dir, tmp_path / "emulate.log", port) as emulated,
+        serve_process(
+            data_dir, tmp_path / "serve.log", "--workers", "2", port=port, settings=emulated
+        ) as served,
+    ):
         banner = re.search(
             r"processes: 2 API processes sharing the port \(pids (\d+), (\d+)\)", served.stdout
         )
@@ -154,7 +167,7 @@ def test_two_api_processes_share_one_port_and_stay_in_step(tmp_path: Path) -> No
         # Another server started on the same port is refused, not let in to share it.
         again = subprocess.run(
             [str(VIDGATE), "serve", "--port", str(served.port), "--workers", "2"],
-            env=server_env(data_dir),
+            env={**server_env(data_dir), **emulated},
             capture_output=True,
             text=True,
             timeout=120,
@@ -178,7 +191,7 @@ def test_two_api_processes_share_one_port_and_stay_in_step(tmp_path: Path) -> No
                 assert me(conn, suspended) == 200
             command = subprocess.run(
                 [str(VIDGATE), "user", "suspend", phone, "--reason", "fraud check"],
-                env={**server_env(data_dir), "VIDGATE_LOG_LEVEL": "WARNING"},
+                env={**server_env(data_dir), **emulated, "VIDGATE_LOG_LEVEL": "WARNING"},
                 capture_output=True,
                 text=True,
                 timeout=120,
