@@ -27,6 +27,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -146,7 +147,12 @@ def launch(name: str, argv: list[str], env: dict[str, str], log_path: Path, port
 
 
 def launch_vidgate(
-    data_dir: Path, log_path: Path, *, worker: bool, processes: int | None = None
+    data_dir: Path,
+    log_path: Path,
+    *,
+    worker: bool,
+    processes: int | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     argv = [str(VIDGATE), "serve", "--host", HOST, "--port", str(port)]
@@ -154,7 +160,8 @@ def launch_vidgate(
         argv.append("--no-worker")
     if processes is not None:
         argv += ["--workers", str(processes)]
-    server = launch("vidgate", argv, server_env(data_dir), log_path, port)
+    env = {**server_env(data_dir), **(settings or {})}
+    server = launch("vidgate", argv, env, log_path, port)
     server.data_dir = data_dir
     return server
 
@@ -181,6 +188,19 @@ def launch_bench_app(name: str, app: str, log_path: Path) -> Server:
         "warning",
     ]
     return launch(name, argv, server_env(None), log_path, port)
+
+
+def launch_emulators(work_dir: Path) -> tuple[Server, dict[str, str]]:
+    """`vidgate emulate` as a process of its own, and the settings that point vidgate at it:
+    `vidgate serve --workers 2` refuses the vendors emulated inside each API process (each would
+    know only its own tasks)."""
+    port = free_port()
+    data_dir = work_dir / "emulators"
+    argv = [str(VIDGATE), "emulate", "--host", HOST, "--port", str(port)]
+    server = launch("emulators", argv, server_env(data_dir), work_dir / "emulate.log", port)
+    wait_http_ok(server, "/docs")
+    words = shlex.split((data_dir / "emulators.env").read_text())
+    return server, dict(word.split("=", 1) for word in words)
 
 
 def launch_trivial(log_path: Path) -> Server:
@@ -654,11 +674,20 @@ def workers_ratio(data_dir: Path, work_dir: Path, args: argparse.Namespace) -> W
     """(c) `GET /api/auth/me` against `vidgate serve --no-worker --workers 1` and `--workers 2`,
     both running on the same data dir (one embedded PostgreSQL) with the same signed-in session,
     taking turns for `--workers-rounds` rounds (1 then 2, then 2 then 1, ...)."""
-    one = launch_vidgate(data_dir, work_dir / "bench-workers-1.log", worker=False, processes=1)
+    emulators, emulated = launch_emulators(work_dir)
+    with running(emulators):
+        return _workers_ratio(data_dir, work_dir, args, emulated)
+
+
+def _workers_ratio(
+    data_dir: Path, work_dir: Path, args: argparse.Namespace, emulated: dict[str, str]
+) -> WorkersRatio:
+    one_log, two_log = work_dir / "bench-workers-1.log", work_dir / "bench-workers-2.log"
+    one = launch_vidgate(data_dir, one_log, worker=False, processes=1, settings=emulated)
     with running(one):
         wait_http_ok(one, "/readyz")
         # Started after the first has written the data dir's secrets: the token is good for both.
-        two = launch_vidgate(data_dir, work_dir / "bench-workers-2.log", worker=False, processes=2)
+        two = launch_vidgate(data_dir, two_log, worker=False, processes=2, settings=emulated)
         with running(two):
             try:
                 wait_http_ok(two, "/readyz")
