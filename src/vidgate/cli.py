@@ -278,9 +278,12 @@ def _serve_here(
     return run_server(server_config(app, host, port), on_started)
 
 
+WORKER_POOL_SIZE = 10  # database connections of a `vidgate worker`, however many jobs it runs
+
+
 @cli.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 10,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 30,
 ) -> None:
     """Run only the job worker (scale out: any number, against a shared database)."""
     from vidgate.composition import open_runtime, supervised_worker
@@ -293,9 +296,10 @@ def worker(
 
         async def run() -> None:
             nonlocal started
-            async with open_runtime(
-                settings, url, pool_size=max(2, concurrency), max_overflow=2
-            ) as runtime:
+            # A job mostly waits on a vendor, holding no connection (no transaction spans a
+            # vendor call): many jobs at once share a pool of a few connections.
+            pool_size = max(2, min(concurrency, WORKER_POOL_SIZE))
+            async with open_runtime(settings, url, pool_size=pool_size, max_overflow=2) as runtime:
                 started = True  # from here on the supervisor rides out outages itself
                 supervisor = supervised_worker(
                     runtime,
