@@ -28,7 +28,7 @@ from vidgate.db.migrate import upgrade_to_head
 from vidgate.runtime import Runtime
 
 from .fixtures.app import DEV_CLIENT_KEY, FRONT_END_ORIGIN, TEST_CATALOG, Live
-from .fixtures.databases import database_server
+from .fixtures.databases import SESSION_DATABASES, database_server
 from .fixtures.loopback import serve_on_loopback
 from .fixtures.rollback import rolled_back
 
@@ -76,6 +76,7 @@ async def app_and_runtime(
 ) -> AsyncIterator[tuple[object, Runtime]]:
     app = create_app(settings, database_url)
     async with app.router.lifespan_context(app):
+        SESSION_DATABASES.append(app.state.runtime.db)
         yield app, app.state.runtime
 
 
@@ -151,6 +152,7 @@ async def live(
     (live_settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
     app = create_app(live_settings, database_url, run_worker=True)
     async with app.router.lifespan_context(app), serve_on_loopback(app, sock):
+        SESSION_DATABASES.append(app.state.runtime.db)
         yield Live(url, app.state.runtime, live_settings)
 
 

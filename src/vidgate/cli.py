@@ -298,7 +298,8 @@ def worker(
             nonlocal started
             # A job mostly waits on a vendor, holding no connection (no transaction spans a
             # vendor call): many jobs at once share a pool of a few connections.
-            pool_size = max(2, min(concurrency, WORKER_POOL_SIZE))
+            # VIDGATE_DB_POOL_SIZE, when set lower, caps it too.
+            pool_size = max(2, min(concurrency, WORKER_POOL_SIZE, settings.db_pool_size))
             async with open_runtime(settings, url, pool_size=pool_size, max_overflow=2) as runtime:
                 started = True  # from here on the supervisor rides out outages itself
                 supervisor = supervised_worker(
