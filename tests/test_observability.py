@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from vidgate.observability import HttpMetrics
 from vidgate.runtime import Runtime
 
 
@@ -94,3 +98,32 @@ async def test_unknown_route_is_404_with_detail(client: httpx.AsyncClient) -> No
     r = await client.get("/api/nothing-here")
     assert r.status_code == 404
     assert r.json() == {"detail": "Not Found"}
+
+
+async def test_generated_request_ids_are_new_each_time(client: httpx.AsyncClient) -> None:
+    ids = {(await client.get("/healthz")).headers["X-Request-ID"] for _ in range(20)}
+    assert len(ids) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+
+
+def test_latency_is_counted_into_prometheus_buckets() -> None:
+    metrics = HttpMetrics()
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    for seconds in (0.001, 0.005, 0.0051, 0.3, 11.0):  # a bound is in its own bucket ("le")
+        metrics.observe("GET", "/api/things/{id}", 200, seconds)
+    metrics.observe("GET", "/api/things/{id}", 404, 0.002)
+    text = generate_latest(registry).decode()
+    series = 'method="GET",route="/api/things/{id}"'
+    assert f'vidgate_http_requests_total{{{series},status="200"}} 5.0' in text
+    assert f'vidgate_http_requests_total{{{series},status="404"}} 1.0' in text
+    counts = {"0.005": 3, "0.01": 4, "0.25": 4, "0.5": 5, "10.0": 5, "+Inf": 6}
+    for bound, count in counts.items():
+        line = f'vidgate_http_request_duration_seconds_bucket{{le="{bound}",{series}}} {count}.0'
+        assert line in text
+    assert f"vidgate_http_request_duration_seconds_count{{{series}}} 6.0" in text
+    total = f"vidgate_http_request_duration_seconds_sum{{{series}}} "
+    sums = [line.removeprefix(total) for line in text.splitlines() if line.startswith(total)]
+    assert [float(value) for value in sums] == [
+        pytest.approx(0.001 + 0.005 + 0.0051 + 0.3 + 11 + 0.002)
+    ]

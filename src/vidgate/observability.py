@@ -1,22 +1,27 @@
 """Request ids, access logs, Prometheus metrics, and the health endpoints.
 
-The middleware is plain ASGI (not BaseHTTPMiddleware): it adds one contextvar, a header and two
-metric updates to each request and nothing else.
+The middleware is plain ASGI (not BaseHTTPMiddleware): it adds one contextvar, a header and one
+metrics update to each request and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import re
 import time
-import uuid
+from bisect import bisect_left
 from contextvars import ContextVar
-from typing import Any
+from random import getrandbits
+from time import perf_counter
 
 import structlog
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict
 
@@ -25,20 +30,11 @@ from vidgate.errors import DATABASE_RETRY_AFTER_SECONDS, NotAuthenticated, NotFo
 
 logger = structlog.get_logger("vidgate.access")
 
-REQUESTS = Counter(
-    "vidgate_http_requests_total", "HTTP requests served", ["method", "route", "status"]
-)
-LATENCY = Histogram(
-    "vidgate_http_request_duration_seconds",
-    "Time to serve an HTTP request",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-
 # A database that takes longer than this to answer a trivial query is not ready.
 READY_TIMEOUT_SECONDS = 3.0
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# A caller's X-Request-ID is kept when it is this sane (checked on the raw header bytes).
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 # The id of the request being served; `add_request_id` puts it on every log line.
 current_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -52,21 +48,102 @@ def add_request_id(logger: object, method: str, event: EventDict) -> EventDict:
     return event
 
 
-_Series = tuple[Any, Any]  # (counter child, histogram child) for one method, route and status
-_series: dict[tuple[str, str, int], _Series] = {}
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_BUCKET_LABELS = (*map(floatToGoString, LATENCY_BUCKETS), "+Inf")
+# prometheus_client's own switch for the `_created` series, honoured here too.
+_DISABLE_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "").lower()
+_CREATED_SERIES = _DISABLE_CREATED not in ("true", "1", "t")
 
 
-def _series_for(method: str, route: str, status: int) -> _Series:
-    key = (method, route, status)
-    series = _series.get(key)
-    if series is None:
-        series = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
-        _series[key] = series
-    return series
+class _Latency:
+    """One (method, route)'s latency histogram: a count per bucket (the last is +Inf), the sum."""
+
+    __slots__ = ("counts", "created", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class _Series:
+    """One (method, route, status)'s request count, and its (method, route)'s histogram."""
+
+    __slots__ = ("count", "created", "latency")
+
+    def __init__(self, latency: _Latency) -> None:
+        self.count = 0
+        self.latency = latency
+        self.created = time.time()
+
+
+class HttpMetrics(Collector):
+    """`vidgate_http_requests_total{method,route,status}` and
+    `vidgate_http_request_duration_seconds{method,route}`, counted as plain numbers and handed
+    to Prometheus when it scrapes.
+
+    prometheus_client's Counter and Histogram take a lock and walk the buckets in Python on every
+    observation, about 2 µs a request. Requests are only ever counted on the event loop's thread,
+    so plain integers do, and the scrape (`collect`) reads a snapshot of them.
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, int], _Series] = {}
+        self._latency: dict[tuple[str, str], _Latency] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            latency = self._latency.setdefault((method, route), _Latency())
+            series = self._series[(method, route, status)] = _Series(latency)
+        series.count += 1
+        latency = series.latency
+        latency.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        latency.sum += seconds
+
+    def describe(self) -> list[Metric]:
+        return [
+            CounterMetricFamily("vidgate_http_requests", "HTTP requests served"),
+            HistogramMetricFamily(
+                "vidgate_http_request_duration_seconds", "Time to serve an HTTP request"
+            ),
+        ]
+
+    def collect(self) -> list[Metric]:
+        requests = CounterMetricFamily(
+            "vidgate_http_requests", "HTTP requests served", labels=("method", "route", "status")
+        )
+        for (method, route, status), series in list(self._series.items()):
+            created = series.created if _CREATED_SERIES else None
+            requests.add_metric((method, route, str(status)), series.count, created=created)
+        latency = Metric(
+            "vidgate_http_request_duration_seconds", "Time to serve an HTTP request", "histogram"
+        )
+        for (method, route), histogram in list(self._latency.items()):
+            labels = {"method": method, "route": route}
+            total = 0
+            for bound, count in zip(_BUCKET_LABELS, list(histogram.counts), strict=True):
+                total += count
+                latency.add_sample(latency.name + "_bucket", {**labels, "le": bound}, total)
+            latency.add_sample(latency.name + "_count", labels, total)
+            latency.add_sample(latency.name + "_sum", labels, histogram.sum)
+            if _CREATED_SERIES:
+                latency.add_sample(latency.name + "_created", labels, histogram.created)
+        return [requests, latency]
+
+
+HTTP_METRICS = HttpMetrics()
+REGISTRY.register(HTTP_METRICS)
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (the caller's sane `X-Request-ID`), echoes it, logs and counts."""
+    """Gives each request an id (the caller's sane `X-Request-ID`), echoes it, logs and counts.
+
+    It runs on every request, so it does no more than it must: the id is checked on the raw
+    header bytes; a new one is 128 random bits in hex, like `uuid4().hex` but from the process's
+    pseudo-random generator (an id needs to be unique, not secret, and `os.urandom` is a system
+    call per request); and a line is logged only for errors or with `VIDGATE_ACCESS_LOG`.
+    """
 
     def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
@@ -76,53 +153,46 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = ""
+        sent_id = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _REQUEST_ID.match(candidate):
-                    request_id = candidate
+                if _REQUEST_ID.fullmatch(value):
+                    sent_id = value
                 break
-        request_id = request_id or uuid.uuid4().hex
-        header = (b"x-request-id", request_id.encode())
-        started = time.perf_counter()
+        request_id = sent_id.decode("ascii") if sent_id else f"{getrandbits(128):032x}"
+        header = (b"x-request-id", sent_id or request_id.encode("ascii"))
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         token = current_request_id.set(request_id)
+        started = perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            counter, histogram = _series_for(method, path, status)
-            counter.inc()
-            histogram.observe(elapsed)
-            if status >= 500:
-                logger.error(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    status=status,
-                    ms=round(elapsed * 1000, 1),
-                )
-            elif self.access_log or status >= 400:
-                logger.info(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    status=status,
-                    ms=round(elapsed * 1000, 1),
-                )
+            elapsed = perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_METRICS.observe(scope["method"], route, status, elapsed)
+            if status >= 400 or self.access_log:
+                _log_request(scope, status, elapsed)
             current_request_id.reset(token)
+
+
+def _log_request(scope: Scope, status: int, elapsed: float) -> None:
+    """The request's line: at error for a 5xx, info otherwise."""
+    log = logger.error if status >= 500 else logger.info
+    log(
+        "request",
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        ms=round(elapsed * 1000, 1),
+    )
 
 
 router = APIRouter(tags=["operations"])
