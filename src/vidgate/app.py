@@ -30,6 +30,7 @@ from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import head_revision
 from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
+from vidgate.http_routes import add_routes, index_routes
 from vidgate.media import endpoints as media_endpoints
 from vidgate.media.serving import media_router
 from vidgate.observability import RequestContextMiddleware
@@ -123,34 +124,39 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     # Routes are matched in this order, router by router: the hottest paths come first (task
-    # status, /api/auth/me), health checks before the rest.
-    app.include_router(task_endpoints.videos)
-    app.include_router(auth_endpoints.router)
-    app.include_router(task_endpoints.tasks)
-    app.include_router(catalog_endpoints.router)
-    app.include_router(ops_router)
-    app.include_router(webhook_endpoints.deliveries)
-    app.include_router(webhook_endpoints.secrets)
-    app.include_router(user_endpoints.router)
-    app.include_router(code_endpoints.router)
-    app.include_router(apikey_endpoints.router)
-    app.include_router(media_endpoints.router)
-    app.include_router(payment_endpoints.router)
-    app.include_router(routing_endpoints.router)
-    app.include_router(admin_endpoints.router)
-    app.include_router(user_admin_endpoints.router)
-    app.include_router(task_admin_endpoints.router)
-    app.include_router(routing_admin_endpoints.router)
-    app.include_router(code_admin_endpoints.router)
-    app.include_router(payment_admin_endpoints.router)
-    app.include_router(web_router)
-    app.include_router(media_router(lambda request: request.app.state.runtime.storage))
+    # status, /api/auth/me), health checks before the rest. The routers' routes are added to the
+    # app itself and an index by path goes in front (http_routes.py): FastAPI would walk each
+    # included router route by route on every request.
+    add_routes(
+        app,
+        task_endpoints.videos,
+        auth_endpoints.router,
+        task_endpoints.tasks,
+        catalog_endpoints.router,
+        ops_router,
+        webhook_endpoints.deliveries,
+        webhook_endpoints.secrets,
+        user_endpoints.router,
+        code_endpoints.router,
+        apikey_endpoints.router,
+        media_endpoints.router,
+        payment_endpoints.router,
+        routing_endpoints.router,
+        admin_endpoints.router,
+        user_admin_endpoints.router,
+        task_admin_endpoints.router,
+        routing_admin_endpoints.router,
+        code_admin_endpoints.router,
+        payment_admin_endpoints.router,
+        web_router,
+        media_router(lambda request: request.app.state.runtime.storage),
+    )
     if settings.is_development:
-        app.include_router(auth_endpoints.dev_router)
+        add_routes(app, auth_endpoints.dev_router)
     if settings.google_uses_emulator:
-        app.include_router(google_emulator_for(settings).router())
-    for emulator_router in [*providers.emulator_routers, *payments.emulator_routers]:
-        app.include_router(emulator_router)
+        add_routes(app, google_emulator_for(settings).router())
+    add_routes(app, *providers.emulator_routers, *payments.emulator_routers)
+    index_routes(app)
     # The browser app answers only paths no route matches with any method (a mount at `/` would
     # take a wrong method on an API path away from the router's 405).
     pages = web_app(settings.web_dir or DEFAULT_WEB_DIR)
