@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import uuid
+
     from procrastinate import App
 
     from vidgate.auth.google import GoogleSignIn
@@ -57,4 +59,4 @@ class Runtime:
     task_events: TaskEvents
     worker: WorkerState | None = None  # the job worker this process reports on, if any
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)
-    key_touches: dict[str, float] = field(default_factory=dict)
+    key_touches: dict[uuid.UUID, float] = field(default_factory=dict)

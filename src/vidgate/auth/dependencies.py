@@ -77,10 +77,10 @@ async def _user_for_access_token(runtime: Runtime, token: str) -> Principal:
 async def _touch_key(runtime: Runtime, key_id: uuid.UUID) -> None:
     """Record use of a key, at most once a minute per key and process (not a write per call)."""
     now = time.monotonic()
-    last = runtime.key_touches.get(str(key_id))
+    last = runtime.key_touches.get(key_id)
     if last is not None and now - last < KEY_TOUCH_INTERVAL:
         return
-    runtime.key_touches[str(key_id)] = now
+    runtime.key_touches[key_id] = now
     async with runtime.db.autocommit_engine.connect() as conn:
         await conn.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=func.now())

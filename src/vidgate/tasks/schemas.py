@@ -158,9 +158,10 @@ class TaskView(TaskByIdView):
 
     def for_client_key(self) -> TaskByIdView:
         """Only what following a task needs: its kind, progress and outcome."""
-        if self._for_client_key is None:
-            self._for_client_key = self._reduced()
-        return self._for_client_key
+        reduced = self._for_client_key  # one read: a private attribute is a pydantic lookup
+        if reduced is None:
+            reduced = self._for_client_key = self._reduced()
+        return reduced
 
     def _reduced(self) -> TaskByIdView:
         return TaskByIdView(
