@@ -1,10 +1,14 @@
-"""Health, readiness, metrics, request ids and the OpenAPI document."""
+"""Health, readiness, metrics, request ids, the access log and the OpenAPI document."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -127,3 +131,65 @@ def test_latency_is_counted_into_prometheus_buckets() -> None:
     assert [float(value) for value in sums] == [
         pytest.approx(0.001 + 0.005 + 0.0051 + 0.3 + 11 + 0.002)
     ]
+
+
+# Run in a process of its own: logging is configured as `vidgate serve` does, for good.
+ACCESS_LOG = """
+import asyncio, httpx, structlog
+from fastapi import FastAPI
+from vidgate.logging import configure_logging
+from vidgate.observability import RequestContextMiddleware, current_request_id
+
+configure_logging("INFO", "{fmt}")
+app = FastAPI()
+app.get("/things/{{thing}}")(lambda thing: {{"thing": thing}})
+app.add_middleware(RequestContextMiddleware, access_log=True)
+
+async def main():
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/things/a1", headers={{"X-Request-ID": "req-1"}})
+        await client.get("/nothing", headers={{"X-Request-ID": "req-2"}})
+    current_request_id.set("req-3")  # the line as structlog itself renders it, for comparison
+    structlog.get_logger("vidgate.access").info(
+        "request", method="GET", path="/things/a1", status=200, ms=0.5
+    )
+
+asyncio.run(main())
+"""
+
+
+def _access_lines(fmt: str) -> list[str]:
+    script = ACCESS_LOG.format(fmt=fmt)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stderr.splitlines()
+
+
+def test_the_access_log_has_one_json_line_per_request_as_structlog_renders_it() -> None:
+    first, missing, rendered = (json.loads(line) for line in _access_lines("json"))
+    assert first["ms"] >= 0 and rendered["ms"] == 0.5
+    assert datetime.fromisoformat(first["timestamp"]).tzinfo is not None
+    assert first["timestamp"].endswith("Z")
+    assert {**first, "ms": 0, "timestamp": ""} == {
+        "method": "GET",
+        "path": "/things/a1",
+        "status": 200,
+        "ms": 0,
+        "event": "request",
+        "request_id": "req-1",
+        "level": "info",
+        "logger": "vidgate.access",
+        "timestamp": "",
+    }
+    assert (missing["path"], missing["status"], missing["request_id"]) == ("/nothing", 404, "req-2")
+    assert list(first) == list(rendered)  # the same keys in the same order as structlog's line
+    assert {k: v for k, v in rendered.items() if k not in ("ms", "timestamp", "request_id")} == {
+        k: v for k, v in first.items() if k not in ("ms", "timestamp", "request_id")
+    }
+
+
+def test_the_access_log_in_the_console_format_goes_through_structlog() -> None:
+    first, missing, _ = _access_lines("console")
+    assert "request" in first and "path=/things/a1" in first and "request_id=req-1" in first
+    assert "status=404" in missing

@@ -59,7 +59,7 @@ def configure_logging(
     development: bool = False,
 ) -> None:
     """Route structlog and the standard library through one renderer on stderr."""
-    from vidgate.observability import add_request_id
+    from vidgate.observability import add_request_id, write_access_lines_to
 
     out = sys.stderr
     chosen = choose_format(fmt, development=development, stream=out)
@@ -100,12 +100,16 @@ def configure_logging(
     )
     numeric_level = logging.getLevelName(level)
     handler.addFilter(RoutineToDebug(show_debug=numeric_level <= logging.DEBUG))
+    write_access_lines_to(handler if chosen == "json" else None)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)  # a library's warning is a log line too, not stray text
     # uvicorn's own access log is replaced by ours (see observability.RequestContextMiddleware).
+    # Not propagating leaves it no handler, so uvicorn skips the line altogether (a disabled logger
+    # would still have uvicorn format the client address and path of every request).
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("uvicorn.access").propagate = False
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per vendor call is noise
     for name in ("uvicorn", "uvicorn.error", "procrastinate", "alembic"):
         logging.getLogger(name).handlers[:] = []
