@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import tempfile
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -113,6 +114,11 @@ def create_app(
                 ),
                 supervised_worker(runtime).run() if run_worker else None,
             ):
+                # What is built so far lives as long as the process: the cyclic collector's full
+                # passes leave it alone from here on. Walking it (~200k objects) took ~80 ms every
+                # few seconds under load, a pause for every request in flight.
+                gc.collect()
+                gc.freeze()
                 yield
 
     app = FastAPI(
