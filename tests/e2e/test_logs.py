@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from vidgate.job_registry import build_job_app
 
 from ..fixtures.app import TEST_CATALOG
 from ..fixtures.databases import scratch_database
-from ..fixtures.served import free_port
+from ..fixtures.served import free_port, stop_process
 from ..fixtures.signin import e164, random_phone
 
 pytestmark = pytest.mark.e2e
@@ -147,14 +147,7 @@ def serving(env: dict[str, str], *, terminal: bool, stderr_path: Path) -> Iterat
         server.wait_for("ready in", READY_TIMEOUT)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_process(proc)
         reader.join(5)
         if terminal:
             os.close(read_fd)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import av
 import httpx
-import psutil
 import pytest
 
 from vidgate.config import Settings
@@ -36,7 +35,7 @@ from vidgate.providers.dashscope import DashScopeAdapter
 from vidgate.providers.registry import emulator_api_key
 
 from ..fixtures.samples import mp4_bytes, png_bytes
-from ..fixtures.served import free_port, server_env
+from ..fixtures.served import free_port, server_env, stop_postmaster
 from ..fixtures.signin import random_phone
 
 pytestmark = pytest.mark.e2e
@@ -140,23 +139,6 @@ def _wait_ready(served: Served) -> None:
             pytest.fail(f"vidgate serve not ready in {READY_TIMEOUT:.0f} s\n{served.diagnostics()}")
 
 
-def _stop_postmaster(pgdata: Path) -> None:
-    """Stop a PostgreSQL a killed server left behind in our own data dir (failure path only)."""
-    pid_file = pgdata / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().splitlines()[0])
-        proc = psutil.Process(pid)
-        if str(pgdata) not in " ".join(proc.cmdline()):
-            return
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return
-    with suppress(psutil.Error):
-        proc.send_signal(signal.SIGQUIT)  # immediate shutdown
-        proc.wait(10)
-    with suppress(psutil.Error):
-        proc.kill()
-
-
 def _ensure_stopped(served: Served) -> None:
     """SIGTERM, then SIGKILL the whole process group; then the embedded database if left."""
     if served.proc.poll() is None:
@@ -170,7 +152,7 @@ def _ensure_stopped(served: Served) -> None:
             served.proc.wait(5)
     if served.reader is not None:
         served.reader.join(5)
-    _stop_postmaster(served.pgdata.resolve())
+    stop_postmaster(served.pgdata.resolve())
 
 
 @contextmanager
