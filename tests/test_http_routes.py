@@ -18,8 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match
 
-from vidgate.app import create_app
-from vidgate.config import Settings
+from vidgate.app import create_app, keyless_development_settings
 from vidgate.http_routes import RouteIndex, add_routes, direct_handler, index_routes
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -29,15 +28,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 def dev_app() -> FastAPI:
     """The development app with every optional router (emulators, development routes)."""
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(
-            env="development",
-            data_dir=Path(data_dir),
-            google_client_id="",
-            dashscope_api_key="",
-            kie_api_key="",
-            wechat_mchid="",
-            stripe_secret_key="",
-        )
+        settings = keyless_development_settings(Path(data_dir))
         return create_app(settings, "postgresql://unused/unused")
 
 

@@ -189,17 +189,23 @@ def create_app(
     return app
 
 
+def keyless_development_settings(data_dir: Path) -> Settings:
+    """Development settings with no vendor key: every optional router (emulators, development
+    routes) mounted, whatever this machine's environment holds."""
+    return Settings(
+        env="development",
+        data_dir=data_dir,
+        google_client_id="",
+        dashscope_api_key="",
+        kie_api_key="",
+        wechat_mchid="",
+        stripe_secret_key="",
+    )
+
+
 def openapi_document() -> dict[str, Any]:
     """The API as a development server describes it (development adds only `/api/_dev/...`),
     independent of this machine's settings, keys and data."""
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(
-            env="development",
-            data_dir=Path(data_dir),
-            google_client_id="",
-            dashscope_api_key="",
-            kie_api_key="",
-            wechat_mchid="",
-            stripe_secret_key="",
-        )
+        settings = keyless_development_settings(Path(data_dir))
         return create_app(settings, "postgresql://unused/unused").openapi()
