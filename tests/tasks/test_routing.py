@@ -155,6 +155,35 @@ async def test_an_open_breaker_sends_tasks_straight_to_the_next_channel(
     assert await attempts(live.runtime.db, task_id) == [("test-second", "accepted")]
 
 
+async def test_a_half_open_probe_refused_for_its_input_closes_the_breaker(
+    live: Live, http: httpx.AsyncClient, fresh_channels: None
+) -> None:
+    """The vendor answered the probe (it refused the user's input): the channel works, so the
+    breaker closes and the next task is sent at once instead of waiting out the probe window."""
+    async with live.runtime.db.transaction() as session:
+        session.add(
+            ChannelHealth(
+                channel="test-first",
+                failures=5,
+                open_until=datetime.now(UTC) - timedelta(seconds=1),
+            )
+        )
+    caller = await new_caller(http)
+    refused_inputs = await animate_inputs(http, caller, seconds=2.0)
+    next_inputs = await animate_inputs(http, caller, seconds=2.0)
+    armed = await http.post(FAULTS, json={"next_submit": "invalid_input", "count": 1})
+    assert armed.status_code == 200, armed.text
+    probe = await _create(http, caller, refused_inputs, "failover-move")
+    assert (await wait_for(http, caller, probe))["status"] == "FAILED"
+    assert await attempts(live.runtime.db, probe) == [("test-first", "rejected")]
+    async with live.runtime.db.session() as session:
+        health = await session.get_one(ChannelHealth, "test-first")
+    assert (health.failures, health.open_until, health.probing_until) == (0, None, None)
+    following = await _create(http, caller, next_inputs, "failover-move")
+    assert (await wait_for(http, caller, following))["status"] == "SUCCEEDED"
+    assert await attempts(live.runtime.db, following) == [("test-first", "accepted")]
+
+
 async def test_a_full_channel_makes_the_next_task_wait_not_fail(
     live: Live, http: httpx.AsyncClient, fresh_channels: None
 ) -> None:

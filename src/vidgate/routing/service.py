@@ -12,7 +12,8 @@ breaker's one probe is handed out, so two workers cannot both take the last slot
 The breaker opens after `threshold` failures in a row (not sent, throttled, or a channel error
 such as a refused key) and stays open for `cooldown` seconds; then one task may probe it (half
 open) while the others still skip it; the probe's success closes it, its failure opens it again.
-A user's input that the vendor refuses is not a channel failure.
+A user's input that the vendor refuses is not a channel failure: the channel answered, so
+that closes a half-open breaker as a success does.
 
 Nothing here commits: the caller's transaction takes the slot together with the task's claim.
 """

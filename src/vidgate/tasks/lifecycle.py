@@ -391,8 +391,11 @@ async def _record_attempt(
             error_message=_upstream_message(error) if error is not None else None,
         )
     )
-    if outcome == "accepted":
-        if not sending.taken.healthy:  # a closed breaker with no failure has nothing to reset
+    if outcome in CHANNEL_ANSWERED:
+        # The vendor took the job or refused the user's input: either way the channel works, so
+        # its breaker closes (a half-open probe refused for its input must not hold the channel
+        # for the rest of the probe window). A closed breaker with no failure has nothing to reset.
+        if not sending.taken.healthy:
             await routing.succeeded(session, sending.channel.id)
     elif outcome in FAILOVER_OUTCOMES or outcome == "ambiguous":
         opened = await routing.failed(
@@ -406,6 +409,8 @@ async def _record_attempt(
             logger.warning("channels.breaker_opened", channel=sending.channel.id)
 
 
+# Outcomes that show the channel answering as it should: its breaker closes.
+CHANNEL_ANSWERED = frozenset({"accepted", "rejected"})
 # Outcomes after which the next channel may take the task: the vendor surely did not accept it.
 FAILOVER_OUTCOMES = frozenset({"not_sent", "throttled", "channel_error"})
 
