@@ -29,11 +29,14 @@ from vidgate.config import Settings
 from vidgate.db.changes import listen_for_changes
 from vidgate.db.engine import libpq_url
 from vidgate.db.migrate import head_revision
+from vidgate.emulators.aliyun_green import AliyunGreenEmulator
 from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
 from vidgate.http_routes import add_routes, index_routes
 from vidgate.media import endpoints as media_endpoints
 from vidgate.media.serving import media_router
+from vidgate.moderation import admin_endpoints as moderation_admin_endpoints
+from vidgate.moderation import screen as moderation_screen
 from vidgate.observability import RequestContextMiddleware
 from vidgate.observability import router as ops_router
 from vidgate.openapi import install_openapi
@@ -154,6 +157,7 @@ def create_app(
         routing_admin_endpoints.router,
         code_admin_endpoints.router,
         payment_admin_endpoints.router,
+        moderation_admin_endpoints.router,
         web_router,
         media_router(lambda request: request.app.state.runtime.storage),
     )
@@ -161,6 +165,9 @@ def create_app(
         add_routes(app, auth_endpoints.dev_router)
     if settings.google_uses_emulator:
         add_routes(app, google_emulator_for(settings).router())
+    if moderation_screen.uses_emulator(settings):
+        key_id, secret = moderation_screen.emulator_credentials(settings)
+        add_routes(app, AliyunGreenEmulator(key_id, secret).router())
     add_routes(app, *providers.emulator_routers, *payments.emulator_routers)
     index_routes(app)
     # The browser app answers only paths no route matches with any method (a mount at `/` would

@@ -20,6 +20,7 @@ from vidgate.db.engine import Database
 from vidgate.job_registry import build_job_app
 from vidgate.jobs import worker_options
 from vidgate.media.backends import storage_from_settings
+from vidgate.moderation.screen import build_screen
 from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments.registry import Payments, build_payments
 from vidgate.providers.registry import Providers, build_providers
@@ -73,6 +74,8 @@ async def open_runtime(
         jobs = build_job_app(database_url)
         await stack.enter_async_context(jobs.open_async())
         storage = storage_from_settings(settings)
+        prompt_screen = build_screen(settings)  # a bad word list stops the start here
+        stack.push_async_callback(prompt_screen.aclose)
         # Uploads and downloads are received here before they are checked and stored.
         (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         yield Runtime(
@@ -101,6 +104,7 @@ async def open_runtime(
             principals=PrincipalCache(),
             task_views=TaskCache(),
             task_events=TaskEvents(),
+            prompt_screen=prompt_screen,
         )
 
 

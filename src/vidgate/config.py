@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vidgate.payments.currency import price_decimals
 from vidgate.vendors import (
+    MODERATION_VENDORS,
     PROVIDERS,
     REQUIRED_PROVIDERS,
     SMS_SENDERS,
@@ -276,6 +277,32 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How long a `[fault:slow]` submit takes to be answered."
     )
 
+    # Prompt screening, before any credits move
+    moderation_wordlist: Path | None = Field(
+        default=None,
+        description="The operator's word and pattern list (one entry a line, `re:` for a regular"
+        " expression, `[category]` headings, `#` comments), read again when it changes; unset:"
+        " no list.",
+    )
+    moderation_vendor: Literal["none", "aliyun"] = Field(
+        default="none",
+        description="A vendor's text moderation prompts also pass: `aliyun` (Alibaba Cloud"
+        " Content Moderation); development without its keys uses the built-in emulator.",
+    )
+    moderation_fail_open: bool = Field(
+        default=False,
+        description="When the moderation vendor does not answer, let prompts through (logged)"
+        " instead of refusing creates with 503.",
+    )
+    moderation_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    aliyun_green_access_key_id: str = ""
+    aliyun_green_access_key_secret: str = ""
+    aliyun_green_endpoint: str = "https://green-cip.cn-shanghai.aliyuncs.com"
+    aliyun_green_service: str = Field(
+        default="ai_art_detection",
+        description="The text moderation service prompts are checked with.",
+    )
+
     # Media storage
     storage_backend: StorageBackendName = "local"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
@@ -416,6 +443,9 @@ class Settings(BaseSettings):
                 f"VIDGATE_SMS_PROVIDER is {self.sms_provider!r}"
                 f" (choose {', '.join(choices[:-1])} or {choices[-1]})"
             )
+        if self.moderation_vendor != "none":
+            spec = MODERATION_VENDORS[self.moderation_vendor]
+            problems += [spec.missing_problem(name) for name in spec.missing(self)]
         # The vendors this server cannot run without, as `vendors.py` declares them.
         providers = [PROVIDERS[name] for name in REQUIRED_PROVIDERS]
         needed = [sms, *providers, STORAGE_BACKENDS[self.storage_backend]]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from vidgate.config import Settings
     from vidgate.db.engine import Database
     from vidgate.media.storage import Storage
+    from vidgate.moderation.screen import PromptScreen
     from vidgate.net.safe_http import SafeHttpClient
     from vidgate.payments.gateway import PaymentGateway
     from vidgate.providers.registry import Providers
@@ -57,6 +58,7 @@ class Runtime:
     principals: PrincipalCache
     task_views: TaskCache
     task_events: TaskEvents
+    prompt_screen: PromptScreen  # what a prompt passes before a task is created
     worker: WorkerState | None = None  # the job worker this process reports on, if any
     # api key id → monotonic time of its last `last_used_at` write (written once a minute at most)
     key_touches: dict[uuid.UUID, float] = field(default_factory=dict)

@@ -148,3 +148,14 @@ STORAGE_BACKENDS: Mapping[StorageBackendName, VendorSpec] = {
     "local": VendorSpec("local", "local files", "needed by the local storage backend"),
     "s3": VendorSpec("s3", "S3", "needed by the s3 storage backend", ("s3_bucket",)),
 }
+
+# Text moderation of prompts; `moderation_vendor` picks one (or none). Development without its
+# keys uses the emulator; production needs them.
+MODERATION_VENDORS: Mapping[str, VendorSpec] = {
+    "aliyun": VendorSpec(
+        "aliyun",
+        "Alibaba Cloud Content Moderation",
+        "needed by the aliyun moderation vendor",
+        ("aliyun_green_access_key_id", "aliyun_green_access_key_secret"),
+    ),
+}

@@ -7,6 +7,7 @@ from vidgate.codes.models import CodeBatch, CodeRedemption, RedemptionCode
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.base import Base
 from vidgate.media.models import Upload
+from vidgate.moderation.models import ModerationBlock
 from vidgate.payments.models import Payment, PaymentEvent, PaymentRefund
 from vidgate.ratelimit import RateLimitCounter
 from vidgate.routing.models import ChannelHealth
@@ -25,6 +26,7 @@ __all__ = [
     "DevSmsMessage",
     "IdempotencyKey",
     "LedgerEntry",
+    "ModerationBlock",
     "OAuthState",
     "OperatorFactor",
     "Payment",

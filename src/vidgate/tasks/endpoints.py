@@ -25,6 +25,7 @@ from vidgate.db.session import Session
 from vidgate.deps import DbSession, RuntimeDep
 from vidgate.errors import documented
 from vidgate.kit import Page, TaskKind, parse_uuid
+from vidgate.moderation.errors import PromptRefused, ScreeningUnavailable
 from vidgate.runtime import Runtime
 from vidgate.tasks import flows, idempotency, service
 from vidgate.tasks.errors import (
@@ -73,6 +74,7 @@ _CREATE_ERRORS = (
     InputRejected,
     ModelNotOffered,
     OutsideModelLimits,
+    PromptRefused,
     IdempotencyKeyMalformed,
     InsufficientCredits,
     UserNotFound,
@@ -82,6 +84,7 @@ _CREATE_ERRORS = (
     TooManyActiveTasks,
     TooManyFetchesForAccount,
     RemoteFetchesBusy,
+    ScreeningUnavailable,
 )
 
 

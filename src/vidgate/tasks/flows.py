@@ -114,6 +114,10 @@ async def create_task(
         if replay is not None:
             return Answer(replay.body, replayed=True, status_code=replay.status)
     try:
+        # Before anything is fetched or charged; a refusal gives the key back like any failure.
+        # Every kind with a prompt: image-to-video's body is a TextToVideoRequest too.
+        if isinstance(body, TextToVideoRequest):
+            await runtime.prompt_screen.screen(runtime.db, user_id, kind, body.prompt)
         # No session work before this: remote inputs are fetched holding no connection.
         prepared = await service.prepare(
             runtime.media_resolver, runtime.catalog, user_id, kind, body
