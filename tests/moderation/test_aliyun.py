@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from vidgate.emulators.aliyun_green import AliyunGreenEmulator
+from vidgate.app import create_app, keyless_development_settings
+from vidgate.config import Settings
+from vidgate.emulators.aliyun_green import PREFIX, AliyunGreenEmulator
 from vidgate.moderation.aliyun import MAX_CONTENT_CHARS, AliyunTextModerator
 from vidgate.moderation.base import ModeratorUnavailable
 
@@ -42,3 +46,20 @@ async def test_a_bad_signature_is_refused_by_the_emulator(emulator: Emulated) ->
         await wrong.check("a calm lake")
     await wrong.aclose()
     assert emulated.checked == []
+
+
+def test_development_without_keys_mounts_the_emulator(tmp_path: Path) -> None:
+    settings = keyless_development_settings(tmp_path).model_copy(
+        update={"moderation_vendor": "aliyun"}
+    )
+    app = create_app(settings, "postgresql://unused/unused")
+    assert PREFIX + "/" in {getattr(route, "path", None) for route in app.routes}
+    plain = create_app(keyless_development_settings(tmp_path), "postgresql://unused/unused")
+    assert PREFIX + "/" not in {getattr(route, "path", None) for route in plain.routes}
+
+
+def test_production_needs_the_vendors_keys() -> None:
+    problems = Settings(env="production", moderation_vendor="aliyun").production_problems()
+    needed = "(needed by the aliyun moderation vendor)"
+    assert f"VIDGATE_ALIYUN_GREEN_ACCESS_KEY_ID is not set {needed}" in problems
+    assert f"VIDGATE_ALIYUN_GREEN_ACCESS_KEY_SECRET is not set {needed}" in problems

@@ -115,3 +115,11 @@ async def test_a_broken_edit_keeps_the_list_in_force(tmp_path: Path) -> None:
 def test_an_unreadable_list_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(WordListError, match="cannot read"):
         WordListModerator(tmp_path / "missing.txt")
+
+
+def test_the_documented_example_list_parses() -> None:
+    example = Path(__file__).parents[2] / "docs" / "moderation-wordlist.example.txt"
+    listed = parse(example.read_text(encoding="utf-8"))
+    assert len(listed.entries) == 3
+    refused = listed.check("An EXAMPLE   pattern here")
+    assert (refused.allowed, refused.category) == (False, "example category")
