@@ -1421,6 +1421,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/moderation/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Blocks
+         * @description Refused prompts, newest first, optionally of one user: who, which kind, which rule (the
+         *     list's line or the vendor's labels) and the start of the prompt.
+         */
+        get: operations["list_blocks_api_admin_moderation_blocks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/web/config": {
         parameters: {
             query?: never;
@@ -1888,6 +1909,39 @@ export interface components {
             batch: components["schemas"]["BatchOut"];
             /** Codes */
             codes: components["schemas"]["CodeOut"][];
+        };
+        /** BlockOut */
+        BlockOut: {
+            /** Id */
+            id: number;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** User Id */
+            user_id: string;
+            /** Kind */
+            kind: string;
+            /** Source */
+            source: string;
+            /** Category */
+            category: string;
+            /** Rule */
+            rule: string;
+            /** Prompt Excerpt */
+            prompt_excerpt: string;
+        };
+        /** BlockPage */
+        BlockPage: {
+            /** Blocks */
+            blocks: components["schemas"]["BlockOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
         };
         /** CancelResponse */
         CancelResponse: {
@@ -3254,7 +3308,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. Content screening refused the prompt (the operator's list or the moderation service); no task was created and nothing was charged. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3330,7 +3384,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. The moderation service prompts are screened by did not answer, and this server refuses unscreened prompts; nothing was charged. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3368,7 +3422,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. Content screening refused the prompt (the operator's list or the moderation service); no task was created and nothing was charged. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3444,7 +3498,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. The moderation service prompts are screened by did not answer, and this server refuses unscreened prompts; nothing was charged. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3482,7 +3536,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. Content screening refused the prompt (the operator's list or the moderation service); no task was created and nothing was charged. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3558,7 +3612,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. The moderation service prompts are screened by did not answer, and this server refuses unscreened prompts; nothing was charged. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -3596,7 +3650,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateTaskResponse"];
                 };
             };
-            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. Content screening refused the prompt (the operator's list or the moderation service); no task was created and nothing was charged. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3672,7 +3726,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. The moderation service prompts are screened by did not answer, and this server refuses unscreened prompts; nothing was charged. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -4458,7 +4512,7 @@ export interface operations {
                     "application/json": components["schemas"]["RetryResponse"];
                 };
             };
-            /** @description The task is not FAILED, TIMEOUT or CANCELED, the states a task can be retried from. An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. The Idempotency-Key header is empty, too long, or not printable ASCII. */
+            /** @description The task is not FAILED, TIMEOUT or CANCELED, the states a task can be retried from. An input URL is not media its field accepts: a file outside the vendor's limits, not an image or video of the right kind, not an upload of the caller's, or a URL that cannot be fetched. Content screening refused the prompt (the operator's list or the moderation service); no task was created and nothing was charged. The Idempotency-Key header is empty, too long, or not printable ASCII. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4525,7 +4579,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. */
+            /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. The moderation service prompts are screened by did not answer, and this server refuses unscreened prompts; nothing was charged. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
@@ -8273,6 +8327,70 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry after Retry-After seconds. The payment gateway did not answer the refund request: the refund stays pending (and keeps its amount from being refunded again) until the gateway's notification settles it. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_blocks_api_admin_moderation_blocks_get: {
+        parameters: {
+            query?: {
+                user_id?: string | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockPage"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is signed in but is not an operator (support or admin). The action needs the admin role; the caller is support. This server asks operators for a TOTP code: enrol (`/api/admin/totp/enroll`) or verify (`/api/admin/totp/verify`) in this session first. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
