@@ -23,6 +23,7 @@ const LINKS: { href: string; label: MessageKey; also?: string }[] = [
   { href: "/admin/payments/", label: "admin.nav.payments", also: "/admin/payment/" },
   { href: "/admin/codes/", label: "admin.nav.codes", also: "/admin/codes/batch/" },
   { href: "/admin/channels/", label: "admin.nav.channels" },
+  { href: "/admin/moderation/", label: "admin.nav.moderation" },
   { href: "/admin/audit/", label: "admin.nav.audit" },
 ];
 
