@@ -102,6 +102,7 @@ def create_app(
             settings, database_url, providers=providers, payments=payments
         ) as runtime:
             app.state.runtime = runtime
+            runtime.prober.start()  # uploads are probed in its workers: no wait for the first
             app.state.migration_head = head_revision()
             if worker_state is not None and not run_worker:
                 runtime.worker = worker_state

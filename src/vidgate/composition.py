@@ -21,6 +21,7 @@ from vidgate.job_registry import build_job_app
 from vidgate.jobs import worker_options
 from vidgate.media.backends import storage_from_settings
 from vidgate.moderation.screen import build_screen
+from vidgate.media.sandbox import ProbeLimits, ProbeSandbox
 from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments.registry import Payments, build_payments
 from vidgate.providers.registry import Providers, build_providers
@@ -76,6 +77,9 @@ async def open_runtime(
         storage = storage_from_settings(settings)
         prompt_screen = build_screen(settings)  # a bad word list stops the start here
         stack.push_async_callback(prompt_screen.aclose)
+        # Started by the API (it probes uploads), in other processes only if they probe.
+        prober = ProbeSandbox(ProbeLimits.from_settings(settings), settings.probe_processes)
+        stack.push_async_callback(prober.aclose)
         # Uploads and downloads are received here before they are checked and stored.
         (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         yield Runtime(
@@ -83,6 +87,7 @@ async def open_runtime(
             db=db,
             catalog=catalog,
             storage=storage,
+            prober=prober,
             providers=providers,
             payment_gateways=payments.gateways,
             outbound=outbound,

@@ -313,6 +313,29 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = ""
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
     storage_presign_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Uploads are probed in worker processes under these limits (vidgate.media.sandbox).
+    probe_processes: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Probe worker processes per API process: uploads checked at the same time.",
+    )
+    probe_wall_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Wall-clock time one upload's probe may take before its worker is killed"
+        " and the upload refused (400).",
+    )
+    probe_cpu_seconds: int = Field(
+        default=10, ge=1, le=600, description="CPU time one upload's probe may use."
+    )
+    probe_memory_mb: int = Field(
+        default=512,
+        ge=128,
+        le=65536,
+        description="Address space of a probe worker (about 150 MB of it are its own code).",
+    )
 
     # Payments. A gateway without its settings answers 501 in production; development uses the
     # built-in emulators for whichever gateway is not configured.

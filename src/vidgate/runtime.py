@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from vidgate.catalog.schema import Catalog
     from vidgate.config import Settings
     from vidgate.db.engine import Database
+    from vidgate.media.sandbox import ProbeSandbox
     from vidgate.media.storage import Storage
     from vidgate.moderation.screen import PromptScreen
     from vidgate.net.safe_http import SafeHttpClient
@@ -46,6 +47,7 @@ class Runtime:
     db: Database
     catalog: Catalog  # the models on sale and their channels, loaded once at start
     storage: Storage
+    prober: ProbeSandbox  # uploads are probed in its worker processes
     providers: Providers
     payment_gateways: dict[str, PaymentGateway]  # the configured ones, by name
     outbound: SafeHttpClient  # HTTP to URLs vidgate does not control (inputs, results)

@@ -17,7 +17,7 @@ from vidgate.media.errors import (
 )
 from vidgate.media.models import Upload
 from vidgate.media.multipart import ReceivedFile
-from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected, probe
+from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected
 from vidgate.media.storage import new_object_key
 from vidgate.runtime import Runtime
 
@@ -39,7 +39,7 @@ async def store_upload(
         if received.size == 0:
             raise EmptyFile()
         try:
-            info = await asyncio.to_thread(probe, received.path, received.head, kind)
+            info = await runtime.prober.probe(received.path, received.head, kind)
         except MediaRejected as exc:
             raise NotWhatExtensionSays(str(exc)) from exc
         key = new_object_key("uploads", info.extension)
