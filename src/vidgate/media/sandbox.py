@@ -262,7 +262,12 @@ class ProbeSandbox:
         self._idle = []
         for worker in list(self._busy):
             worker.process.kill()
-        await asyncio.to_thread(lambda: [worker.stop(grace=2.0) for worker in idle])
+        await asyncio.to_thread(_stop_all, idle)
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.stop(grace=2.0)
 
 
 def _encode_request(path: Path, head: bytes, file_type: FileType) -> bytes:
