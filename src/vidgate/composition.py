@@ -20,8 +20,8 @@ from vidgate.db.engine import Database
 from vidgate.job_registry import build_job_app
 from vidgate.jobs import worker_options
 from vidgate.media.backends import storage_from_settings
-from vidgate.moderation.screen import build_screen
 from vidgate.media.sandbox import ProbeLimits, ProbeSandbox
+from vidgate.moderation.screen import build_screen
 from vidgate.outbound import build_outbound_client, build_webhook_client
 from vidgate.payments.registry import Payments, build_payments
 from vidgate.providers.registry import Providers, build_providers
