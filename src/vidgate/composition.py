@@ -98,6 +98,7 @@ async def open_runtime(
             media_resolver=MediaResolver(
                 db=db,
                 storage=storage,
+                prober=prober,
                 public_base_url=settings.base_url,
                 client=outbound,
                 tmp_dir=settings.data_dir / "tmp",

@@ -24,7 +24,7 @@ from ..fixtures import hostile_probes
 from ..fixtures.app import Live
 from ..fixtures.hostile_media import PNG_RGBA, zero_png
 from ..fixtures.samples import mp4_bytes, png_bytes
-from ..fixtures.tasks import Caller, new_caller
+from ..fixtures.tasks import Caller, account, new_caller, text_to_video, wait_for
 
 UPLOAD = "/api/videos/upload"
 GENEROUS = ProbeLimits(wall_seconds=30.0, cpu_seconds=30, memory_bytes=512 * 1024 * 1024)
@@ -174,3 +174,21 @@ async def test_the_sandbox_answers_what_the_probe_answers(tmp_path: Path) -> Non
             await sandbox.probe(clip, read_head(clip), "image")
     finally:
         await sandbox.aclose()
+
+
+async def test_a_vendor_result_that_crashes_the_probe_fails_the_task_with_its_refund(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """The job worker probes what a vendor sends in the same sandbox: a result that crashes the
+    decoder fails its task, refunded, and the worker goes on."""
+    caller = await new_caller(http)
+    async with probing_with(live.runtime, hostile("crash")):
+        task_id = await text_to_video(http, caller, "a result the decoder dies on")
+        done = await wait_for(http, caller, task_id)
+    assert (done["status"], done["error_code"]) == ("FAILED", "bad_result"), done
+    assert "could not be checked within the limits" in done["error_message"]
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (100, 0)
+    assert [kind for kind, _, _ in rows] == ["signup_bonus", "charge", "refund"]
+    after = await text_to_video(http, caller, "the next one is fine")
+    assert (await wait_for(http, caller, after))["status"] == "SUCCEEDED"

@@ -29,7 +29,8 @@ is killed and replaced at once by a fresh one, which warms up while nothing wait
 start-up is not counted against the next probe's deadline.
 
 Each API process has its own pool (`vidgate serve --workers N` runs N), opened and closed with
-its runtime; pools are started lazily, so only processes that probe pay for them.
+its runtime; pools are started lazily, so only processes that probe pay for them. The job worker
+probes through its runtime's pool too: task inputs fetched from URLs and vendors' results.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from sqlalchemy import select
 
 from vidgate.db.engine import Database
 from vidgate.media.models import Upload
-from vidgate.media.probe import FileType, MediaInfo, MediaRejected, probe, read_head
+from vidgate.media.probe import FileType, MediaInfo, MediaRejected, read_head
+from vidgate.media.sandbox import ProbeSandbox
 from vidgate.media.storage import Storage, fetchable_url, public_media_url
 from vidgate.net.safe_http import FetchFailed, SafeHttpClient, TooLarge, UnsafeUrl
 from vidgate.tasks.errors import (
@@ -135,6 +136,7 @@ class MediaResolver:
         *,
         db: Database,
         storage: Storage,
+        prober: ProbeSandbox,
         public_base_url: str,
         client: SafeHttpClient,
         tmp_dir: Path,
@@ -144,6 +146,7 @@ class MediaResolver:
     ) -> None:
         self.db = db
         self.storage = storage
+        self.prober = prober
         self.media_prefix = public_media_url(public_base_url, "")
         self.client = client
         self.tmp_dir = tmp_dir
@@ -234,7 +237,7 @@ class MediaResolver:
                 raise InputFetchFailed(field, str(exc)) from exc
             head = await asyncio.to_thread(read_head, path)
             try:
-                info = await asyncio.to_thread(probe, path, head, file_type)
+                info = await self.prober.probe(path, head, file_type)
             except MediaRejected as exc:
                 raise InputNotMedia(field, str(exc)) from exc
             return ResolvedMedia(url, url, info, download.size)

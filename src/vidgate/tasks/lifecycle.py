@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.sql import Executable
 
 from vidgate.catalog.schema import Channel, Model
-from vidgate.media.probe import MediaRejected, probe, read_head
+from vidgate.media.probe import MediaRejected, read_head
 from vidgate.media.storage import new_object_key
 from vidgate.net.safe_http import FetchFailed, UnsafeUrl
 from vidgate.providers.base import (
@@ -645,7 +645,7 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
             return _backoff(runtime, task.attempts + 1)
         try:
             head = await asyncio.to_thread(read_head, path)
-            info = await asyncio.to_thread(probe, path, head, "video")
+            info = await runtime.prober.probe(path, head, "video")
         except MediaRejected as exc:
             return await _close(
                 runtime,
