@@ -34,6 +34,7 @@ from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
 from vidgate.http_routes import add_routes, index_routes
 from vidgate.media import endpoints as media_endpoints
+from vidgate.media import tus_endpoints
 from vidgate.media.serving import media_router
 from vidgate.moderation import admin_endpoints as moderation_admin_endpoints
 from vidgate.moderation import screen as moderation_screen
@@ -150,6 +151,7 @@ def create_app(
         code_endpoints.router,
         apikey_endpoints.router,
         media_endpoints.router,
+        tus_endpoints.router,
         payment_endpoints.router,
         routing_endpoints.router,
         admin_endpoints.router,

@@ -306,6 +306,14 @@ class Settings(BaseSettings):
     # Media storage
     storage_backend: StorageBackendName = "local"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    tus_expire_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="How long an unfinished resumable upload is kept after its last PATCH.",
+    )
+    tus_max_unfinished: int = Field(
+        default=10, ge=1, description="Unfinished resumable uploads one user may have at once."
+    )
     s3_bucket: str = ""
     s3_endpoint_url: str = Field(default="", description="Empty for AWS; OSS/MinIO/R2 endpoint")
     s3_region: str = ""

@@ -21,8 +21,10 @@ from vidgate.media.errors import (
     TooManyFormFields,
     UnknownFileType,
 )
+from vidgate.media.models import Upload
 from vidgate.media.multipart import UploadTooLarge, receive_file
 from vidgate.media.schemas import UPLOAD_REQUEST_BODY, UploadResponse
+from vidgate.runtime import Runtime
 
 router = APIRouter(prefix="/api/videos", tags=["media"])
 
@@ -60,16 +62,22 @@ async def upload(
         max_bytes=settings.max_upload_bytes,
         tmp_dir=settings.data_dir / "tmp",
     )
-    upload, info = await flows.store_upload(runtime, session, user.id, received)
+    upload, _ = await flows.store_upload(runtime, session, user.id, received)
+    return upload_response(runtime, upload)
+
+
+def upload_response(runtime: Runtime, upload: Upload) -> UploadResponse:
+    """The body an upload is answered with: by this endpoint, and by the resumable upload that
+    ends in the same row."""
     return UploadResponse(
         file_url=runtime.storage.public_url(upload.storage_key),
         storage_key=upload.storage_key,
         file_size=upload.size,
-        content_type=info.content_type,
+        content_type=upload.content_type,
         file_type=upload.file_type,
         upload_id=str(upload.id),
         sha256=upload.sha256,
-        width=info.width,
-        height=info.height,
-        duration_seconds=info.duration_seconds,
+        width=upload.width,
+        height=upload.height,
+        duration_seconds=upload.duration_seconds,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vidgate.errors import BadRequest, Unprocessable
+from vidgate.errors import BadRequest, Conflict, NotFound, Unprocessable, VidgateError
 
 
 class MalformedMultipart(BadRequest):
@@ -85,6 +85,81 @@ class EmptyFile(BadRequest):
 
 class NotWhatExtensionSays(BadRequest):
     """The bytes are not a readable image or video of the kind the extension says."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+
+# Resumable (tus) uploads: /api/uploads/tus/ (docs/api.md, "Resumable uploads").
+
+
+class TusHeaderInvalid(BadRequest):
+    """A tus header (Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum) is missing
+    or not in the form the tus 1.0 protocol gives it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+
+class TusVersionUnsupported(VidgateError):
+    """The request does not say `Tus-Resumable: 1.0.0`, the one tus version vidgate speaks."""
+
+    status_code = 412
+    detail = "Send Tus-Resumable: 1.0.0 (the only tus version supported)"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Tus-Version": "1.0.0"})
+
+
+class TusUploadNotFound(NotFound):
+    """No resumable upload with this id belongs to the caller (or it expired, or was
+    terminated)."""
+
+    detail = "Upload not found (it may have expired or been deleted)"
+
+
+class TusOffsetMismatch(Conflict):
+    """The PATCH's Upload-Offset is not where the upload stands (send a HEAD to learn it), or the
+    upload is already complete."""
+
+    def __init__(self, sent: int, offset: int) -> None:
+        super().__init__(f"Upload-Offset is {sent} but the upload is at {offset}: resume there")
+
+
+class TusUploadBusy(VidgateError):
+    """Another PATCH is still sending bytes to this upload."""
+
+    status_code = 423
+    detail = "Another request is still sending this upload; wait for it or resume after a HEAD"
+
+
+class TusNotOctetStream(VidgateError):
+    """The PATCH's body is not sent as `application/offset+octet-stream`."""
+
+    status_code = 415
+    detail = "Send the bytes as Content-Type: application/offset+octet-stream"
+
+
+class TusChecksumMismatch(VidgateError):
+    """The bytes do not match the Upload-Checksum sent with them; they were discarded and the
+    offset is unchanged."""
+
+    status_code = 460
+    detail = "Checksum mismatch: the chunk was discarded, send it again"
+
+
+class TusTooManyUnfinished(Conflict):
+    """The caller already has as many unfinished resumable uploads as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You have {limit} unfinished uploads: finish or delete one before starting another"
+        )
+
+
+class TusUploadIncomplete(Conflict):
+    """The resumable upload has not received all its bytes yet (or was already completed, for a
+    DELETE)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

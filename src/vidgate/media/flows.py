@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import PurePosixPath
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from vidgate.db.session import Session
 from vidgate.media.errors import (
@@ -16,26 +18,50 @@ from vidgate.media.errors import (
     UnknownFileType,
 )
 from vidgate.media.models import Upload
-from vidgate.media.multipart import ReceivedFile
 from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected
 from vidgate.media.storage import new_object_key
 from vidgate.runtime import Runtime
 
 
+class LocalFile(Protocol):
+    """A complete file on local disk with what its sender declared: a multipart upload's
+    `ReceivedFile`, or a finished resumable upload."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def filename(self) -> str | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def head(self) -> bytes: ...
+    @property
+    def fields(self) -> Mapping[str, str]: ...
+    def discard(self) -> None: ...
+
+
+def declared_type(file_type: str | None, filename: str | None) -> FileType:
+    """The file_type a sender declared, checked with its file name's extension; raised as the
+    contract's 422 or 400 when they are not ones vidgate takes."""
+    if file_type not in EXTENSIONS:
+        raise UnknownFileType()
+    kind: FileType = file_type
+    extension = PurePosixPath(filename or "").suffix.lower()
+    allowed = EXTENSIONS[kind]
+    if extension not in allowed:
+        raise ExtensionNotAllowed(kind, extension, allowed)
+    return kind
+
+
 async def store_upload(
-    runtime: Runtime, session: Session, user_id: uuid.UUID, received: ReceivedFile
+    runtime: Runtime, session: Session, user_id: uuid.UUID, received: LocalFile
 ) -> tuple[Upload, MediaInfo]:
     """Check, probe and store a received file and commit its `uploads` row; the temporary file
     is discarded whatever happens."""
     try:
-        file_type = received.fields.get("file_type")
-        if file_type not in EXTENSIONS:
-            raise UnknownFileType()
-        kind: FileType = file_type
-        extension = PurePosixPath(received.filename or "").suffix.lower()
-        allowed = EXTENSIONS[kind]
-        if extension not in allowed:
-            raise ExtensionNotAllowed(kind, extension, allowed)
+        kind = declared_type(received.fields.get("file_type"), received.filename)
         if received.size == 0:
             raise EmptyFile()
         try:

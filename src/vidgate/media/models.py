@@ -1,11 +1,12 @@
-"""The `uploads` table: one row per file a user uploaded."""
+"""The `uploads` table: one row per file a user uploaded; `tus_uploads`: resumable uploads on
+their way there."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidgate.db.base import Base, created_at_column
@@ -27,4 +28,27 @@ class Upload(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     codec: Mapped[str | None] = mapped_column(String(32))
     fps: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class TusUpload(Base):
+    """A resumable (tus) upload: its bytes so far live in a file of the API host's data
+    directory, its state here so that every API process on the host agrees on it. `claimed_by`
+    is set while one PATCH is receiving bytes (a guarded update, so a second PATCH is refused);
+    `upload_id` once the last byte arrived and the `uploads` row was made."""
+
+    __tablename__ = "tus_uploads"
+    __table_args__ = (
+        CheckConstraint("upload_offset >= 0 AND upload_offset <= length", name="offset_in_range"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    upload_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    upload_metadata: Mapped[dict[str, str]] = mapped_column(JSON)
+    claimed_by: Mapped[uuid.UUID | None]
+    claimed_at: Mapped[datetime | None]
+    upload_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("uploads.id"))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = created_at_column()

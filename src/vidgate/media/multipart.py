@@ -78,7 +78,7 @@ class ReceivedFile:
         self.path.unlink(missing_ok=True)
 
 
-def _limit_message(max_bytes: int) -> str:
+def limit_message(max_bytes: int) -> str:
     return f"File too large: the limit is {max_bytes // (1024 * 1024)} MB"
 
 
@@ -229,7 +229,7 @@ class _Receiver:
         assert self.file is not None and self._writer is not None
         self.file.size += len(chunk)
         if self.file.size > self.max_bytes:
-            raise UploadTooLarge(_limit_message(self.max_bytes))
+            raise UploadTooLarge(limit_message(self.max_bytes))
         if len(self._head) < SNIFF_BYTES:
             self._head.extend(chunk[: SNIFF_BYTES - len(self._head)])
         self._writer.add(chunk)
@@ -290,7 +290,7 @@ async def receive_file(
     boundary = _boundary(request.headers.get("content-type", ""))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + BODY_OVERHEAD:
-        raise UploadTooLarge(_limit_message(max_bytes))
+        raise UploadTooLarge(limit_message(max_bytes))
     receiver = _Receiver(file_field, max_bytes, tmp_dir)
     parser = MultipartParser(
         boundary,
