@@ -21,6 +21,7 @@ from .fixtures.signin import e164, random_phone
 
 JOBS = {
     "auth:purge_sign_in_records",
+    "media:purge_expired_tus_uploads",
     "tasks:advance_task",
     "tasks:purge_idempotency_keys",
     "tasks:sweep_tasks",
@@ -62,6 +63,7 @@ def test_periodic_jobs_run_when_they_say() -> None:
     assert next_runs("users:anonymize_deleted_accounts", 2) == ["12:17:00", "13:17:00"]
     assert next_runs("webhooks:sweep_webhooks", 2) == ["12:12:00", "12:13:00"]
     assert next_runs("payments:reconcile_payments", 2) == ["12:12:00", "12:13:00"]
+    assert next_runs("media:purge_expired_tus_uploads", 2) == ["12:20:00", "12:30:00"]
 
 
 def _job_context(runtime: Runtime, db: Database) -> Any:

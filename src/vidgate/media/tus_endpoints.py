@@ -80,11 +80,10 @@ def _headers(**values: object) -> dict[str, str]:
 
 
 async def _write(
-    request: Request, runtime: Runtime, row: TusUpload, token: uuid.UUID
+    request: Request, runtime: Runtime, row: TusUpload, token: uuid.UUID, checksum: bytes | None
 ) -> tuple[int, datetime]:
     """Receive one PATCH's bytes into a claimed upload and release it at the new offset (at the
     old one when the bytes were refused)."""
-    checksum = tus.parse_checksum(request.headers.get("upload-checksum"))
     try:
         offset = await tus.receive(request, runtime, row, token, checksum)
     except BaseException:
@@ -141,6 +140,7 @@ async def create(request: Request, user: UserWithKey, runtime: RuntimeDep) -> Re
     _resumable(request)
     length = tus.parse_length(request.headers.get("upload-length"), "Upload-Length")
     metadata = tus.parse_metadata(request.headers.get("upload-metadata"))
+    checksum = tus.parse_checksum(request.headers.get("upload-checksum"))
     if _has_body(request):
         _octet_stream(request)
     row = await tus.create(runtime, user.id, length, metadata)
@@ -149,7 +149,7 @@ async def create(request: Request, user: UserWithKey, runtime: RuntimeDep) -> Re
         headers = _headers(Location=location, Upload_Offset=0, Upload_Expires=row.expires_at)
         return Response(status_code=201, headers=headers)
     row, token = await tus.claim(runtime, user.id, row.id, 0)
-    offset, expires = await _write(request, runtime, row, token)
+    offset, expires = await _write(request, runtime, row, token, checksum)
     headers = _headers(Location=location, Upload_Offset=offset, Upload_Expires=expires)
     if offset == row.length:
         return await _finish(runtime, row, token, 201, headers)
@@ -182,8 +182,9 @@ async def append(
     _resumable(request)
     _octet_stream(request)
     sent = tus.parse_length(request.headers.get("upload-offset"), "Upload-Offset")
+    checksum = tus.parse_checksum(request.headers.get("upload-checksum"))
     row, token = await tus.claim(runtime, user.id, upload_id, sent)
-    offset, expires = await _write(request, runtime, row, token)
+    offset, expires = await _write(request, runtime, row, token, checksum)
     headers = _headers(Upload_Offset=offset, Upload_Expires=expires)
     if offset == row.length:
         return await _finish(runtime, row, token, 200, headers)
