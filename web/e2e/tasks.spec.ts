@@ -272,7 +272,7 @@ test("uploads the server refuses show its reason; wrong types are caught before 
   await openCreate(page, "animate-move");
   const requests: string[] = [];
   page.on("request", (request) => {
-    if (request.url().includes("/api/videos/upload")) requests.push(request.url());
+    if (request.url().includes("/api/uploads/tus/") && request.method() === "PATCH") requests.push(request.url());
   });
 
   // Named .mp4 but not a video: the server probes it and says so.
