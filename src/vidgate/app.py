@@ -185,15 +185,16 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
                 "X-API-Key",
                 "X-Request-ID",
                 idempotency.HEADER,
+                *tus_endpoints.REQUEST_HEADERS,
             ],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", *tus_endpoints.RESPONSE_HEADERS],
             max_age=600,
         )
     return app

@@ -38,6 +38,26 @@ from vidgate.runtime import Runtime
 
 router = APIRouter(prefix="/api/uploads/tus", tags=["media"])
 
+# What a browser on another origin (VIDGATE_CORS_ORIGINS) must be let send and read.
+REQUEST_HEADERS = [
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Offset",
+    "Upload-Checksum",
+]
+RESPONSE_HEADERS = [
+    "Location",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+]
+
 PATCH_ERRORS = documented(
     TusHeaderInvalid,
     TusVersionUnsupported,
