@@ -49,6 +49,7 @@ from vidgate.media.errors import (
 from vidgate.media.models import TusUpload, Upload
 from vidgate.media.multipart import UploadTooLarge, limit_message
 from vidgate.media.probe import SNIFF_BYTES
+from vidgate.media.writeback import start_writeback
 from vidgate.runtime import Runtime
 from vidgate.users.models import User
 
@@ -372,9 +373,11 @@ def _hash_and_write(fd: int, position: int, data: bytes, digest: hashlib._Hash |
     if digest is not None:
         digest.update(data)
     view = memoryview(data)
+    start = position
     while view:
         written = os.pwrite(fd, view, position)
         view, position = view[written:], position + written
+    start_writeback(fd, start, len(data))
 
 
 def _settle(fd: int, end: int) -> None:
