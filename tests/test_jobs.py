@@ -27,6 +27,7 @@ JOBS = {
     "tasks:sweep_tasks",
     "users:anonymize_deleted_accounts",
     "payments:reconcile_payments",
+    "media:sweep_upload_intents",
     "webhooks:deliver_webhook",
     "webhooks:sweep_webhooks",
 }
@@ -64,6 +65,7 @@ def test_periodic_jobs_run_when_they_say() -> None:
     assert next_runs("webhooks:sweep_webhooks", 2) == ["12:12:00", "12:13:00"]
     assert next_runs("payments:reconcile_payments", 2) == ["12:12:00", "12:13:00"]
     assert next_runs("media:purge_expired_tus_uploads", 2) == ["12:20:00", "12:30:00"]
+    assert next_runs("media:sweep_upload_intents", 2) == ["12:20:00", "12:30:00"]
 
 
 def _job_context(runtime: Runtime, db: Database) -> Any:

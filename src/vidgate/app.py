@@ -152,6 +152,7 @@ def create_app(
         apikey_endpoints.router,
         media_endpoints.router,
         tus_endpoints.router,
+        media_endpoints.direct_uploads,
         payment_endpoints.router,
         routing_endpoints.router,
         admin_endpoints.router,

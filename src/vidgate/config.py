@@ -344,6 +344,12 @@ class Settings(BaseSettings):
         le=65536,
         description="Address space of a probe worker (about 150 MB of it are its own code).",
     )
+    direct_upload_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long a presigned direct upload to the S3 bucket may be sent.",
+    )
 
     # Payments. A gateway without its settings answers 501 in production; development uses the
     # built-in emulators for whichever gateway is not configured.

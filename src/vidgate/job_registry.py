@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from vidgate.auth.jobs import blueprint as auth_jobs
 from vidgate.db.engine import STALE_AFTER_SECONDS, libpq_url
 from vidgate.logging import treat_as_routine
-from vidgate.media.tus import blueprint as tus_jobs
+from vidgate.media.jobs import blueprint as media_jobs
 from vidgate.payments.jobs import blueprint as payment_jobs
 from vidgate.tasks.jobs import blueprint as task_jobs
 from vidgate.users.jobs import blueprint as user_jobs
@@ -70,7 +70,7 @@ def build_job_app(database_url: str) -> App:
     app.add_tasks_from(task_jobs(), namespace="tasks")
     app.add_tasks_from(webhook_jobs(), namespace="webhooks")
     app.add_tasks_from(payment_jobs(), namespace="payments")
-    app.add_tasks_from(tus_jobs(), namespace="media")
+    app.add_tasks_from(media_jobs(), namespace="media")
     # Every periodic run would otherwise put two procrastinate lines at info; the jobs log what
     # they did themselves.
     treat_as_routine(p.task.name for p in app.periodic_registry.periodic_tasks.values())

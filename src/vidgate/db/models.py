@@ -6,7 +6,7 @@ from vidgate.auth.models import AuthSession, DevSmsMessage, OAuthState, RefreshT
 from vidgate.codes.models import CodeBatch, CodeRedemption, RedemptionCode
 from vidgate.credits.models import LedgerEntry
 from vidgate.db.base import Base
-from vidgate.media.models import TusUpload, Upload
+from vidgate.media.models import TusUpload, Upload, UploadIntent
 from vidgate.moderation.models import ModerationBlock
 from vidgate.payments.models import Payment, PaymentEvent, PaymentRefund
 from vidgate.ratelimit import RateLimitCounter
@@ -40,6 +40,7 @@ __all__ = [
     "TaskAttempt",
     "TusUpload",
     "Upload",
+    "UploadIntent",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -1,6 +1,10 @@
-"""`POST /api/videos/upload`: one image or video, streamed, checked, stored (docs/api.md §3.2)."""
+"""`POST /api/videos/upload`: one image or video, streamed, checked, stored (docs/api.md §3.2);
+`POST /api/uploads/presign` and `.../complete`: the same, uploaded straight to the S3 bucket
+and checked afterwards (§3.2.1)."""
 
 from __future__ import annotations
+
+import uuid
 
 from fastapi import APIRouter, Request
 
@@ -10,23 +14,35 @@ from vidgate.errors import documented
 from vidgate.media import flows
 from vidgate.media.errors import (
     BoundaryInvalid,
+    ContentTypeNotAllowed,
+    DirectUploadsNeedS3,
     EmptyFile,
     ExtensionNotAllowed,
+    FileChanged,
     FileMissing,
+    FileNotUploaded,
     FileSentTwice,
     FormFieldTooLong,
     MalformedMultipart,
     NotMultipart,
     NotWhatExtensionSays,
+    SizeNotAsDeclared,
     TooManyFormFields,
     UnknownFileType,
+    UploadIntentNotFound,
 )
 from vidgate.media.models import Upload
 from vidgate.media.multipart import UploadTooLarge, receive_file
-from vidgate.media.schemas import UPLOAD_REQUEST_BODY, UploadResponse
+from vidgate.media.schemas import (
+    UPLOAD_REQUEST_BODY,
+    PresignRequest,
+    PresignResponse,
+    UploadResponse,
+)
 from vidgate.runtime import Runtime
 
 router = APIRouter(prefix="/api/videos", tags=["media"])
+direct_uploads = APIRouter(prefix="/api/uploads", tags=["media"])
 
 
 @router.post(
@@ -67,17 +83,64 @@ async def upload(
 
 
 def upload_response(runtime: Runtime, upload: Upload) -> UploadResponse:
-    """The body an upload is answered with: by this endpoint, and by the resumable upload that
-    ends in the same row."""
-    return UploadResponse(
-        file_url=runtime.storage.public_url(upload.storage_key),
-        storage_key=upload.storage_key,
-        file_size=upload.size,
-        content_type=upload.content_type,
-        file_type=upload.file_type,
-        upload_id=str(upload.id),
-        sha256=upload.sha256,
-        width=upload.width,
-        height=upload.height,
-        duration_seconds=upload.duration_seconds,
+    """The body an upload is answered with, whichever way its file arrived (multipart,
+    resumable or direct to the bucket)."""
+    return UploadResponse.of(upload, runtime.storage.public_url(upload.storage_key))
+
+
+@direct_uploads.post(
+    "/presign",
+    response_model=PresignResponse,
+    responses=documented(
+        ExtensionNotAllowed,
+        ContentTypeNotAllowed,
+        EmptyFile,
+        DirectUploadsNeedS3,
+        UploadTooLarge,
+        UnknownFileType,
+    ),
+)
+async def presign(
+    body: PresignRequest, user: UserWithKey, runtime: RuntimeDep, session: DbSession
+) -> PresignResponse:
+    """Sign a browser POST that uploads one file straight to the S3 bucket.
+
+    The policy fixes the object key, the exact size and the Content-Type. POST the `fields` and
+    then the file (as `file`) to `url` before `expires_at`, then call `complete`. Only offered
+    when media is stored in S3; otherwise 409 (use `POST /api/videos/upload`).
+    """
+    intent, url, fields = await flows.presign_direct_upload(
+        runtime,
+        session,
+        user.id,
+        filename=body.filename,
+        file_type=body.file_type,
+        size=body.size,
+        content_type=body.content_type,
     )
+    return PresignResponse(
+        upload_id=str(intent.id), url=url, fields=fields, expires_at=intent.expires_at
+    )
+
+
+@direct_uploads.post(
+    "/{upload_id}/complete",
+    response_model=UploadResponse,
+    responses=documented(
+        SizeNotAsDeclared,
+        NotWhatExtensionSays,
+        UploadIntentNotFound,
+        FileNotUploaded,
+        FileChanged,
+        DirectUploadsNeedS3,
+    ),
+)
+async def complete(
+    upload_id: uuid.UUID, user: UserWithKey, runtime: RuntimeDep, session: DbSession
+) -> UploadResponse:
+    """Check a file uploaded with `presign` and record it: the same checks and the same body as
+    `POST /api/videos/upload`. A refused file is deleted from the bucket (400); completing again
+    answers the same upload.
+    """
+    upload = await flows.complete_direct_upload(runtime, session, user.id, upload_id)
+    return upload_response(runtime, upload)

@@ -163,3 +163,46 @@ class TusUploadIncomplete(Conflict):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
+
+
+class DirectUploadsNeedS3(Conflict):
+    """Direct uploads to storage are only offered when the server stores media in an
+    S3-compatible bucket; upload through `POST /api/videos/upload` instead."""
+
+    detail = "Direct uploads need S3 storage; use POST /api/videos/upload"
+
+
+class ContentTypeNotAllowed(BadRequest):
+    """The declared content type is not one accepted for the file_type."""
+
+    def __init__(self, kind: str, content_type: str, allowed: Iterable[str]) -> None:
+        super().__init__(
+            f"Unsupported {kind} content type '{content_type}'; allowed: {', '.join(allowed)}"
+        )
+
+
+class UploadIntentNotFound(NotFound):
+    """No direct upload with this id is waiting for the caller (never presigned, someone
+    else's, or expired and removed)."""
+
+    detail = "Upload not found"
+
+
+class FileNotUploaded(Conflict):
+    """Nothing has been uploaded to storage for this direct upload yet (or what was uploaded
+    was refused and removed)."""
+
+    detail = "The file has not been uploaded to storage yet"
+
+
+class FileChanged(Conflict):
+    """The file in storage was replaced while it was being checked; complete the upload again."""
+
+    detail = "The file in storage changed while it was being checked; complete the upload again"
+
+
+class SizeNotAsDeclared(BadRequest):
+    """The file in storage does not have the size declared when the upload was presigned."""
+
+    def __init__(self, size: int, declared: int) -> None:
+        super().__init__(f"The uploaded file is {size} bytes; {declared} were declared")

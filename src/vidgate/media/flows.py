@@ -1,25 +1,28 @@
-"""Storing an upload: the received file checked against its declared type, probed, moved into
-storage and recorded. The row is committed here, so that an object whose row did not commit is
-removed again rather than left in storage with nothing pointing at it."""
+"""Storing an upload: the received file (or, for a direct upload, the object in the bucket)
+checked against its declared type, probed, moved into storage and recorded. The row is committed
+here, so that an object whose row did not commit is removed again rather than left in storage
+with nothing pointing at it."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from vidgate.db.session import Session
+from vidgate.media import direct
 from vidgate.media.errors import (
     EmptyFile,
     ExtensionNotAllowed,
     NotWhatExtensionSays,
     UnknownFileType,
 )
-from vidgate.media.models import Upload
+from vidgate.media.models import Upload, UploadIntent
 from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected
-from vidgate.media.storage import new_object_key
+from vidgate.media.storage import StoredObject, new_object_key
 from vidgate.runtime import Runtime
 
 
@@ -64,31 +67,14 @@ async def store_upload(
         kind = declared_type(received.fields.get("file_type"), received.filename)
         if received.size == 0:
             raise EmptyFile()
-        try:
-            info = await runtime.prober.probe(received.path, received.head, kind)
-        except MediaRejected as exc:
-            raise NotWhatExtensionSays(str(exc)) from exc
+        info = await probe_upload(runtime, received.path, received.head, kind)
         key = new_object_key("uploads", info.extension)
         stored = await runtime.storage.adopt_file(
             key, received.path, content_type=info.content_type, sha256=received.sha256
         )
     finally:
         received.discard()
-    row = Upload(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        storage_key=stored.key,
-        file_type=kind,
-        content_type=info.content_type,
-        size=stored.size,
-        sha256=received.sha256,
-        original_filename=(received.filename or "")[:255] or None,
-        width=info.width,
-        height=info.height,
-        duration_seconds=info.duration_seconds,
-        codec=info.codec,
-        fps=info.fps,
-    )
+    row = upload_row(user_id, stored, kind, info, received.filename)
     session.add(row)
     try:
         await session.commit()
@@ -97,3 +83,90 @@ async def store_upload(
         await asyncio.shield(runtime.storage.delete(stored.key))
         raise
     return row, info
+
+
+async def probe_upload(runtime: Runtime, path: Path, head: bytes, kind: FileType) -> MediaInfo:
+    """Probe a file received for an upload in the probe sandbox: what it is, or the 400 every
+    upload path answers."""
+    try:
+        return await runtime.prober.probe(path, head, kind)
+    except MediaRejected as exc:
+        raise NotWhatExtensionSays(str(exc)) from exc
+
+
+def upload_row(
+    user_id: uuid.UUID, stored: StoredObject, kind: FileType, info: MediaInfo, filename: str | None
+) -> Upload:
+    """The `uploads` row of a stored, probed file, whichever way it arrived."""
+    return Upload(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        storage_key=stored.key,
+        file_type=kind,
+        content_type=info.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        original_filename=(filename or "")[:255] or None,
+        width=info.width,
+        height=info.height,
+        duration_seconds=info.duration_seconds,
+        codec=info.codec,
+        fps=info.fps,
+    )
+
+
+async def presign_direct_upload(
+    runtime: Runtime,
+    session: Session,
+    user_id: uuid.UUID,
+    *,
+    filename: str,
+    file_type: str,
+    size: int,
+    content_type: str,
+) -> tuple[UploadIntent, str, dict[str, str]]:
+    """Record an intent for a direct upload to the bucket and sign its POST; the intent, URL
+    and form fields. Refused as `POST /api/videos/upload` would refuse the file."""
+    kind = declared_type(file_type, filename)
+    intent, url, fields = direct.new_intent(
+        runtime, user_id, kind, filename=filename, size=size, content_type=content_type
+    )
+    session.add(intent)
+    return intent, url, fields
+
+
+async def complete_direct_upload(
+    runtime: Runtime, session: Session, user_id: uuid.UUID, intent_id: uuid.UUID
+) -> Upload:
+    """Check a direct upload's object as `store_upload` checks a received file, copy it under
+    an upload key and commit its `uploads` row; the same row again for a completed intent.
+    A refused object is deleted from the bucket."""
+    intent = await direct.owned_intent(session, user_id, intent_id)
+    if intent.upload_id is not None:
+        return await direct.recorded_upload(session, intent.upload_id)
+    declared = direct.Declared.of(intent)
+    await session.rollback()  # no connection is held while the object is read and probed
+    storage = direct.direct_storage(runtime)
+    async with direct.staged_object(storage, declared, runtime.settings.data_dir / "tmp") as staged:
+        try:
+            info = await probe_upload(runtime, staged.path, staged.head, declared.kind)
+        except NotWhatExtensionSays:
+            await storage.delete(declared.key)
+            raise
+        stored = await direct.adopt(storage, declared, staged, info)
+    try:
+        intent = await direct.owned_intent(session, user_id, intent_id, lock=True)
+        if intent.upload_id is not None:  # a concurrent `complete` recorded it first
+            await storage.delete(stored.key)
+            return await direct.recorded_upload(session, intent.upload_id)
+        row = upload_row(user_id, stored, declared.kind, info, declared.filename)
+        session.add(row)
+        await session.flush()
+        intent.upload_id, intent.completed_at = row.id, datetime.now(UTC)
+        await session.commit()
+    except BaseException:
+        # No row points at the copy; the staging object stays for another try (or the sweeper).
+        await asyncio.shield(storage.delete(stored.key))
+        raise
+    await storage.delete(declared.key)
+    return row

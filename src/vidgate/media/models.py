@@ -1,5 +1,6 @@
 """The `uploads` table: one row per file a user uploaded; `tus_uploads`: resumable uploads on
-their way there."""
+their way there; `upload_intents`: direct uploads to the bucket that were presigned and not yet
+checked."""
 
 from __future__ import annotations
 
@@ -51,4 +52,25 @@ class TusUpload(Base):
     claimed_at: Mapped[datetime | None]
     upload_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("uploads.id"))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UploadIntent(Base):
+    """A presigned direct upload (`POST /api/uploads/presign`): the key the policy fixed and what
+    the client declared, until `complete` checks the object and records its `uploads` row, or
+    the sweeper removes the object after `expires_at` (and its grace) without one."""
+
+    __tablename__ = "upload_intents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    file_type: Mapped[str] = mapped_column(String(8))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    upload_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="CASCADE"), default=None
+    )
     created_at: Mapped[datetime] = created_at_column()

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from .storage import (
     READ_CHUNK,
+    ObjectChanged,
     ObjectNotFound,
     ObjectTooLarge,
     StoredObject,
@@ -39,6 +40,15 @@ _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 def _is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING_CODES
+
+
+def _version_error(exc: ClientError, key: str) -> Exception:
+    """What a read or copy pinned to one ETag failed on: that version is gone, or another."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code in _MISSING_CODES or code in ("PreconditionFailed", "412"):
+        return ObjectChanged(key)
+    error: Exception = exc
+    return error
 
 
 class S3Storage:
@@ -225,6 +235,87 @@ class S3Storage:
         """DELETE the object (S3 answers 204 for a missing key too)."""
         validate_key(key)
         await self._call("delete_object", Bucket=self.bucket, Key=key)
+
+    async def stat(self, key: str) -> tuple[int, str] | None:
+        """The object's size in bytes and ETag from a HEAD, or None if there is no object."""
+        validate_key(key)
+        try:
+            answer = await self._call("head_object", Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return int(answer["ContentLength"]), str(answer["ETag"])
+
+    async def read_head(self, key: str, length: int, *, etag: str) -> bytes:
+        """The first ``length`` bytes of the object (fewer if it is shorter), by a ranged GET of
+        the version ``etag`` names (ObjectChanged if another one replaced it)."""
+        answer = await self._get_version(key, etag, Range=f"bytes=0-{length - 1}")
+        body = answer["Body"]
+        try:
+            data: bytes = await anyio.to_thread.run_sync(body.read, length)
+        finally:
+            await anyio.to_thread.run_sync(body.close)
+        return data
+
+    async def download(self, key: str, path: Path, *, etag: str, max_bytes: int) -> str:
+        """Write the version ``etag`` names to ``path``, at most ``max_bytes`` of it
+        (ObjectTooLarge beyond), and return its hex SHA-256."""
+        answer = await self._get_version(key, etag)
+        body = answer["Body"]
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with path.open("wb") as file:
+                while chunk := await anyio.to_thread.run_sync(body.read, READ_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ObjectTooLarge(max_bytes)
+                    digest.update(chunk)
+                    await anyio.to_thread.run_sync(file.write, chunk)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(body.close)
+        return digest.hexdigest()
+
+    async def copy(self, source: str, target: str, *, etag: str) -> None:
+        """Copy the version ``etag`` names of ``source`` to ``target`` inside the bucket (no bytes
+        pass through vidgate); ObjectChanged if another version replaced it."""
+        validate_key(target)
+        try:
+            await self._call(
+                "copy_object",
+                Bucket=self.bucket,
+                Key=target,
+                CopySource={"Bucket": self.bucket, "Key": validate_key(source)},
+                CopySourceIfMatch=etag,
+            )
+        except ClientError as exc:
+            raise _version_error(exc, source) from None
+
+    async def _get_version(self, key: str, etag: str, **params: Any) -> Any:
+        validate_key(key)
+        try:
+            return await self._call(
+                "get_object", Bucket=self.bucket, Key=key, IfMatch=etag, **params
+            )
+        except ClientError as exc:
+            raise _version_error(exc, key) from None
+
+    def presigned_post(
+        self, key: str, *, content_type: str, size: int, expires_in: int
+    ) -> tuple[str, dict[str, str]]:
+        """The URL and form fields of a browser POST that can store exactly one object: under
+        ``key``, of exactly ``size`` bytes, with this Content-Type (the bucket checks the signed
+        policy; signing is local, no network call)."""
+        answer = self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=validate_key(key),
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", size, size]],
+            ExpiresIn=expires_in,
+        )
+        return str(answer["url"]), {str(k): str(v) for k, v in answer["fields"].items()}
 
     def public_url(self, key: str) -> str:
         """The stable vidgate URL of ``key`` (it redirects to a fresh presigned URL)."""

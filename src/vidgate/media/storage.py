@@ -40,6 +40,14 @@ class ObjectNotFound(Exception):
         self.key = key
 
 
+class ObjectChanged(Exception):
+    """The object is no longer the version that was looked at: it was replaced or removed."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the object under {key!r} changed")
+        self.key = key
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """What was written: the key, its size in bytes, the hex SHA-256 and the content type."""

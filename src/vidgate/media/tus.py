@@ -29,12 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
-from procrastinate import Blueprint, JobContext
 from sqlalchemy import delete, func, or_, select, update
 from starlette.requests import ClientDisconnect, Request
 
 from vidgate.config import Settings
-from vidgate.jobs import runtime_of
 from vidgate.media import flows
 from vidgate.media.errors import (
     EmptyFile,
@@ -486,22 +484,3 @@ async def purge_expired(runtime: Runtime) -> int:
                 partial_path(runtime.settings, upload_id).unlink, missing_ok=True
             )
     return len(gone)
-
-
-async def purge_expired_tus_uploads(context: JobContext, timestamp: int) -> int:
-    """Every 10 minutes: expired resumable uploads and their partial files go."""
-    purged = await purge_expired(runtime_of(context))
-    if purged:
-        logger.info("media.tus_uploads_purged", count=purged)
-    return purged
-
-
-def blueprint() -> Blueprint:
-    """This module's jobs on a new blueprint (one per job app: adopting one renames its tasks)."""
-    jobs = Blueprint()
-    jobs.periodic(cron="*/10 * * * *")(
-        jobs.task(name="purge_expired_tus_uploads", pass_context=True, queueing_lock="purge_tus")(
-            purge_expired_tus_uploads
-        )
-    )
-    return jobs
