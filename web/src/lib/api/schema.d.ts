@@ -722,6 +722,52 @@ export interface paths {
         patch: operations["append_api_uploads_tus__upload_id__patch"];
         trace?: never;
     };
+    "/api/uploads/presign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Presign
+         * @description Sign a browser POST that uploads one file straight to the S3 bucket.
+         *
+         *     The policy fixes the object key, the exact size and the Content-Type. POST the `fields` and
+         *     then the file (as `file`) to `url` before `expires_at`, then call `complete`. Only offered
+         *     when media is stored in S3; otherwise 409 (use `POST /api/videos/upload`).
+         */
+        post: operations["presign_api_uploads_presign_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads/{upload_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete
+         * @description Check a file uploaded with `presign` and record it: the same checks and the same body as
+         *     `POST /api/videos/upload`. A refused file is deleted from the bucket (400); completing again
+         *     answers the same upload.
+         */
+        post: operations["complete_api_uploads__upload_id__complete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/payments/packages": {
         parameters: {
             query?: never;
@@ -2668,6 +2714,49 @@ export interface components {
             created_at: string;
             /** Paid At */
             paid_at?: string | null;
+        };
+        /**
+         * PresignRequest
+         * @description A file the client is about to upload straight to the bucket (`POST /api/uploads/presign`).
+         */
+        PresignRequest: {
+            /** Filename */
+            filename: string;
+            /**
+             * File Type
+             * @description image or video
+             */
+            file_type: string;
+            /**
+             * Size
+             * @description The file's exact size in bytes
+             */
+            size: number;
+            /**
+             * Content Type
+             * @description e.g. image/png, video/mp4
+             */
+            content_type: string;
+        };
+        /**
+         * PresignResponse
+         * @description Where and how to POST the file: a multipart/form-data POST to `url` with every one of
+         *     `fields` and then the file as the last part, named `file`.
+         */
+        PresignResponse: {
+            /** Upload Id */
+            upload_id: string;
+            /** Url */
+            url: string;
+            /** Fields */
+            fields: {
+                [key: string]: string;
+            };
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
         };
         /** ProfileResponse */
         ProfileResponse: {
@@ -6110,6 +6199,186 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    presign_api_uploads_presign_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PresignRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresignResponse"];
+                };
+            };
+            /** @description The body is not text a JSON parser can read (for example, not UTF-8). The file name's extension is not one accepted for its file_type. The declared content type is not one accepted for the file_type. The file is empty. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key belongs to another user than the Bearer token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Direct uploads to storage are only offered when the server stores media in an S3-compatible bucket; upload through `POST /api/videos/upload` instead. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The file is larger than this server's upload limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. The file_type field is neither image nor video. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    complete_api_uploads__upload_id__complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadResponse"];
+                };
+            };
+            /** @description The file in storage does not have the size declared when the upload was presigned. The bytes are not a readable image or video of the kind the extension says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: no API key, an invalid key or Bearer token, or a client key without a Bearer token. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key belongs to another user than the Bearer token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No direct upload with this id is waiting for the caller (never presigned, someone else's, or expired and removed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Nothing has been uploaded to storage for this direct upload yet (or what was uploaded was refused and removed). The file in storage was replaced while it was being checked; complete the upload again. Direct uploads to storage are only offered when the server stores media in an S3-compatible bucket; upload through `POST /api/videos/upload` instead. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description The database is unavailable; retry after Retry-After seconds. */
