@@ -1,6 +1,6 @@
 """`POST /api/videos/upload`: one image or video, streamed, checked, stored (docs/api.md §3.2);
 `POST /api/uploads/presign` and `.../complete`: the same, uploaded straight to the S3 bucket
-and checked afterwards (§3.2.1)."""
+and checked afterwards (§3.2b)."""
 
 from __future__ import annotations
 
