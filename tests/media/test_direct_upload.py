@@ -9,6 +9,7 @@ a bucket that enforces nothing lets through.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -455,3 +456,45 @@ async def test_file_replaced_while_checked_is_not_recorded(
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+async def test_concurrent_completes_record_one_upload(
+    s3_app: S3App, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two completes check the same file; the second reads on only after the first recorded it
+    and removed the staging object, and answers the same upload."""
+    caller = await new_caller(s3_app.client)
+    content = mp4_bytes(seconds=0.5)
+    presigned = await _presign(
+        s3_app, caller, _declared("clip.mp4", content, "video/mp4", file_type="video")
+    )
+    await _post_to_bucket(presigned, content, "video/mp4")
+    download = s3_app.storage.download
+    both_in, first_done = asyncio.Event(), asyncio.Event()
+    arrivals = 0
+
+    async def one_after_the_other(key: str, path: Path, *, etag: str, max_bytes: int) -> str:
+        nonlocal arrivals
+        arrivals += 1
+        if arrivals == 1:
+            await both_in.wait()
+        else:
+            both_in.set()
+            await first_done.wait()
+        return await download(key, path, etag=etag, max_bytes=max_bytes)
+
+    monkeypatch.setattr(s3_app.storage, "download", one_after_the_other)
+    tasks = [
+        asyncio.create_task(_complete(s3_app, caller, presigned["upload_id"])) for _ in range(2)
+    ]
+    done, _ = await asyncio.wait(tasks, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    assert len(done) == 1
+    first_done.set()
+    answers = [await task for task in tasks]
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert answers[0].json() == answers[1].json()
+    assert await _rows(db, caller.user_id) == 1
+    listed = s3_app.storage.client.list_objects_v2(Bucket=BUCKET, Prefix="uploads/")
+    copies = [o["Key"] for o in listed.get("Contents", []) if o["Size"] == len(content)]
+    assert copies == [answers[0].json()["storage_key"]]  # the loser's copy was never made
+    assert _leftovers(s3_app) == []

@@ -17,6 +17,8 @@ from vidgate.media import direct
 from vidgate.media.errors import (
     EmptyFile,
     ExtensionNotAllowed,
+    FileChanged,
+    FileNotUploaded,
     NotWhatExtensionSays,
     UnknownFileType,
 )
@@ -147,13 +149,14 @@ async def complete_direct_upload(
     declared = direct.Declared.of(intent)
     await session.rollback()  # no connection is held while the object is read and probed
     storage = direct.direct_storage(runtime)
-    async with direct.staged_object(storage, declared, runtime.settings.data_dir / "tmp") as staged:
-        try:
-            info = await probe_upload(runtime, staged.path, staged.head, declared.kind)
-        except NotWhatExtensionSays:
-            await storage.delete(declared.key)
+    try:
+        stored, info = await _check_direct_upload(runtime, storage, declared)
+    except (FileChanged, FileNotUploaded):
+        # A concurrent `complete` may have recorded the file and removed the staging object.
+        intent = await direct.owned_intent(session, user_id, intent_id)
+        if intent.upload_id is None:
             raise
-        stored = await direct.adopt(storage, declared, staged, info)
+        return await direct.recorded_upload(session, intent.upload_id)
     try:
         intent = await direct.owned_intent(session, user_id, intent_id, lock=True)
         if intent.upload_id is not None:  # a concurrent `complete` recorded it first
@@ -170,3 +173,17 @@ async def complete_direct_upload(
         raise
     await storage.delete(declared.key)
     return row
+
+
+async def _check_direct_upload(
+    runtime: Runtime, storage: direct.DirectStorage, declared: direct.Declared
+) -> tuple[StoredObject, MediaInfo]:
+    """Check the staging object and probe it; copy it under an upload key. A refused object is
+    deleted."""
+    async with direct.staged_object(storage, declared, runtime.settings.data_dir / "tmp") as staged:
+        try:
+            info = await probe_upload(runtime, staged.path, staged.head, declared.kind)
+        except NotWhatExtensionSays:
+            await storage.delete(declared.key)
+            raise
+        return await direct.adopt(storage, declared, staged, info), info
