@@ -384,6 +384,8 @@ async def test_sweeper_removes_expired_intents_and_their_objects(
         await s.execute(
             update(UploadIntent).where(UploadIntent.id.in_(ids)).values(expires_at=past)
         )
+    late = await _complete(s3_app, caller, abandoned["upload_id"])
+    assert late.status_code == 404  # past its grace, even before the sweeper ran
     context = SimpleNamespace(additional_context={"runtime": s3_app.runtime})
     assert await sweep_upload_intents(context, 0) >= 2  # type: ignore[arg-type]
 

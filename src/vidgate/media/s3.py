@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import anyio
@@ -265,16 +265,17 @@ class S3Storage:
         body = answer["Body"]
         digest = hashlib.sha256()
         size = 0
+        file: BinaryIO = await anyio.to_thread.run_sync(path.open, "wb")
         try:
-            with path.open("wb") as file:
-                while chunk := await anyio.to_thread.run_sync(body.read, READ_CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ObjectTooLarge(max_bytes)
-                    digest.update(chunk)
-                    await anyio.to_thread.run_sync(file.write, chunk)
+            while chunk := await anyio.to_thread.run_sync(body.read, READ_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ObjectTooLarge(max_bytes)
+                digest.update(chunk)
+                await anyio.to_thread.run_sync(file.write, chunk)
         finally:
             with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(file.close)
                 await anyio.to_thread.run_sync(body.close)
         return digest.hexdigest()
 
