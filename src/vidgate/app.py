@@ -34,8 +34,8 @@ from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
 from vidgate.http_routes import add_routes, index_routes
 from vidgate.media import endpoints as media_endpoints
-from vidgate.media import tus_endpoints
 from vidgate.media.serving import media_router
+from vidgate.media.tus import endpoints as tus_endpoints
 from vidgate.moderation import admin_endpoints as moderation_admin_endpoints
 from vidgate.moderation import screen as moderation_screen
 from vidgate.observability import RequestContextMiddleware

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
-from vidgate.media import tus
 from vidgate.media.models import TusUpload, Upload
+from vidgate.media.tus import flows as tus
 
 from ..fixtures.app import Live
 from ..fixtures.samples import mp4_bytes, png_bytes

@@ -31,7 +31,6 @@ from vidgate.media.errors import (
     UnknownFileType,
     UploadIntentNotFound,
 )
-from vidgate.media.models import Upload
 from vidgate.media.multipart import UploadTooLarge, receive_file
 from vidgate.media.schemas import (
     UPLOAD_REQUEST_BODY,
@@ -39,7 +38,6 @@ from vidgate.media.schemas import (
     PresignResponse,
     UploadResponse,
 )
-from vidgate.runtime import Runtime
 
 router = APIRouter(prefix="/api/videos", tags=["media"])
 direct_uploads = APIRouter(prefix="/api/uploads", tags=["media"])
@@ -79,13 +77,7 @@ async def upload(
         tmp_dir=settings.data_dir / "tmp",
     )
     upload, _ = await flows.store_upload(runtime, session, user.id, received)
-    return upload_response(runtime, upload)
-
-
-def upload_response(runtime: Runtime, upload: Upload) -> UploadResponse:
-    """The body an upload is answered with, whichever way its file arrived (multipart,
-    resumable or direct to the bucket)."""
-    return UploadResponse.of(upload, runtime.storage.public_url(upload.storage_key))
+    return flows.upload_response(runtime, upload)
 
 
 @direct_uploads.post(
@@ -143,4 +135,4 @@ async def complete(
     answers the same upload.
     """
     upload = await flows.complete_direct_upload(runtime, session, user.id, upload_id)
-    return upload_response(runtime, upload)
+    return flows.upload_response(runtime, upload)

@@ -24,6 +24,7 @@ from vidgate.media.errors import (
 )
 from vidgate.media.models import Upload, UploadIntent
 from vidgate.media.probe import EXTENSIONS, FileType, MediaInfo, MediaRejected
+from vidgate.media.schemas import UploadResponse
 from vidgate.media.storage import StoredObject, new_object_key
 from vidgate.runtime import Runtime
 
@@ -187,3 +188,9 @@ async def _check_direct_upload(
             await storage.delete(declared.key)
             raise
         return await direct.adopt(storage, declared, staged, info), info
+
+
+def upload_response(runtime: Runtime, upload: Upload) -> UploadResponse:
+    """The body an upload is answered with, whichever way its file arrived (multipart,
+    resumable or direct to the bucket)."""
+    return UploadResponse.of(upload, runtime.storage.public_url(upload.storage_key))

@@ -9,7 +9,8 @@ import structlog
 from procrastinate import Blueprint, JobContext
 
 from vidgate.jobs import runtime_of
-from vidgate.media import direct, tus
+from vidgate.media import direct
+from vidgate.media.tus import flows as tus
 
 logger = structlog.get_logger(__name__)
 

@@ -52,6 +52,7 @@ class TusUpload(Base):
     claimed_at: Mapped[datetime | None]
     upload_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("uploads.id"))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = created_at_column()
 
 
 class UploadIntent(Base):

@@ -14,8 +14,6 @@ from fastapi.responses import JSONResponse
 from vidgate.auth.dependencies import UserWithKey
 from vidgate.deps import RuntimeDep
 from vidgate.errors import documented
-from vidgate.media import tus
-from vidgate.media.endpoints import upload_response
 from vidgate.media.errors import (
     EmptyFile,
     ExtensionNotAllowed,
@@ -31,9 +29,11 @@ from vidgate.media.errors import (
     TusVersionUnsupported,
     UnknownFileType,
 )
+from vidgate.media.flows import upload_response
 from vidgate.media.models import TusUpload
 from vidgate.media.multipart import UploadTooLarge
 from vidgate.media.schemas import UploadResponse
+from vidgate.media.tus import flows as tus
 from vidgate.runtime import Runtime
 
 router = APIRouter(prefix="/api/uploads/tus", tags=["media"])
