@@ -154,8 +154,14 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 
 def _ink_height(word: str, size: int) -> int:
-    _, top, _, bottom = _font(size).getbbox(word)
-    return int(bottom - top)
+    """The height of `word` as seen at `size`: the rows its glyphs cover at least half of a
+    pixel in (anti-aliased edges, fainter than that, do not make text look taller)."""
+    font = _font(size)
+    left, top, right, bottom = font.getbbox(word)
+    canvas = Image.new("L", (int(right - left) + 2, int(bottom - top) + 2), 0)
+    ImageDraw.Draw(canvas).text((1 - left, 1 - top), word, font=font, fill=255)
+    seen = canvas.point(lambda value: 255 if value >= 128 else 0).getbbox()
+    return 0 if seen is None else seen[3] - seen[1]
 
 
 def _font_size_for(word: str, target: int) -> int:
