@@ -45,8 +45,7 @@ def luma_frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return [
-            frame.to_ndarray(format="gray").astype(np.float64)
-            for frame in container.decode(stream)
+            frame.to_ndarray(format="gray").astype(np.float64) for frame in container.decode(stream)
         ]
 
 
@@ -174,7 +173,8 @@ def test_box_in_its_corner_inside_the_frame(size: tuple[int, int], corner: str) 
     width, height = size
     label = ExplicitLabel(text="AI生成 · AI-generated", corner=corner)  # type: ignore[arg-type]
     x, y, w, h = label_box(width, height, label)
-    assert 0 < x and x + w < width and 0 < y and y + h < height
+    assert x > 0 and y > 0
+    assert x + w < width and y + h < height
     assert (x + w / 2 < width / 2) == corner.endswith("left")
     assert (y + h / 2 < height / 2) == corner.startswith("top")
     assert label_text_height(width, height, label) >= 0.05 * min(size)
