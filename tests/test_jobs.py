@@ -26,6 +26,7 @@ JOBS = {
     "tasks:purge_idempotency_keys",
     "tasks:sweep_tasks",
     "users:anonymize_deleted_accounts",
+    "media:expire_media",
     "payments:reconcile_payments",
     "media:sweep_upload_intents",
     "webhooks:deliver_webhook",
@@ -62,6 +63,7 @@ def test_periodic_jobs_run_when_they_say() -> None:
     assert next_runs("auth:purge_sign_in_records", 2) == ["12:20:00", "12:30:00"]
     assert next_runs("tasks:purge_idempotency_keys", 2) == ["12:41:00", "13:41:00"]
     assert next_runs("users:anonymize_deleted_accounts", 2) == ["12:17:00", "13:17:00"]
+    assert next_runs("media:expire_media", 2) == ["12:53:00", "13:53:00"]
     assert next_runs("webhooks:sweep_webhooks", 2) == ["12:12:00", "12:13:00"]
     assert next_runs("payments:reconcile_payments", 2) == ["12:12:00", "12:13:00"]
     assert next_runs("media:purge_expired_tus_uploads", 2) == ["12:20:00", "12:30:00"]

@@ -34,6 +34,7 @@ from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
 from vidgate.http_routes import add_routes, index_routes
 from vidgate.media import endpoints as media_endpoints
+from vidgate.media import retention
 from vidgate.media.serving import media_router
 from vidgate.media.tus import endpoints as tus_endpoints
 from vidgate.moderation import admin_endpoints as moderation_admin_endpoints
@@ -163,7 +164,10 @@ def create_app(
         payment_admin_endpoints.router,
         moderation_admin_endpoints.router,
         web_router,
-        media_router(lambda request: request.app.state.runtime.storage),
+        media_router(
+            lambda request: request.app.state.runtime.storage,
+            lambda request, key: retention.expired_object(request.app.state.runtime.db, key),
+        ),
     )
     if settings.is_development:
         add_routes(app, auth_endpoints.dev_router)

@@ -41,6 +41,9 @@ models_cli = typer.Typer(
 report_cli = typer.Typer(help="Business reports.", no_args_is_help=True)
 codes_cli = typer.Typer(help="Redemption codes worth credits.", no_args_is_help=True)
 payments_cli = typer.Typer(help="Refund paid orders.", no_args_is_help=True)
+storage_cli = typer.Typer(
+    help="What media storage holds, and removing what no row needs.", no_args_is_help=True
+)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(credits_cli, name="credits")
 cli.add_typer(user_cli, name="user")
@@ -48,6 +51,7 @@ cli.add_typer(models_cli, name="models")
 cli.add_typer(report_cli, name="report")
 cli.add_typer(codes_cli, name="codes")
 cli.add_typer(payments_cli, name="payments")
+cli.add_typer(storage_cli, name="storage")
 
 
 def _settings() -> Settings:
@@ -1047,6 +1051,96 @@ def payments_retry_refund(payment_id: str, refund_id: str) -> None:
         return await retry_refund(runtime, session, rid, command_line(), payment_id=pid)
 
     _print_refund(_refund_work(work))
+
+
+# --- media storage ----------------------------------------------------------------------------
+
+MinAgeHours = Annotated[
+    float,
+    typer.Option(
+        "--min-age-hours",
+        min=0,
+        help="Objects without a row younger than this are not orphans yet (their row may be"
+        " about to commit).",
+    ),
+]
+
+
+def _storage_work(min_age_hours: float, *, collect: bool) -> tuple[Any, Any]:
+    """Compare storage with the rows and, with `collect`, act on what was found: one run."""
+    from datetime import timedelta
+
+    from vidgate.media import inventory
+
+    async def work(runtime: Runtime) -> tuple[Any, Any]:
+        report = await inventory.inspect(
+            runtime.db,
+            runtime.storage,
+            runtime.settings.data_dir,
+            min_age=timedelta(hours=min_age_hours),
+        )
+        done = await inventory.collect(runtime.db, runtime.storage, report) if collect else None
+        return report, done
+
+    return _with_runtime(_settings(), work)
+
+
+def _print_storage_report(report: Any) -> None:
+    from vidgate.media.quota import human_bytes
+
+    typer.echo(f"{'kind':16} {'objects':>8} {'bytes':>12} {'live rows':>10} {'row bytes':>12} ")
+    for kind in report.kinds:
+        typer.echo(
+            f"{kind.kind:16} {kind.stored.count:>8} {human_bytes(kind.stored.bytes):>12} "
+            f"{kind.live_rows.count:>10} {human_bytes(kind.live_rows.bytes):>12}"
+        )
+    renders = report.emulator_renders
+    typer.echo(f"{'emulator renders':16} {renders.count:>8} {human_bytes(renders.bytes):>12}")
+    if report.other.count:
+        typer.echo(
+            f"{'other prefixes':16} {report.other.count:>8} {human_bytes(report.other.bytes):>12}"
+        )
+    for kind in report.kinds:
+        typer.echo(
+            f"{kind.kind}: {len(kind.orphans)} orphaned objects ({human_bytes(kind.orphan_bytes)}),"
+            f" {kind.young_orphans} too recent to judge, {len(kind.missing)} live rows whose"
+            f" object is missing, {kind.expired_rows} rows expired"
+        )
+    typer.echo(f"emulator renders past their links' life: {len(report.old_emulator_renders)}")
+    typer.echo("top users by bytes stored:")
+    for user_id, username, stored in report.top_users:
+        typer.echo(f"  {user_id}  {human_bytes(stored):>12}  {username}")
+
+
+@storage_cli.command("report")
+def storage_report(min_age_hours: MinAgeHours = 24.0) -> None:
+    """Bytes and counts per kind (uploads, results, emulator renders), the users storing the
+    most, and orphans: objects without rows and rows without objects."""
+    report, _ = _storage_work(min_age_hours, collect=False)
+    _print_storage_report(report)
+
+
+@storage_cli.command("gc")
+def storage_gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed or marked; change nothing.")
+    ] = False,
+    min_age_hours: MinAgeHours = 24.0,
+) -> None:
+    """Delete orphaned objects and old emulator renders; mark rows whose object is missing as
+    expired."""
+    from vidgate.media.quota import human_bytes
+
+    report, done = _storage_work(min_age_hours, collect=not dry_run)
+    _print_storage_report(report)
+    if done is None:
+        typer.echo("dry run: nothing changed")
+        return
+    marked = ", ".join(f"{n} {kind}" for kind, n in sorted(done.rows_marked.items())) or "none"
+    typer.echo(
+        f"deleted {done.objects_deleted} orphaned objects ({human_bytes(done.bytes_freed)}) and"
+        f" {done.renders_deleted} emulator renders; rows marked expired: {marked}"
+    )
 
 
 def _print_version(value: bool) -> None:

@@ -350,6 +350,24 @@ class Settings(BaseSettings):
         le=7 * 24 * 3600,
         description="How long a presigned direct upload to the S3 bucket may be sent.",
     )
+    # Retention (days; 0 keeps forever) and the per-user quota, enforced by `media.retention`.
+    upload_retention_days: int = Field(
+        default=30, ge=0, description="Days an upload is kept (0: forever)."
+    )
+    result_retention_days: int = Field(
+        default=90, ge=0, description="Days a task's video is kept after it finished (0: forever)."
+    )
+    failed_input_retention_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days an upload used only by tasks that failed is kept after the last one"
+        " ended, when that comes before the upload's own expiry (0: no earlier expiry).",
+    )
+    storage_quota_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=0,
+        description="Bytes of uploads and results one user may keep stored (0: unlimited).",
+    )
 
     # Payments. A gateway without its settings answers 501 in production; development uses the
     # built-in emulators for whichever gateway is not configured.

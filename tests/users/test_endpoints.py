@@ -411,7 +411,7 @@ async def test_delete_account_ends_access_and_sign_in_restores_it(
 
 
 async def test_anonymized_account_keeps_its_ledger_and_the_phone_starts_afresh(
-    client: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient, db: Database, runtime: Runtime
 ) -> None:
     user = await sign_in(client, username="gone soon")
     uid = await user_id(client, user)
@@ -422,7 +422,7 @@ async def test_anonymized_account_keeps_its_ledger_and_the_phone_starts_afresh(
 
     # Not yet due: the job leaves the account alone.
     async with db.session() as s:
-        await anonymize_due_accounts(s)
+        await anonymize_due_accounts(s, runtime.storage)
         await s.commit()
         assert (await s.get_one(User, uid)).anonymized_at is None
 
@@ -434,7 +434,7 @@ async def test_anonymized_account_keeps_its_ledger_and_the_phone_starts_afresh(
         )
         await s.commit()
     async with db.session() as s:
-        assert await anonymize_due_accounts(s) >= 1
+        assert await anonymize_due_accounts(s, runtime.storage) >= 1
         await s.commit()
     async with db.session() as s:
         row = await s.get_one(User, uid)
@@ -445,7 +445,7 @@ async def test_anonymized_account_keeps_its_ledger_and_the_phone_starts_afresh(
     assert await ledger_rows(db, uid) == [("signup_bonus", 100), ("charge", -20)]
     # Running again does nothing more to it.
     async with db.session() as s:
-        await anonymize_due_accounts(s)
+        await anonymize_due_accounts(s, runtime.storage)
         await s.commit()
         assert (await s.get_one(User, uid)).username == "deleted user"
 

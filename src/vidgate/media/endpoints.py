@@ -27,6 +27,7 @@ from vidgate.media.errors import (
     NotMultipart,
     NotWhatExtensionSays,
     SizeNotAsDeclared,
+    StorageQuotaExceeded,
     TooManyFormFields,
     UnknownFileType,
     UploadIntentNotFound,
@@ -60,6 +61,7 @@ direct_uploads = APIRouter(prefix="/api/uploads", tags=["media"])
         TooManyFormFields,
         FormFieldTooLong,
         UnknownFileType,
+        StorageQuotaExceeded,
     ),
 )
 async def upload(
@@ -89,6 +91,7 @@ async def upload(
         EmptyFile,
         DirectUploadsNeedS3,
         UploadTooLarge,
+        StorageQuotaExceeded,
         UnknownFileType,
     ),
 )
@@ -125,6 +128,7 @@ async def presign(
         FileNotUploaded,
         FileChanged,
         DirectUploadsNeedS3,
+        StorageQuotaExceeded,
     ),
 )
 async def complete(

@@ -206,3 +206,9 @@ class SizeNotAsDeclared(BadRequest):
 
     def __init__(self, size: int, declared: int) -> None:
         super().__init__(f"The uploaded file is {size} bytes; {declared} were declared")
+
+
+class StorageQuotaExceeded(VidgateError):
+    """Storing the file would take the account's uploads and results over its storage quota."""
+
+    status_code = 413

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from vidgate.db.session import Session
-from vidgate.media import direct
+from vidgate.media import direct, quota
 from vidgate.media.errors import (
     EmptyFile,
     ExtensionNotAllowed,
@@ -78,11 +78,13 @@ async def store_upload(
     finally:
         received.discard()
     row = upload_row(user_id, stored, kind, info, received.filename)
-    session.add(row)
     try:
+        await quota.ensure_room(session, user_id, stored.size, runtime.settings)
+        session.add(row)
         await session.commit()
     except BaseException:
-        # No row points at the object: remove it rather than leave an orphan in storage.
+        # No row points at the object (over quota, or the commit failed): remove it rather than
+        # leave an orphan in storage.
         await asyncio.shield(runtime.storage.delete(stored.key))
         raise
     return row, info
@@ -131,6 +133,8 @@ async def presign_direct_upload(
     """Record an intent for a direct upload to the bucket and sign its POST; the intent, URL
     and form fields. Refused as `POST /api/videos/upload` would refuse the file."""
     kind = declared_type(file_type, filename)
+    # Refused before the client sends the file; checked again on `complete`.
+    await quota.ensure_room(session, user_id, size, runtime.settings)
     intent, url, fields = direct.new_intent(
         runtime, user_id, kind, filename=filename, size=size, content_type=content_type
     )
@@ -163,6 +167,7 @@ async def complete_direct_upload(
         if intent.upload_id is not None:  # a concurrent `complete` recorded it first
             await storage.delete(stored.key)
             return await direct.recorded_upload(session, intent.upload_id)
+        await quota.ensure_room(session, user_id, stored.size, runtime.settings)
         row = upload_row(user_id, stored, declared.kind, info, declared.filename)
         session.add(row)
         await session.flush()

@@ -1,5 +1,5 @@
 """Periodic media maintenance: direct uploads that were never completed, resumable uploads that
-were left unfinished."""
+were left unfinished, and uploads and results past their retention."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import structlog
 from procrastinate import Blueprint, JobContext
 
 from vidgate.jobs import runtime_of
-from vidgate.media import direct
+from vidgate.media import direct, retention
 from vidgate.media.tus import flows as tus
 
 logger = structlog.get_logger(__name__)
@@ -34,6 +34,16 @@ async def purge_expired_tus_uploads(context: JobContext, timestamp: int) -> int:
     return purged
 
 
+async def expire_media(context: JobContext, timestamp: int) -> int:
+    """Hourly: delete the uploads and results past their retention and mark their rows. Safe
+    alongside another worker doing the same (rows are claimed with SKIP LOCKED)."""
+    runtime = runtime_of(context)
+    expired = await retention.expire_due(runtime.db, runtime.storage, runtime.settings)
+    if expired.uploads or expired.results:
+        logger.info("media.expired", uploads=expired.uploads, results=expired.results)
+    return expired.uploads + expired.results
+
+
 def blueprint() -> Blueprint:
     """This module's jobs on a new blueprint (one per job app: adopting one renames its tasks)."""
     jobs = Blueprint()
@@ -45,6 +55,11 @@ def blueprint() -> Blueprint:
     jobs.periodic(cron="*/10 * * * *")(
         jobs.task(name="purge_expired_tus_uploads", pass_context=True, queueing_lock="purge_tus")(
             purge_expired_tus_uploads
+        )
+    )
+    jobs.periodic(cron="53 * * * *")(
+        jobs.task(name="expire_media", pass_context=True, queueing_lock="expire_media")(
+            expire_media
         )
     )
     return jobs

@@ -7,7 +7,8 @@ import errno
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,6 +17,7 @@ import anyio.to_thread
 
 from .storage import (
     READ_CHUNK,
+    ListedObject,
     ObjectNotFound,
     ObjectTooLarge,
     StoredObject,
@@ -28,6 +30,8 @@ from .writeback import start_writeback
 # Incoming chunks (often a few KiB from a multipart parser) are gathered up to this size before a
 # write, so a 100 MB upload costs ~100 thread hops rather than tens of thousands.
 WRITE_BUFFER = 1024 * 1024
+# Files listed per thread hop by `list_keys`.
+LIST_BATCH = 500
 
 
 class LocalStorage:
@@ -135,9 +139,41 @@ class LocalStorage:
         """Remove the file if it is there."""
         await anyio.to_thread.run_sync(_unlink, self.path_for(key))
 
+    async def list_keys(self, prefix: str) -> AsyncIterator[ListedObject]:
+        """Walk the directory tree (in a thread, a few hundred files per hop)."""
+        walk = _walk(self.root, prefix)
+        while batch := await anyio.to_thread.run_sync(_take, walk, LIST_BATCH):
+            for listed in batch:
+                yield listed
+
     def public_url(self, key: str) -> str:
         """The stable vidgate URL of ``key``."""
         return public_media_url(self.public_base_url, validate_key(key))
+
+
+def _walk(root: Path, prefix: str) -> Iterator[ListedObject]:
+    """The regular files under ``root`` whose key starts with ``prefix``; hidden names (temp
+    files still being written) are skipped, as they are outside the key space."""
+    start = root / prefix.rsplit("/", 1)[0] if "/" in prefix else root
+    for directory, subdirectories, files in os.walk(start):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = Path(directory, name)
+            key = path.relative_to(root).as_posix()
+            if not key.startswith(prefix):
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # deleted since the directory was read
+                continue
+            modified = datetime.fromtimestamp(info.st_mtime, UTC)
+            yield ListedObject(key=key, size=info.st_size, modified=modified)
+
+
+def _take(items: Iterator[ListedObject], count: int) -> list[ListedObject]:
+    return [item for _, item in zip(range(count), items, strict=False)]
 
 
 def _open_temp(target: Path) -> tuple[BinaryIO, Path]:

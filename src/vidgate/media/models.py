@@ -7,7 +7,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidgate.db.base import Base, created_at_column
@@ -30,6 +40,12 @@ class Upload(Base):
     codec: Mapped[str | None] = mapped_column(String(32))
     fps: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = created_at_column()
+    # Set when the object was deleted from storage (retention, account anonymisation, or found
+    # missing by `vidgate storage gc`); the row stays for the record and for "expired" answers.
+    expired_at: Mapped[datetime | None]
+
+
+Index("ix_uploads_stored", Upload.created_at, postgresql_where=text("expired_at IS NULL"))
 
 
 class TusUpload(Base):

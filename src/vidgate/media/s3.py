@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from .storage import (
     READ_CHUNK,
+    ListedObject,
     ObjectChanged,
     ObjectNotFound,
     ObjectTooLarge,
@@ -317,6 +318,22 @@ class S3Storage:
             ExpiresIn=expires_in,
         )
         return str(answer["url"]), {str(k): str(v) for k, v in answer["fields"].items()}
+
+    async def list_keys(self, prefix: str) -> AsyncIterator[ListedObject]:
+        """ListObjectsV2, a page (up to 1,000 keys) per call."""
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token is not None:
+                params["ContinuationToken"] = token
+            page = await self._call("list_objects_v2", **params)
+            for item in page.get("Contents", []):
+                yield ListedObject(
+                    key=item["Key"], size=int(item["Size"]), modified=item["LastModified"]
+                )
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or token is None:
+                return
 
     def public_url(self, key: str) -> str:
         """The stable vidgate URL of ``key`` (it redirects to a fresh presigned URL)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 
 import anyio.to_thread
@@ -39,6 +39,19 @@ def _not_found() -> Response:
     return JSONResponse({"detail": "Not found"}, status_code=404)
 
 
+# Whether a missing key is an object retention deleted (answered 410 rather than 404).
+ExpiredCheck = Callable[[Request, str], Awaitable[bool]]
+
+GONE_DETAIL = "This file has expired: it was kept for its retention period and then deleted"
+
+
+async def _missing(key: str, request: Request, is_expired: ExpiredCheck | None) -> Response:
+    """404, or 410 Gone for an object that existed and was deleted when its time was up."""
+    if is_expired is not None and await is_expired(request, key):
+        return JSONResponse({"detail": GONE_DETAIL}, status_code=410)
+    return _not_found()
+
+
 def _stat_file(path: os.PathLike[str]) -> os.stat_result | None:
     try:
         result = os.stat(path)
@@ -47,8 +60,12 @@ def _stat_file(path: os.PathLike[str]) -> os.stat_result | None:
     return result if stat.S_ISREG(result.st_mode) else None
 
 
-def media_router(get_storage: Callable[[Request], Storage]) -> APIRouter:
-    """The media route; ``get_storage`` picks the app's storage backend from the request."""
+def media_router(
+    get_storage: Callable[[Request], Storage], is_expired: ExpiredCheck | None = None
+) -> APIRouter:
+    """The media route; ``get_storage`` picks the app's storage backend from the request, and
+    ``is_expired`` (when there is a database to ask) tells a deleted object from one that never
+    was."""
     router = APIRouter()
 
     @router.api_route("/media/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -63,7 +80,7 @@ def media_router(get_storage: Callable[[Request], Storage]) -> APIRouter:
             path = storage.path_for(key)
             stat_result = await anyio.to_thread.run_sync(_stat_file, path)
             if stat_result is None:
-                return _not_found()
+                return await _missing(key, request, is_expired)
             # FileResponse answers Range (206 / multipart 206 / 416), If-Range and HEAD itself.
             return FileResponse(
                 path,
@@ -73,7 +90,7 @@ def media_router(get_storage: Callable[[Request], Storage]) -> APIRouter:
             )
         if isinstance(storage, S3Storage):
             if not await storage.exists(key):
-                return _not_found()
+                return await _missing(key, request, is_expired)
             # The presigned URL expires, so the redirect itself must not be cached.
             return RedirectResponse(
                 storage.presigned_get_url(key),

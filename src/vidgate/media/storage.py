@@ -58,6 +58,15 @@ class StoredObject:
     content_type: str
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """One object found by `Storage.list_keys`: its key, size in bytes and last change."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
 class Storage(Protocol):
     """A place to keep media. Keys look like ``upload/2025/01/<hex>.mp4``."""
 
@@ -98,6 +107,11 @@ class Storage(Protocol):
 
     def public_url(self, key: str) -> str:
         """The absolute, stable vidgate URL of the object."""
+        ...
+
+    def list_keys(self, prefix: str) -> AsyncIterator[ListedObject]:
+        """Async generator of the objects whose key starts with ``prefix`` (e.g. ``uploads/``),
+        in no promised order; objects still being written are not listed."""
         ...
 
 

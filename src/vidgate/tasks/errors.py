@@ -76,6 +76,13 @@ class InputUploadNotFound(InputRejected):
         super().__init__(field, "no uploaded file at this URL")
 
 
+class InputUploadExpired(InputRejected):
+    """An input URL names an upload of the caller's that was deleted when its retention ended."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "this upload has expired and was deleted; upload the file again")
+
+
 class InputUploadWrongType(InputRejected):
     """An input URL names an upload of the other type (a video where an image is wanted)."""
 

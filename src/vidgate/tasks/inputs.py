@@ -34,6 +34,7 @@ from vidgate.tasks.errors import (
     InputFetchFailed,
     InputNotMedia,
     InputOutsideLimits,
+    InputUploadExpired,
     InputUploadNotFound,
     InputUploadWrongType,
     InputUrlRefused,
@@ -202,6 +203,8 @@ class MediaResolver:
             ).first()
         if upload is None or upload.user_id != user_id:
             raise InputUploadNotFound(field)
+        if upload.expired_at is not None:
+            raise InputUploadExpired(field)
         if upload.file_type != file_type:
             raise InputUploadWrongType(field, upload.file_type, file_type)
         info = MediaInfo(

@@ -59,6 +59,16 @@ class Task(Base):
             postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
         ),
         Index(
+            "ix_tasks_stored_results",
+            "completed_at",
+            postgresql_where=text("result_key IS NOT NULL AND result_expired_at IS NULL"),
+        ),
+        Index(
+            "ix_tasks_expired_results",
+            "result_key",
+            postgresql_where=text("result_expired_at IS NOT NULL"),
+        ),
+        Index(
             "ix_tasks_channel_open",
             "channel",
             postgresql_where=text("status IN ('PENDING', 'RUNNING') AND channel IS NOT NULL"),
@@ -86,6 +96,8 @@ class Task(Base):
     result_key: Mapped[str | None] = mapped_column(String(200))
     result_size: Mapped[int | None] = mapped_column(BigInteger)
     result_duration_seconds: Mapped[float | None] = mapped_column(Float)
+    # Set when the result was deleted from storage (retention or account anonymisation).
+    result_expired_at: Mapped[datetime | None]
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
     billing_mode: Mapped[str] = mapped_column(String(10))  # "metered" | "prepaid"

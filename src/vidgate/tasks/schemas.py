@@ -141,6 +141,13 @@ class TaskByIdView(BaseModel):
     cancel_requested: bool = False
     cancel_outcome: CancelOutcome | None = Field(default=None, description=_CANCEL_OUTCOME_DOC)
     cancel_message: str | None = Field(default=None, description=_CANCEL_MESSAGE_DOC)
+    result_expired: bool = Field(
+        default=False,
+        description="The video was deleted when its retention period ended; result_url is null",
+    )
+    result_expired_at: datetime | None = Field(
+        default=None, description="When the video was deleted (null while it is kept)"
+    )
 
 
 class TaskView(TaskByIdView):
@@ -182,6 +189,8 @@ class TaskView(TaskByIdView):
             cancel_requested=self.cancel_requested,
             cancel_outcome=self.cancel_outcome,
             cancel_message=self.cancel_message,
+            result_expired=self.result_expired,
+            result_expired_at=self.result_expired_at,
         )
 
 

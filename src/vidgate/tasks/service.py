@@ -516,7 +516,11 @@ def view(task: Task, storage: Storage) -> TaskView:
         task_type=task.kind,
         status=task.status,
         progress=task.progress,
-        result_url=storage.public_url(task.result_key) if task.result_key else None,
+        result_url=(
+            storage.public_url(task.result_key)
+            if task.result_key and task.result_expired_at is None
+            else None
+        ),
         error_message=task.error_message,
         created_at=task.created_at,
         updated_at=task.updated_at,
@@ -535,6 +539,8 @@ def view(task: Task, storage: Storage) -> TaskView:
         cancel_requested=task.cancel_requested_at is not None and task.status in OPEN_STATUSES,
         cancel_outcome=cancel_outcome,
         cancel_message=cancel_message,
+        result_expired=task.result_expired_at is not None,
+        result_expired_at=task.result_expired_at,
     )
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import structlog
 from procrastinate import Blueprint, JobContext
 
-from vidgate.jobs import database_of
+from vidgate.jobs import runtime_of
 from vidgate.users import service
 
 logger = structlog.get_logger(__name__)
 
 
 async def anonymize_deleted_accounts(context: JobContext, timestamp: int) -> int:
-    """Hourly: strip personal data from accounts deleted more than the grace period ago."""
-    async with database_of(context).transaction() as session:
-        count = await service.anonymize_due_accounts(session)
+    """Hourly: strip personal data from accounts deleted more than the grace period ago, and
+    delete their media."""
+    runtime = runtime_of(context)
+    async with runtime.db.transaction() as session:
+        count = await service.anonymize_due_accounts(session, runtime.storage)
     if count:
         logger.info("accounts.anonymized", count=count)
     return count

@@ -19,6 +19,8 @@ from vidgate.auth.phones import e164, normalize_phone
 from vidgate.credits import service as ledger
 from vidgate.db.session import Session
 from vidgate.kit import PageRequest, parse_uuid
+from vidgate.media import retention
+from vidgate.media.storage import Storage
 from vidgate.users.errors import (
     AdjustmentOverSupportLimit,
     AlreadyInThatState,
@@ -212,8 +214,9 @@ async def request_deletion(
     )
 
 
-async def anonymize_due_accounts(session: AsyncSession) -> int:
-    """Strip personal data from accounts past their grace period; the ledger stays."""
+async def anonymize_due_accounts(session: AsyncSession, storage: Storage) -> int:
+    """Strip personal data from accounts past their grace period, and delete their uploads and
+    results from storage, in one transaction; the ledger stays."""
     now = datetime.now(UTC)
     result = await session.execute(
         update(User)
@@ -228,7 +231,9 @@ async def anonymize_due_accounts(session: AsyncSession) -> int:
         )
         .returning(User.id)
     )
-    return len(result.all())
+    anonymized = list(result.scalars())
+    await retention.expire_media_of(session, storage, anonymized, now)
+    return len(anonymized)
 
 
 async def find_user(session: AsyncSession, phone_or_id: str) -> User | None:

@@ -33,7 +33,7 @@ from sqlalchemy import delete, func, or_, select, update
 from starlette.requests import ClientDisconnect, Request
 
 from vidgate.config import Settings
-from vidgate.media import flows
+from vidgate.media import flows, quota
 from vidgate.media.errors import (
     EmptyFile,
     TusChecksumMismatch,
@@ -166,6 +166,8 @@ async def create(
         )
         if (unfinished or 0) >= settings.tus_max_unfinished:
             raise TusTooManyUnfinished(settings.tus_max_unfinished)
+        # Refused before any byte is sent; checked again when the last one arrives.
+        await quota.ensure_room(session, user_id, length, settings)
         row = TusUpload(
             id=uuid.uuid4(),
             user_id=user_id,
