@@ -101,7 +101,7 @@ async def _rows(db: Database, kind: str) -> dict[str, _Row]:
             func.coalesce(Task.completed_at, Task.updated_at),
             Task.result_expired_at.is_(None),
         ).where(Task.result_key.is_not(None))
-    async with db.reads() as session:
+    async with db.session() as session:
         result = await session.stream(query.execution_options(yield_per=5000))
         return {row[0]: _Row(*row) async for row in result}
 
@@ -169,7 +169,7 @@ async def top_users(db: Database, limit: int = TOP_USERS) -> list[tuple[uuid.UUI
         .order_by(total.desc())
         .limit(limit)
     )
-    async with db.reads() as session:
+    async with db.session() as session:
         return [(row[0], row[1], int(row[2])) for row in await session.execute(query)]
 
 
