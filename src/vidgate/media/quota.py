@@ -64,7 +64,7 @@ async def ensure_room(
 
 def _how_room_is_made(settings: Settings) -> str:
     if settings.upload_retention_days:
-        return f"uploads are deleted {settings.upload_retention_days} days after they were made"
+        return f"uploads are deleted {settings.upload_retention_days} days after they are made"
     return "ask the operator to raise the quota"
 
 
