@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import re
+import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +18,14 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from moto.server import ThreadedMotoServer
+from sqlalchemy import select
 
+from vidgate.db.engine import Database
+from vidgate.media import inventory
 from vidgate.media import local as local_module
 from vidgate.media.backends import build_storage
 from vidgate.media.local import LocalStorage
+from vidgate.media.models import Upload
 from vidgate.media.s3 import PART_SIZE, S3Storage, attachment_disposition
 from vidgate.media.serving import media_router
 from vidgate.media.storage import (
@@ -28,6 +36,8 @@ from vidgate.media.storage import (
     new_object_key,
     validate_key,
 )
+from vidgate.tasks.models import Task
+from vidgate.users.models import User
 
 BASE_URL = "http://vidgate.test"
 BUCKET = "vidgate-media"
@@ -598,3 +608,120 @@ async def test_adopt_file_takes_the_file_over(storage: Storage, tmp_path: Path) 
     assert (stored.key, stored.size, stored.sha256) == (key, len(data), digest)
     assert not source.exists()  # moved (local) or uploaded and removed (s3)
     assert await read_all(storage, key) == data
+
+
+# --- listing, and the storage report and gc ------------------------------------------------------
+
+
+async def test_list_keys_lists_a_prefix_with_sizes(storage: Storage) -> None:
+    prefix = f"uploads/{secrets.token_hex(4)}/"
+    sizes = {f"{prefix}a.png": 3, f"{prefix}b/c.mp4": 1000, f"{prefix}d.webp": 0}
+    for key, size in sizes.items():
+        await storage.put_stream(key, chunked(payload(size)), content_type="image/png")
+    await storage.put_stream(f"results/{secrets.token_hex(4)}.mp4", chunked(b"x"), content_type="v")
+    listed = [o async for o in storage.list_keys(prefix)]
+    assert {o.key: o.size for o in listed} == sizes
+    now = datetime.now(UTC)
+    assert all(
+        now - timedelta(minutes=5) < o.modified <= now + timedelta(seconds=5) for o in listed
+    )
+    assert [o async for o in storage.list_keys(f"{prefix}nothing/")] == []
+
+
+async def test_storage_gc_removes_orphans_and_marks_missing_objects(
+    storage: Storage, rollback_db: Database, tmp_path: Path
+) -> None:
+    """Rows live in a rolled-back transaction: every other test's rows (whose objects are not in
+    this storage) are marked missing in it too, and that goes with the rollback."""
+    user_id = uuid.uuid4()
+    kept, missing, leftover, orphan = (new_object_key("uploads", ".png") for _ in range(4))
+    missing_result = new_object_key("results", ".mp4")
+    other = f"incoming/{secrets.token_hex(8)}.bin"
+    for key in (kept, leftover, orphan, other):
+        await storage.put_stream(key, chunked(payload(10)), content_type="image/png")
+    async with rollback_db.transaction() as s:
+        s.add(User(id=user_id, username="stores a lot"))
+        await s.flush()
+        for key, expired in ((kept, None), (missing, None), (leftover, datetime.now(UTC))):
+            s.add(_upload_row(user_id, key, size=10**12, expired_at=expired))
+        s.add(_result_task(user_id, missing_result))
+    render_dir = tmp_path / "emulators" / "fal" / "results"
+    render_dir.mkdir(parents=True)
+    old_render, new_render = render_dir / "old.mp4", render_dir / "new.mp4"
+    for render in (old_render, new_render):
+        render.write_bytes(b"render")
+    eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).timestamp()
+    os.utime(old_render, (eight_days_ago, eight_days_ago))
+
+    # Fresh objects without a row may be about to get one: not orphans yet.
+    fresh = await inventory.inspect(rollback_db, storage, tmp_path)
+    uploads = fresh.kinds[0]
+    assert uploads.kind == "uploads"
+    assert {orphan, leftover} & {o.key for o in uploads.orphans} == set()
+    assert uploads.young_orphans >= 2
+    # A day and more later they are.
+    report = await inventory.inspect(
+        rollback_db, storage, tmp_path, now=datetime.now(UTC) + timedelta(days=2)
+    )
+    uploads, results = report.kinds
+    assert {orphan, leftover} <= {o.key for o in uploads.orphans}
+    assert kept not in {o.key for o in uploads.orphans}
+    assert missing in uploads.missing and kept not in uploads.missing
+    assert missing_result in results.missing
+    assert report.other.count >= 1
+    assert (report.emulator_renders.count, report.old_emulator_renders) == (2, [old_render])
+    assert report.top_users[0] == (user_id, "stores a lot", 2 * 10**12 + 10)  # + the result
+
+    done = await inventory.collect(rollback_db, storage, report)
+
+    assert done.objects_deleted >= 2 and done.renders_deleted == 1
+    assert not await storage.exists(orphan) and not await storage.exists(leftover)
+    assert await storage.exists(kept) and await storage.exists(other)
+    assert not old_render.exists() and new_render.exists()
+    async with rollback_db.session() as s:
+        rows = await s.execute(
+            select(Upload.storage_key, Upload.expired_at).where(Upload.user_id == user_id)
+        )
+        expired = {key: when for key, when in rows}
+        result_expired = await s.scalar(
+            select(Task.result_expired_at).where(Task.result_key == missing_result)
+        )
+    assert expired[kept] is None and expired[missing] is not None
+    assert result_expired is not None
+    again = await inventory.inspect(
+        rollback_db, storage, tmp_path, now=datetime.now(UTC) + timedelta(days=2)
+    )
+    assert missing not in again.kinds[0].missing and orphan not in again.kinds[0].orphans
+
+
+def _upload_row(user_id: uuid.UUID, key: str, *, size: int, expired_at: datetime | None) -> Upload:
+    return Upload(
+        user_id=user_id,
+        storage_key=key,
+        file_type="image",
+        content_type="image/png",
+        size=size,
+        sha256="0" * 64,
+        expired_at=expired_at,
+    )
+
+
+def _result_task(user_id: uuid.UUID, result_key: str) -> Task:
+    now = datetime.now(UTC)
+    return Task(
+        user_id=user_id,
+        kind="t2v",
+        provider="fal",
+        model="test-model",
+        params={},
+        upstream_request={},
+        status="SUCCEEDED",
+        billing_mode="prepaid",
+        unit_price=10,
+        credits_estimated=10,
+        estimated_seconds=60,
+        deadline_at=now,
+        completed_at=now - timedelta(days=1),
+        result_key=result_key,
+        result_size=10,
+    )
