@@ -270,6 +270,8 @@ export function TaskDetail({ id }: { id: string }) {
                 </a>
               </p>
             </>
+          ) : task.result_expired ? (
+            <p>{t("task.expired", { n: keptDays(task.completed_at, task.result_expired_at) })}</p>
           ) : (
             <p>{t("task.noResult")}</p>
           )}
@@ -374,4 +376,11 @@ export function TaskDetail({ id }: { id: string }) {
       </section>
     </div>
   );
+}
+
+/** Whole days between the video's completion and its deletion: how long it was kept. */
+function keptDays(completedAt: string | null | undefined, expiredAt: string | null | undefined): number {
+  if (!completedAt || !expiredAt) return 0;
+  const days = (Date.parse(expiredAt) - Date.parse(completedAt)) / 86_400_000;
+  return Math.max(0, Math.round(days));
 }

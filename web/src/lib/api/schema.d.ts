@@ -2573,6 +2573,17 @@ export interface components {
              * @description The cancel outcome in a sentence, for people.
              */
             cancel_message?: string | null;
+            /**
+             * Result Expired
+             * @description The video was deleted when its retention period ended; result_url is null
+             * @default false
+             */
+            result_expired: boolean;
+            /**
+             * Result Expired At
+             * @description When the video was deleted (null while it is kept)
+             */
+            result_expired_at?: string | null;
             /** Channel */
             channel?: string | null;
             /** Provider */
@@ -3059,6 +3070,17 @@ export interface components {
              * @description The cancel outcome in a sentence, for people.
              */
             cancel_message?: string | null;
+            /**
+             * Result Expired
+             * @description The video was deleted when its retention period ended; result_url is null
+             * @default false
+             */
+            result_expired: boolean;
+            /**
+             * Result Expired At
+             * @description When the video was deleted (null while it is kept)
+             */
+            result_expired_at?: string | null;
         };
         /** TaskList */
         TaskList: {
@@ -3152,6 +3174,17 @@ export interface components {
              * @description The cancel outcome in a sentence, for people.
              */
             cancel_message?: string | null;
+            /**
+             * Result Expired
+             * @description The video was deleted when its retention period ended; result_url is null
+             * @default false
+             */
+            result_expired: boolean;
+            /**
+             * Result Expired At
+             * @description When the video was deleted (null while it is kept)
+             */
+            result_expired_at?: string | null;
         };
         /** TextToVideoRequest */
         TextToVideoRequest: {
@@ -5661,7 +5694,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The file is larger than this server's upload limit. */
+            /** @description The file is larger than this server's upload limit. Storing the file would take the account's uploads and results over its storage quota. */
             413: {
                 headers: {
                     [name: string]: unknown;
