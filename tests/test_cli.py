@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -523,3 +524,25 @@ async def test_payments_refund_refuses_unknown_orders_and_bad_arguments(
     assert negative.code == 2, negative.text
     malformed = await vidgate(cli_env, "payments", "refund", "not-an-id", "--reason", "asked")
     assert malformed.code == 2, malformed.text
+
+
+async def test_storage_report_and_gc_dry_run_change_nothing(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    orphan = tmp_path / "media" / "uploads" / "2026" / "01" / f"{secrets.token_hex(16)}.png"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"no row points here")
+    long_ago = time.time() - 3 * 86400
+    os.utime(orphan, (long_ago, long_ago))
+
+    report = await vidgate(cli_env, "storage", "report")
+    assert report.code == 0, report.text
+    assert re.search(r"^uploads\s+1\s+18 bytes", report.out, re.MULTILINE), report.out
+    assert "uploads: 1 orphaned objects (18 bytes)" in report.out
+    assert "top users by bytes stored:" in report.out
+
+    dry = await vidgate(cli_env, "storage", "gc", "--dry-run")
+    assert dry.code == 0, dry.text
+    assert "uploads: 1 orphaned objects (18 bytes)" in dry.out
+    assert dry.out.rstrip().endswith("dry run: nothing changed")
+    assert orphan.exists()

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from vidgate.config import ConfigurationError, load_settings
 
@@ -94,3 +95,22 @@ def test_production_has_no_development_routes(database_url: str, settings: objec
     paths = create_app(production, database_url).openapi()["paths"]
     assert "/api/_dev/sms/outbox" not in paths
     assert "/api/auth/sms/send" in paths
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "upload_retention_days",
+        "result_retention_days",
+        "failed_input_retention_days",
+        "storage_quota_bytes",
+    ],
+)
+def test_retention_and_quota_settings_refuse_negatives(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(f"VIDGATE_{name.upper()}", "-1")
+    with pytest.raises(ValidationError, match=name):
+        load_settings()
+    monkeypatch.setenv(f"VIDGATE_{name.upper()}", "0")  # 0: forever, or unlimited
+    assert getattr(load_settings(), name) == 0
