@@ -84,9 +84,16 @@ def _upload_due(settings: Settings, now: datetime) -> ColumnElement[bool] | None
 
 
 async def _expire_uploads(
-    session: AsyncSession, storage: Storage, now: datetime, due: ColumnElement[bool], limit: int
+    session: AsyncSession,
+    storage: Storage,
+    now: datetime,
+    due: ColumnElement[bool],
+    limit: int,
+    *,
+    skip_locked: bool = True,
 ) -> int:
-    """Lock, mark and delete up to `limit` stored uploads matching `due`; how many."""
+    """Lock, mark and delete up to `limit` stored uploads matching `due`; how many. Rows another
+    transaction holds are skipped unless `skip_locked` is off."""
     rows = (
         await session.execute(
             select(Upload.id, Upload.storage_key)
@@ -97,7 +104,7 @@ async def _expire_uploads(
             )
             .order_by(Upload.created_at)
             .limit(limit)
-            .with_for_update(of=Upload, skip_locked=True)
+            .with_for_update(of=Upload, skip_locked=skip_locked)
         )
     ).all()
     if not rows:
@@ -114,16 +121,23 @@ async def _expire_uploads(
 
 
 async def _expire_results(
-    session: AsyncSession, storage: Storage, now: datetime, due: ColumnElement[bool], limit: int
+    session: AsyncSession,
+    storage: Storage,
+    now: datetime,
+    due: ColumnElement[bool],
+    limit: int,
+    *,
+    skip_locked: bool = True,
 ) -> int:
-    """Lock, mark and delete up to `limit` stored results matching `due`; how many."""
+    """Lock, mark and delete up to `limit` stored results matching `due`; how many (as
+    `_expire_uploads`)."""
     rows = (
         await session.execute(
             select(Task.id)
             .where(Task.result_key.is_not(None), Task.result_expired_at.is_(None), due)
             .order_by(Task.completed_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=skip_locked)
         )
     ).all()
     if not rows:
@@ -182,7 +196,8 @@ async def expire_media_of(
     session: AsyncSession, storage: Storage, user_ids: Sequence[uuid.UUID], now: datetime
 ) -> Expired:
     """Delete every stored upload and result of these accounts (anonymisation), in the caller's
-    transaction: the accounts' personal data and their media go together or not at all. Uploads
+    transaction: the accounts' personal data and their media go together or not at all. Rows a
+    retention run holds are waited for rather than skipped (that run may yet roll back). Uploads
     an open task still uses stay until a later retention run."""
     total = Expired()
     if not user_ids:
@@ -190,9 +205,11 @@ async def expire_media_of(
     while True:
         done = Expired(
             uploads=await _expire_uploads(
-                session, storage, now, Upload.user_id.in_(user_ids), BATCH
+                session, storage, now, Upload.user_id.in_(user_ids), BATCH, skip_locked=False
             ),
-            results=await _expire_results(session, storage, now, Task.user_id.in_(user_ids), BATCH),
+            results=await _expire_results(
+                session, storage, now, Task.user_id.in_(user_ids), BATCH, skip_locked=False
+            ),
         )
         total += done
         if done.uploads < BATCH and done.results < BATCH:
