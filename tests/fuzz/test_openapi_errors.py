@@ -26,6 +26,7 @@ from vidgate.app import create_app, openapi_document
 from vidgate.config import Settings
 from vidgate.credits.service import InsufficientCredits
 from vidgate.errors import DeclaredErrors, VidgateError, describe, documented
+from vidgate.media.errors import StorageQuotaExceeded
 from vidgate.media.multipart import UploadTooLarge
 from vidgate.openapi import ErrorBody, ValidationErrorBody
 from vidgate.tasks.errors import IdempotencyKeyInFlight, TaskAlreadyFinished, TaskNotFound
@@ -159,7 +160,9 @@ def test_what_routes_declare_is_kept(document: dict[str, Any]) -> None:
     assert create["402"]["description"] == describe(InsufficientCredits)
     assert create["409"]["description"] == describe(IdempotencyKeyInFlight)
     upload = ops["POST /api/videos/upload"]["responses"]
-    assert upload["413"]["description"] == describe(UploadTooLarge)
+    assert upload["413"]["description"] == (
+        f"{describe(UploadTooLarge)} {describe(StorageQuotaExceeded)}"
+    )
     events = ops["GET /api/tasks/{task_id}/events"]["responses"]
     assert "text/event-stream" in events["200"]["content"]
     assert events["404"]["description"] == describe(TaskNotFound)
