@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import psutil
 import typer
@@ -28,6 +28,9 @@ from vidgate.errors import VidgateError
 from vidgate.kit import parse_uuid
 from vidgate.logging import configure_logging
 from vidgate.runtime import Runtime
+
+if TYPE_CHECKING:
+    from vidgate.media.inventory import Collected, StorageReport
 
 T = TypeVar("T")
 
@@ -1066,13 +1069,13 @@ MinAgeHours = Annotated[
 ]
 
 
-def _storage_work(min_age_hours: float, *, collect: bool) -> tuple[Any, Any]:
+def _storage_work(min_age_hours: float, *, collect: bool) -> tuple[StorageReport, Collected | None]:
     """Compare storage with the rows and, with `collect`, act on what was found: one run."""
     from datetime import timedelta
 
     from vidgate.media import inventory
 
-    async def work(runtime: Runtime) -> tuple[Any, Any]:
+    async def work(runtime: Runtime) -> tuple[StorageReport, Collected | None]:
         report = await inventory.inspect(
             runtime.db,
             runtime.storage,
@@ -1085,10 +1088,10 @@ def _storage_work(min_age_hours: float, *, collect: bool) -> tuple[Any, Any]:
     return _with_runtime(_settings(), work)
 
 
-def _print_storage_report(report: Any) -> None:
+def _print_storage_report(report: StorageReport) -> None:
     from vidgate.media.quota import human_bytes
 
-    typer.echo(f"{'kind':16} {'objects':>8} {'bytes':>12} {'live rows':>10} {'row bytes':>12} ")
+    typer.echo(f"{'kind':16} {'objects':>8} {'bytes':>12} {'live rows':>10} {'row bytes':>12}")
     for kind in report.kinds:
         typer.echo(
             f"{kind.kind:16} {kind.stored.count:>8} {human_bytes(kind.stored.bytes):>12} "
