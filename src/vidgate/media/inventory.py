@@ -82,28 +82,30 @@ class StorageReport:
 
 @dataclass(frozen=True)
 class _Row:
-    key: str
     size: int
     created: datetime
-    live: bool
 
 
-async def _rows(db: Database, kind: str) -> dict[str, _Row]:
-    """Every row of `kind` that has a key: its size, when it was written, and whether live."""
+async def _live_rows(db: Database, kind: str) -> tuple[dict[str, _Row], int]:
+    """The live rows of `kind` by key (size, when written), and how many rows are expired."""
+    live: Any
+    expired: Any
     if kind == "uploads":
-        query: Any = select(
-            Upload.storage_key, Upload.size, Upload.created_at, Upload.expired_at.is_(None)
+        live = select(Upload.storage_key, Upload.size, Upload.created_at).where(
+            Upload.expired_at.is_(None)
         )
+        expired = select(func.count()).where(Upload.expired_at.is_not(None))
     else:
-        query = select(
+        live = select(
             Task.result_key,
             func.coalesce(Task.result_size, 0),
             func.coalesce(Task.completed_at, Task.updated_at),
-            Task.result_expired_at.is_(None),
-        ).where(Task.result_key.is_not(None))
+        ).where(Task.result_key.is_not(None), Task.result_expired_at.is_(None))
+        expired = select(func.count()).where(Task.result_expired_at.is_not(None))
     async with db.session() as session:
-        result = await session.stream(query.execution_options(yield_per=5000))
-        return {row[0]: _Row(*row) async for row in result}
+        result = await session.stream(live.execution_options(yield_per=5000))
+        rows = {row[0]: _Row(row[1], row[2]) async for row in result}
+        return rows, int(await session.scalar(expired) or 0)
 
 
 async def _inspect_kind(
@@ -111,25 +113,21 @@ async def _inspect_kind(
 ) -> KindReport:
     report = KindReport(kind)
     started = datetime.now(UTC)
-    rows = await _rows(db, kind)
+    rows, report.expired_rows = await _live_rows(db, kind)
     seen: set[str] = set()
     async for listed in storage.list_keys(f"{kind}/"):
         report.stored.add(listed.size)
-        row = rows.get(listed.key)
-        if row is not None and row.live:
+        if listed.key in rows:
             seen.add(listed.key)
         elif listed.modified < now - min_age:
             report.orphans.append(listed)
         else:
             report.young_orphans += 1
-    for row in rows.values():
-        if not row.live:
-            report.expired_rows += 1
-            continue
+    for key, row in rows.items():
         report.live_rows.add(row.size)
         # A row written after the listing began may have an object the listing passed by.
-        if row.key not in seen and row.created < started and not await storage.exists(row.key):
-            report.missing.append(row.key)
+        if key not in seen and row.created < started and not await storage.exists(key):
+            report.missing.append(key)
     return report
 
 
