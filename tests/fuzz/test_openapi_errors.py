@@ -28,13 +28,24 @@ from vidgate.credits.service import InsufficientCredits
 from vidgate.errors import DeclaredErrors, VidgateError, describe, documented
 from vidgate.media.errors import StorageQuotaExceeded
 from vidgate.media.multipart import UploadTooLarge
+from vidgate.moderation.errors import ScreeningUnavailable
 from vidgate.openapi import ErrorBody, ValidationErrorBody
-from vidgate.tasks.errors import IdempotencyKeyInFlight, TaskAlreadyFinished, TaskNotFound
+from vidgate.tasks.errors import (
+    IdempotencyKeyInFlight,
+    RemoteFetchesBusy,
+    TaskAlreadyFinished,
+    TaskNotFound,
+)
 
 REF = "#/components/schemas/"
 PACKAGE = Path(vidgate.__file__).parent
 # Operations that answer from memory alone: no database, so no 503.
-NO_DATABASE = {"GET /healthz", "GET /api/payments/packages", "GET /api/web/config"}
+NO_DATABASE = {
+    "GET /healthz",
+    "GET /api/payments/packages",
+    "GET /api/web/config",
+    "OPTIONS /api/uploads/tus/",  # the tus capabilities: constants, no authentication
+}
 # Where errors are raised that no route declares: the authentication dependencies (the document
 # derives their 401 and 403 from the dependencies a route has) and /metrics (not in the document).
 UNDECLARED_SOURCES = {"vidgate.auth.dependencies", "vidgate.auth.tokens", "vidgate.observability"}
@@ -173,12 +184,13 @@ def test_a_declared_status_adds_to_the_derived_description(document: dict[str, A
     cancel = ops["DELETE /api/tasks/{task_id}"]["responses"]
     assert cancel["400"]["description"] == describe(TaskAlreadyFinished)
     assert cancel["404"]["description"] == describe(TaskNotFound)
-    # The database's 503 and the server's own (its remote fetches are busy), in that order.
+    # The database's 503, then the server's own (its remote fetches are busy, the prompt screen
+    # did not answer), in that order.
     busy = ops["POST /api/videos/text-to-video"]["responses"]["503"]["description"]
     assert busy.startswith("The database is unavailable")
-    assert busy.endswith(
-        "This server is fetching as many remote input files as it can; try again shortly."
-    )
+    fetching = busy.index(describe(RemoteFetchesBusy))
+    assert busy.endswith(describe(ScreeningUnavailable)), busy
+    assert fetching < busy.index(describe(ScreeningUnavailable))
 
 
 def test_documented_builds_one_entry_per_status() -> None:

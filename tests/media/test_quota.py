@@ -4,6 +4,7 @@ stored, and two uploads at once cannot both squeeze under it."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from vidgate.app import create_app
 from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.media import quota
-from vidgate.media.models import Upload
+from vidgate.media.models import TusUpload, Upload
 
 from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.loopback import serve_on_loopback
@@ -120,3 +121,32 @@ async def test_uploads_at_once_cannot_both_fit_the_last_room(
         async with served.db.session() as s:
             assert await read_sum(s, user_id) == 2 * len(IMAGE) <= QUOTA
         assert files_in(served.media) == files_before + 1
+
+
+async def test_a_resumable_upload_past_the_quota_is_refused_before_any_byte(
+    served: Served,
+) -> None:
+    """A tus creation declares its length: one that cannot fit is 413 at once, and nothing is
+    recorded for it."""
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        user_id, headers = await new_user(http)
+        for _ in range(2):
+            assert (await post_image(http, headers)).status_code == 200
+        metadata = ",".join(
+            f"{key} {base64.b64encode(value.encode()).decode()}"
+            for key, value in {"filename": "face.png", "file_type": "image"}.items()
+        )
+        refused = await http.post(
+            "/api/uploads/tus/",
+            headers={
+                **headers,
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": str(len(IMAGE)),
+                "Upload-Metadata": metadata,
+            },
+        )
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["detail"].startswith("Storage quota of ")
+        async with served.db.session() as s:
+            pending = await s.scalar(select(func.count()).where(TusUpload.user_id == user_id))
+        assert pending == 0

@@ -1,7 +1,7 @@
 """media retention: when an upload or a task's result was deleted from storage
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-06
 
 A row outlives its object: `uploads.expired_at` and `tasks.result_expired_at` record that the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """moderation blocks: prompts that content screening refused, for the operator
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2027-01-20
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5790,7 +5790,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The file is larger than this server's upload limit. */
+            /** @description The file is larger than this server's upload limit. Storing the file would take the account's uploads and results over its storage quota. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6189,7 +6189,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The file is larger than this server's upload limit. */
+            /** @description The file is larger than this server's upload limit. Storing the file would take the account's uploads and results over its storage quota. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6307,7 +6307,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The file is larger than this server's upload limit. */
+            /** @description The file is larger than this server's upload limit. Storing the file would take the account's uploads and results over its storage quota. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6398,6 +6398,15 @@ export interface operations {
             };
             /** @description Nothing has been uploaded to storage for this direct upload yet (or what was uploaded was refused and removed). The file in storage was replaced while it was being checked; complete the upload again. Direct uploads to storage are only offered when the server stores media in an S3-compatible bucket; upload through `POST /api/videos/upload` instead. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storing the file would take the account's uploads and results over its storage quota. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
