@@ -303,6 +303,52 @@ class Settings(BaseSettings):
         description="The text moderation service prompts are checked with.",
     )
 
+    # Labels on every result (GB 45438-2025 implicit and explicit labels, C2PA): docs/labels.md
+    label_implicit: bool = Field(
+        default=True, description="Write the AIGC metadata (implicit label) into every result."
+    )
+    label_explicit: bool = Field(
+        default=True, description="Show a visible AI-generated mark at the start of every result."
+    )
+    label_explicit_text: str = Field(
+        default="AI生成", min_length=1, max_length=40, description="The visible mark's text."
+    )
+    label_explicit_corner: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = (
+        "top-right"
+    )
+    label_explicit_seconds: float = Field(
+        default=2.0,
+        ge=2.0,
+        le=60.0,
+        description="How long the visible mark shows from the start (the standard: 2 s or more).",
+    )
+    label_vendor_mark_channels: list[str] = Field(
+        default_factory=list,
+        description="Catalog channels whose vendor adds the visible mark itself (DashScope"
+        " `watermark`): vidgate asks the vendor for it there instead of burning it in.",
+    )
+    label_c2pa: bool = Field(default=True, description="Sign a C2PA manifest into every result.")
+    label_c2pa_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain (signer first) for C2PA; development: a generated"
+        " test CA and signer in the data dir.",
+    )
+    label_c2pa_key: Path | None = Field(
+        default=None, description="PEM private key (EC P-256) of the C2PA signing certificate."
+    )
+    label_producer: str = Field(
+        default="",
+        max_length=200,
+        description="ContentProducer: the operator's name or service filing number; required in"
+        " production while the implicit label is on (development: `vidgate-development`).",
+    )
+    label_propagator: str = Field(
+        default="", max_length=200, description="ContentPropagator; default: the producer."
+    )
+    label_attempts: int = Field(
+        default=3, ge=1, le=20, description="Labelling tries before the task fails with a refund."
+    )
+
     # Media storage
     storage_backend: StorageBackendName = "local"
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
@@ -437,6 +483,8 @@ class Settings(BaseSettings):
             self.sms_verify_per_ip_per_5min = 10000 if dev else 30
         if self.outbound_allow_private is None:
             self.outbound_allow_private = dev
+        if dev and not self.label_producer:
+            self.label_producer = "vidgate-development"
         return self
 
     @property
@@ -506,6 +554,16 @@ class Settings(BaseSettings):
         needed = [sms, *providers, STORAGE_BACKENDS[self.storage_backend]]
         problems += [spec.missing_problem(name) for spec in needed for name in spec.missing(self)]
         problems += [spec.unmet_problem(group) for spec in needed for group in spec.unmet(self)]
+        if self.label_implicit and not self.label_producer:
+            problems.append(
+                "VIDGATE_LABEL_PRODUCER is not set (the operator's name or filing number that the"
+                " implicit AIGC label carries; or turn it off with VIDGATE_LABEL_IMPLICIT=false)"
+            )
+        if self.label_c2pa and not (self.label_c2pa_cert and self.label_c2pa_key):
+            problems.append(
+                "VIDGATE_LABEL_C2PA_CERT and VIDGATE_LABEL_C2PA_KEY are not both set (the"
+                " certificate that signs C2PA manifests; or VIDGATE_LABEL_C2PA=false)"
+            )
         return problems
 
 

@@ -117,6 +117,9 @@ class Task(Base):
     # When the vendor said it cannot stop the task (or has no cancel): the task runs on and is
     # charged for what it makes; set once, so the worker stops asking and keeps polling.
     cancel_refused_at: Mapped[datetime | None]
+    # The labels the stored result carries (`vidgate.labels.pipeline`), or the labelling failures
+    # counted so far ({"failures": n}) while it is being retried; None: labelling was off.
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), onupdate=func.now(), nullable=False
