@@ -33,6 +33,7 @@ from vidgate.emulators.aliyun_green import AliyunGreenEmulator
 from vidgate.emulators.google import GoogleEmulator
 from vidgate.errors import install_error_handlers
 from vidgate.http_routes import add_routes, index_routes
+from vidgate.labels import endpoints as label_endpoints
 from vidgate.media import endpoints as media_endpoints
 from vidgate.media import retention
 from vidgate.media.serving import media_router
@@ -144,6 +145,7 @@ def create_app(
         task_endpoints.videos,
         auth_endpoints.router,
         task_endpoints.tasks,
+        label_endpoints.router,
         catalog_endpoints.router,
         ops_router,
         webhook_endpoints.deliveries,

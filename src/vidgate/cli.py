@@ -47,6 +47,7 @@ payments_cli = typer.Typer(help="Refund paid orders.", no_args_is_help=True)
 storage_cli = typer.Typer(
     help="What media storage holds, and removing what no row needs.", no_args_is_help=True
 )
+label_cli = typer.Typer(help="Check the AI-generated labels of a video.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(credits_cli, name="credits")
 cli.add_typer(user_cli, name="user")
@@ -55,6 +56,7 @@ cli.add_typer(report_cli, name="report")
 cli.add_typer(codes_cli, name="codes")
 cli.add_typer(payments_cli, name="payments")
 cli.add_typer(storage_cli, name="storage")
+cli.add_typer(label_cli, name="label")
 
 
 def _settings() -> Settings:
@@ -626,6 +628,25 @@ def credits_verify() -> None:
             f"reserved {d.credits_reserved} vs ledger {d.ledger_reserved_sum}"
         )
     raise typer.Exit(1)
+
+
+@label_cli.command("verify")
+def label_verify(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Show the file's AIGC metadata, whether its C2PA manifest is present and valid, and the
+    visible mark it records; exit 1 unless every label the settings turn on holds."""
+    from vidgate.labels.verify import describe, verify
+
+    report = verify(_settings(), file)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        for line in describe(report):
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 # --- users ------------------------------------------------------------------------------------

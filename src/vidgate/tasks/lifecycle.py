@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import func, insert, literal, literal_column, select, update
 from sqlalchemy.sql import Executable
 
 from vidgate.catalog.schema import Channel, Model
+from vidgate.labels import pipeline as labelling
 from vidgate.media.probe import MediaRejected, read_head
 from vidgate.media.storage import new_object_key
 from vidgate.net.safe_http import FetchFailed, UnsafeUrl
@@ -474,6 +475,8 @@ async def _submit(runtime: Runtime, task: Task) -> Step:
                 "image_urls": tuple(stored.get("image_urls", ())),
                 "model": channel.vendor_model,
                 "extra": channel.extra,
+                # The operator may have this channel's vendor add the visible AI-generated mark.
+                "watermark": labelling.vendor_marks(runtime.settings, channel.id),
             }
         )
         provider = runtime.providers.adapter(channel.adapter)
@@ -624,7 +627,12 @@ async def _poll(runtime: Runtime, task: Task) -> Step:
 
 
 async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
-    """Copy the result into vidgate storage (vendor URLs expire), probe it, then settle."""
+    """Copy the result into vidgate storage (vendor URLs expire), probe it, label it, settle.
+
+    Labelling works on the local copy before anything is stored: when it fails the step is
+    retried (from the download) and, after `label_attempts` failures, the task fails with its
+    credits back. With labels on, an unlabelled video is never stored as a result.
+    """
     if not state.result_url:
         return await _close(
             runtime, task, TaskStatus.FAILED, "no_result", "The provider finished without a video"
@@ -636,7 +644,7 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
     try:
         os.close(handle)
         try:
-            download = await runtime.outbound.download(
+            await runtime.outbound.download(
                 state.result_url, path, max_bytes=runtime.settings.max_result_bytes
             )
         except (FetchFailed, UnsafeUrl) as exc:
@@ -654,6 +662,16 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
                 "bad_result",
                 f"The provider's video is unusable: {exc}",
             )
+        labels: dict[str, Any] | None = None
+        if labelling.enabled(runtime.settings):
+            try:
+                labels = await asyncio.to_thread(
+                    labelling.label, runtime.settings, path, _label_job(runtime, task)
+                )
+                head = await asyncio.to_thread(read_head, path)
+                info = await runtime.prober.probe(path, head, "video")
+            except Exception as exc:  # any crash of a step: retried, then the task fails
+                return await _labelling_failed(runtime, task, exc)
         key = new_object_key("results", info.extension)
         stored = await runtime.storage.put_file(key, path, content_type=info.content_type)
     finally:
@@ -664,9 +682,10 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
             task.id,
             runtime.storage,
             result_key=stored.key,
-            result_size=download.size,
+            result_size=stored.size,
             duration_seconds=info.duration_seconds,
             billed_seconds=state.billed_seconds,
+            labels=labels,
         )
         await session.commit()
     if done is None:  # another worker (or a cancel) got there first
@@ -679,3 +698,35 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
         charged=done.credits_charged,
     )
     return DONE
+
+
+def _label_job(runtime: Runtime, task: Task) -> labelling.LabelJob:
+    model = runtime.catalog.get(task.model)
+    return labelling.LabelJob(
+        task_id=str(task.id),
+        model_id=task.model,
+        model_name=model.name.en if model is not None else task.model,
+        channel=task.channel,
+    )
+
+
+LABEL_FAILED_MESSAGE = "The video could not be labelled as AI-generated; its credits were returned"
+
+
+async def _labelling_failed(runtime: Runtime, task: Task, exc: Exception) -> Step:
+    """Count the failure on the task; try again later, or fail the task once they are spent."""
+    logger.warning("tasks.labelling_failed", task_id=str(task.id), error=repr(exc), exc_info=exc)
+    counted = func.coalesce(Task.labels["failures"].as_integer(), 0) + 1
+    async with runtime.db.session() as session:
+        failures = await session.scalar(
+            update(Task)
+            .where(Task.id == task.id, Task.status == TaskStatus.RUNNING)
+            .values(labels=func.jsonb_build_object(literal_column("'failures'"), counted))
+            .returning(Task.labels["failures"].as_integer())
+        )
+        await session.commit()
+    if failures is None:  # closed meanwhile
+        return DONE
+    if failures >= runtime.settings.label_attempts:
+        return await _close(runtime, task, TaskStatus.FAILED, "label_failed", LABEL_FAILED_MESSAGE)
+    return _backoff(runtime, failures)

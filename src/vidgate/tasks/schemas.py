@@ -148,6 +148,11 @@ class TaskByIdView(BaseModel):
     result_expired_at: datetime | None = Field(
         default=None, description="When the video was deleted (null while it is kept)"
     )
+    labelled: bool = Field(
+        default=False,
+        description="The result carries vidgate's AI-generated labels (AIGC metadata, visible"
+        " mark, C2PA manifest, as the server is set up); see GET /api/tasks/{id}/provenance",
+    )
 
 
 class TaskView(TaskByIdView):
@@ -191,6 +196,7 @@ class TaskView(TaskByIdView):
             cancel_message=self.cancel_message,
             result_expired=self.result_expired,
             result_expired_at=self.result_expired_at,
+            labelled=self.labelled,
         )
 
 

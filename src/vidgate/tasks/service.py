@@ -383,8 +383,10 @@ async def succeed(
     result_size: int,
     duration_seconds: float | None,
     billed_seconds: float | None,
+    labels: dict[str, Any] | None = None,
 ) -> Task | None:
-    """RUNNING → SUCCEEDED with the stored result; a metered task is charged its real length."""
+    """RUNNING → SUCCEEDED with the stored result and the labels it carries (None: labelling
+    is off); a metered task is charged its real length."""
     task = await lock_task(session, task_id)
     if task is None or task.status != TaskStatus.RUNNING:
         return None
@@ -414,6 +416,7 @@ async def succeed(
     task.result_key = result_key
     task.result_size = result_size
     task.result_duration_seconds = duration_seconds
+    task.labels = labels
     task.completed_at = datetime.now(UTC)
     await session.flush()
     await record_event(session, task, storage)
@@ -541,7 +544,13 @@ def view(task: Task, storage: Storage) -> TaskView:
         cancel_message=cancel_message,
         result_expired=task.result_expired_at is not None,
         result_expired_at=task.result_expired_at,
+        labelled=is_labelled(task),
     )
+
+
+def is_labelled(task: Task) -> bool:
+    """Whether the task's stored result carries the labels vidgate adds."""
+    return task.result_key is not None and bool(task.labels and "labelled_at" in task.labels)
 
 
 # --- the console --------------------------------------------------------------------------------
