@@ -1,0 +1,188 @@
+"""Labels through the live app and its worker: every kind and both billing modes deliver a
+labelled result, the provenance endpoint reports it to the owner only, a labelling crash is
+retried and, when it persists, fails the task with its credits back and no result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+
+from vidgate.labels import pipeline
+from vidgate.labels.verify import verify
+from vidgate.tasks.models import Task
+
+from ..fixtures.app import Live
+from ..fixtures.samples import png_bytes
+from ..fixtures.tasks import account, animate_inputs, new_caller, upload, wait_for
+
+
+async def _create(http: httpx.AsyncClient, caller: Any, kind: str) -> str:
+    if kind == "animate-move":
+        body: dict[str, Any] = await animate_inputs(http, caller, seconds=2.5)
+    elif kind == "image-to-video":
+        image = await upload(http, caller, png_bytes((320, 240)), "still.png", "image")
+        body = {"prompt": "a slow pan", "image_urls": [image]}
+    else:
+        body = {"prompt": "a quiet harbour at dawn"}
+    created = await http.post(f"/api/videos/{kind}", headers=caller.headers, json=body)
+    assert created.status_code == 200, created.text
+    task_id: str = created.json()["task_id"]
+    return task_id
+
+
+async def _download(http: httpx.AsyncClient, url: str, into: Path) -> Path:
+    response = await http.get(url, follow_redirects=True)
+    assert response.status_code == 200
+    await asyncio.to_thread(into.write_bytes, response.content)
+    return into
+
+
+async def _row(live: Live, task_id: str) -> Task:
+    async with live.runtime.db.session() as session:
+        task = await session.get(Task, uuid.UUID(task_id))
+    assert task is not None
+    return task
+
+
+@pytest.mark.parametrize(
+    ("kind", "billing"),
+    [("text-to-video", "prepaid"), ("image-to-video", "prepaid"), ("animate-move", "metered")],
+)
+async def test_every_kind_is_delivered_labelled(
+    live: Live, http: httpx.AsyncClient, tmp_path: Path, kind: str, billing: str
+) -> None:
+    caller = await new_caller(http)
+    task_id = await _create(http, caller, kind)
+    task = await wait_for(http, caller, task_id)
+    assert task["status"] == "SUCCEEDED", task
+    assert task["billing_mode"] == billing
+    assert task["labelled"] is True
+
+    result = await _download(http, task["result_url"], tmp_path / "result.mp4")
+    with av.open(str(result)) as container:
+        fields = json.loads(container.metadata["AIGC"])
+    assert fields["Label"] == "1"
+    assert fields["ProduceID"] == fields["PropagateID"] == task_id
+    assert fields["ContentProducer"] == live.settings.label_producer
+    report = verify(live.settings, result)
+    assert report.ok, report
+    assert report.c2pa.model == live.runtime.catalog.get(task["model"]).name.en  # type: ignore[union-attr]
+
+    row = await _row(live, task_id)
+    assert row.labels is not None and row.labels["implicit"] == fields
+    assert row.result_size == result.stat().st_size  # the labelled file is the result
+
+    provenance = await http.get(f"/api/tasks/{task_id}/provenance", headers=caller.headers)
+    assert provenance.status_code == 200, provenance.text
+    body = provenance.json()
+    assert body["ok"] is True
+    assert body["implicit"]["fields"] == fields
+    assert body["c2pa"]["valid"] is True and body["c2pa"]["state"] == "Trusted"
+
+
+async def test_provenance_is_for_the_owner_only(live: Live, http: httpx.AsyncClient) -> None:
+    owner = await new_caller(http)
+    task_id = await _create(http, owner, "text-to-video")
+    await wait_for(http, owner, task_id)
+    stranger = await new_caller(http)
+    other = await http.get(f"/api/tasks/{task_id}/provenance", headers=stranger.headers)
+    assert other.status_code == 404
+    assert other.json() == {"detail": "Task not found"}
+    unknown = await http.get(f"/api/tasks/{uuid.uuid4()}/provenance", headers=owner.headers)
+    assert unknown.status_code == 404
+    anonymous = await http.get(f"/api/tasks/{task_id}/provenance")
+    assert anonymous.status_code == 401
+
+
+async def test_a_task_without_a_result_has_no_provenance(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    caller = await new_caller(http)
+    created = await http.post(
+        "/api/videos/text-to-video",
+        headers=caller.headers,
+        json={"prompt": "refused [fault:moderation]"},
+    )
+    task = await wait_for(http, caller, created.json()["task_id"])
+    assert task["status"] == "FAILED" and task["labelled"] is False
+    response = await http.get(f"/api/tasks/{task['task_id']}/provenance", headers=caller.headers)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "The task has no result to verify"}
+
+
+async def test_a_crash_once_is_retried_and_the_task_succeeds_labelled(
+    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[str] = []
+
+    def crash_first(job: pipeline.LabelJob) -> None:
+        tries.append(job.task_id)
+        if tries.count(job.task_id) == 1:
+            raise RuntimeError("labelling crashed (test)")
+
+    monkeypatch.setattr(pipeline, "fault_hook", crash_first)
+    caller = await new_caller(http)
+    task_id = await _create(http, caller, "text-to-video")
+    task = await wait_for(http, caller, task_id)
+    assert task["status"] == "SUCCEEDED" and task["labelled"] is True
+    assert tries.count(task_id) == 2
+    _, _, rows = await account(live.runtime.db, caller.user_id)
+    assert rows == [("signup_bonus", 100, 0), ("charge", -20, 0)]
+
+
+@pytest.mark.parametrize("kind", ["text-to-video", "animate-move"])
+async def test_a_persistent_crash_fails_the_task_with_its_credits_back(
+    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    tries: list[str] = []
+
+    def crash(job: pipeline.LabelJob) -> None:
+        tries.append(job.task_id)
+        raise RuntimeError("labelling crashed (test)")
+
+    monkeypatch.setattr(pipeline, "fault_hook", crash)
+    caller = await new_caller(http)
+    task_id = await _create(http, caller, kind)
+    task = await wait_for(http, caller, task_id)
+    assert task["status"] == "FAILED", task
+    assert task["error_code"] == "label_failed"
+    assert task["error_message"] == (
+        "The video could not be labelled as AI-generated; its credits were returned"
+    )
+    assert task["result_url"] is None and task["labelled"] is False
+    assert tries.count(task_id) == live.settings.label_attempts
+    row = await _row(live, task_id)
+    assert row.result_key is None
+    assert row.labels == {"failures": live.settings.label_attempts}
+    credits, reserved, rows = await account(live.runtime.db, caller.user_id)
+    assert (credits, reserved) == (100, 0)
+    kinds = [r[0] for r in rows]
+    if kind == "animate-move":  # per-second: held, then released, never charged
+        assert kinds == ["signup_bonus", "reserve", "release"]
+    else:  # charged up front, refunded
+        assert rows == [("signup_bonus", 100, 0), ("charge", -20, 0), ("refund", 20, 0)]
+
+
+async def test_labels_turned_off_deliver_the_vendor_file(
+    live: Live, http: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = live.runtime.settings
+    monkeypatch.setattr(settings, "label_implicit", False)
+    monkeypatch.setattr(settings, "label_c2pa", False)
+    caller = await new_caller(http)
+    task_id = await _create(http, caller, "text-to-video")
+    task = await wait_for(http, caller, task_id)
+    assert task["status"] == "SUCCEEDED" and task["labelled"] is False
+    result = await _download(http, task["result_url"], tmp_path / "result.mp4")
+    with av.open(str(result)) as container:
+        assert "AIGC" not in container.metadata
+    report = verify(live.settings, result)
+    assert (report.implicit.present, report.c2pa.present) == (False, False)
+    assert (await _row(live, task_id)).labels is None
