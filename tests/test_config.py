@@ -65,6 +65,13 @@ def test_production_refuses_and_names_each_problem(
     assert not (clean_env / "secrets.json").exists()
 
 
+def _pem(path: Path) -> Path:
+    """A file where the operator's C2PA certificate or key would be (its contents are read
+    when signing, not at start-up)."""
+    path.write_text("-----BEGIN PLACEHOLDER-----\n")
+    return path
+
+
 def test_production_starts_when_configured(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,6 +86,9 @@ def test_production_starts_when_configured(
         "TWILIO_FROM_NUMBER": "+15005550006",
         "DASHSCOPE_API_KEY": "sk-test",
         "KIE_API_KEY": "kie-test",
+        "LABEL_PRODUCER": "Example Video Co.",
+        "LABEL_C2PA_CERT": str(_pem(clean_env / "c2pa-chain.pem")),
+        "LABEL_C2PA_KEY": str(_pem(clean_env / "c2pa-key.pem")),
     }.items():
         monkeypatch.setenv(f"VIDGATE_{name}", value)
     settings = load_settings()

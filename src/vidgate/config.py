@@ -564,6 +564,12 @@ class Settings(BaseSettings):
                 "VIDGATE_LABEL_C2PA_CERT and VIDGATE_LABEL_C2PA_KEY are not both set (the"
                 " certificate that signs C2PA manifests; or VIDGATE_LABEL_C2PA=false)"
             )
+        elif self.label_c2pa:
+            problems += [
+                f"VIDGATE_LABEL_C2PA_{name} names {path}, which is not a readable file"
+                for name, path in (("CERT", self.label_c2pa_cert), ("KEY", self.label_c2pa_key))
+                if path is not None and not os.access(path, os.R_OK)
+            ]
         return problems
 
 

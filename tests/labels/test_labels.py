@@ -13,11 +13,12 @@ import pytest
 
 from vidgate.config import Settings
 from vidgate.labels import implicit, pipeline, provenance
+from vidgate.labels.job import LabelJob
 from vidgate.labels.verify import verify
 
 from ..fixtures.samples import mp4_bytes
 
-JOB = pipeline.LabelJob(
+JOB = LabelJob(
     task_id="7d1c0ab2-0000-4000-8000-000000000001",
     model_id="sora-2",
     model_name="Sora 2",

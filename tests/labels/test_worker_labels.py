@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from vidgate.labels import pipeline
+from vidgate.labels.job import LabelJob
 from vidgate.labels.verify import verify
 from vidgate.tasks.models import Task
 
@@ -122,7 +123,7 @@ async def test_a_crash_once_is_retried_and_the_task_succeeds_labelled(
 ) -> None:
     tries: list[str] = []
 
-    def crash_first(job: pipeline.LabelJob) -> None:
+    def crash_first(job: LabelJob) -> None:
         tries.append(job.task_id)
         if tries.count(job.task_id) == 1:
             raise RuntimeError("labelling crashed (test)")
@@ -143,7 +144,7 @@ async def test_a_persistent_crash_fails_the_task_with_its_credits_back(
 ) -> None:
     tries: list[str] = []
 
-    def crash(job: pipeline.LabelJob) -> None:
+    def crash(job: LabelJob) -> None:
         tries.append(job.task_id)
         raise RuntimeError("labelling crashed (test)")
 

@@ -13,24 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from vidgate.config import Settings
 from vidgate.labels import implicit, provenance
-
-
-@dataclass(frozen=True)
-class LabelJob:
-    """What the labels say about one result: its task, the model that made it, its channel."""
-
-    task_id: str
-    model_id: str
-    model_name: str
-    channel: str | None
-
+from vidgate.labels.job import LabelJob
 
 # Tests set this to make labelling fail on purpose (nothing else can break it at will); it is
 # called with the job before any step runs. None in every running server.

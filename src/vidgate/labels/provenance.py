@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import c2pa
 
 from vidgate import __version__
 from vidgate.config import Settings
 from vidgate.labels.certificates import SigningFiles, development_files
-
-if TYPE_CHECKING:
-    from vidgate.labels.pipeline import LabelJob
+from vidgate.labels.job import LabelJob
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 VIDGATE_ASSERTION = "org.vidgate.labels"

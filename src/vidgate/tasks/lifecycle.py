@@ -29,6 +29,7 @@ from sqlalchemy.sql import Executable
 
 from vidgate.catalog.schema import Channel, Model
 from vidgate.labels import pipeline as labelling
+from vidgate.labels.job import LabelJob
 from vidgate.media.probe import MediaRejected, read_head
 from vidgate.media.storage import new_object_key
 from vidgate.net.safe_http import FetchFailed, UnsafeUrl
@@ -700,9 +701,9 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
     return DONE
 
 
-def _label_job(runtime: Runtime, task: Task) -> labelling.LabelJob:
+def _label_job(runtime: Runtime, task: Task) -> LabelJob:
     model = runtime.catalog.get(task.model)
-    return labelling.LabelJob(
+    return LabelJob(
         task_id=str(task.id),
         model_id=task.model,
         model_name=model.name.en if model is not None else task.model,
