@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from vidgate.auth.dependencies import CurrentUser
-from vidgate.deps import DbSession, RuntimeDep
+from vidgate.deps import RuntimeDep
 from vidgate.errors import documented
 from vidgate.labels.errors import NoResult
 from vidgate.labels.verify import ProvenanceReport, verify
@@ -25,12 +25,11 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
     response_model=ProvenanceReport,
     responses=documented(TaskNotFound, NoResult),
 )
-async def task_provenance(
-    task_id: str, user: CurrentUser, runtime: RuntimeDep, session: DbSession
-) -> ProvenanceReport:
+async def task_provenance(task_id: str, user: CurrentUser, runtime: RuntimeDep) -> ProvenanceReport:
     """What labels the task's result carries (AIGC metadata, C2PA manifest, visible mark) and
     whether each validates, as `vidgate label verify` reports it. The task's owner only."""
-    task = await service.owned_task(session, task_id, user.id)
+    async with runtime.db.reads() as session:  # not held while the file is read and checked
+        task = await service.owned_task(session, task_id, user.id)
     if task.result_key is None:
         raise NoResult()
     recorded = (task.labels or {}).get("explicit")

@@ -269,6 +269,11 @@ export function TaskDetail({ id }: { id: string }) {
                   {t("task.download")}
                 </a>
               </p>
+              {task.labelled && (
+                <p className="hint">
+                  {t("task.labelled")} · <Link href="/terms/#labels">{t("task.labelled.more")}</Link>
+                </p>
+              )}
             </>
           ) : task.result_expired ? (
             <p>{t("task.expired", { n: keptDays(task.completed_at, task.result_expired_at) })}</p>

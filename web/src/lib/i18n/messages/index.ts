@@ -11,9 +11,10 @@ import * as keys from "./keys";
 import * as profile from "./profile";
 import * as redeem from "./redeem";
 import * as task from "./task";
+import * as terms from "./terms";
 import * as webhooks from "./webhooks";
 
-const areas = [common, auth, dashboard, create, task, history, credits, buy, redeem, keys, webhooks, profile, admin];
+const areas = [common, auth, dashboard, create, task, terms, history, credits, buy, redeem, keys, webhooks, profile, admin];
 
 export type MessageKey =
   | keyof typeof common.en
@@ -21,6 +22,7 @@ export type MessageKey =
   | keyof typeof dashboard.en
   | keyof typeof create.en
   | keyof typeof task.en
+  | keyof typeof terms.en
   | keyof typeof history.en
   | keyof typeof credits.en
   | keyof typeof buy.en

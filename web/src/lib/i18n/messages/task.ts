@@ -50,6 +50,8 @@ export const en = {
   "task.download": "Download the video",
   "task.noResult": "The task succeeded but no video link was returned.",
   "task.expired": "This video has expired (kept {n} days) and was deleted.",
+  "task.labelled": "AI-generated, labelled",
+  "task.labelled.more": "What the labels mean",
   "task.cancel": "Cancel task",
   "task.cancel.confirm":
     "Cancel this task? If the provider has not started it yet, it stops and its credits come back. A task already running at a provider that cannot stop it (text or image to video, or an animation past the provider's queue) keeps running and is charged for what it makes; you still get the video.",
@@ -122,6 +124,8 @@ export const zh: typeof en = {
   "task.download": "下载视频",
   "task.noResult": "任务已成功，但没有返回视频链接。",
   "task.expired": "此视频已过期（保存了 {n} 天），已被删除。",
+  "task.labelled": "AI生成，已添加标识",
+  "task.labelled.more": "标识说明",
   "task.cancel": "取消任务",
   "task.cancel.confirm":
     "确定取消此任务吗？如果服务商尚未开始处理，任务会停止并退回积分。已在无法中途停止的服务商处运行的任务（文生视频、图生视频，或已过服务商排队阶段的动画任务）会继续生成并按实际生成的内容扣费，你仍会得到视频。",
