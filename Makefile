@@ -103,6 +103,7 @@ bench: install
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/tus.py
 	$(BIN)/python bench/labels.py
+	$(BIN)/python bench/labels_remux.py
 	$(BIN)/python bench/tasks.py --users 50 --compare-api-workers
 	$(BIN)/python bench/tasks.py --users 50 --first-channel-failures 0.3
 

@@ -14,6 +14,7 @@ import av
 import httpx
 import pytest
 
+from vidgate.emulators.dashscope import DashScopeEmulator
 from vidgate.labels import pipeline
 from vidgate.labels.job import LabelJob
 from vidgate.labels.verify import verify
@@ -187,3 +188,34 @@ async def test_labels_turned_off_deliver_the_vendor_file(
     report = verify(live.settings, result)
     assert (report.implicit.present, report.c2pa.present) == (False, False)
     assert (await _row(live, task_id)).labels is None
+
+
+async def test_a_vendor_marked_channel_asks_dashscope_for_its_watermark(
+    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator lets DashScope draw the visible mark: the submit asks for `watermark`, vidgate
+    burns nothing in, and the labels record the vendor's mark."""
+    settings = live.runtime.settings
+    monkeypatch.setattr(settings, "label_explicit", True)
+    monkeypatch.setattr(settings, "label_vendor_mark_channels", ["dashscope-animate-move"])
+    emulator = next(e for e in live.runtime.providers.emulators if isinstance(e, DashScopeEmulator))
+    caller = await new_caller(http)
+    task_id = await _create(http, caller, "animate-move")
+    task = await wait_for(http, caller, task_id)
+    assert task["status"] == "SUCCEEDED" and task["labelled"] is True, task
+    row = await _row(live, task_id)
+    assert row.channel == "dashscope-animate-move"
+    assert row.labels is not None and row.labels["explicit"] == {"by": "vendor"}
+    submits = [
+        json.loads(entry["body"])
+        for entry in emulator.requests
+        if entry["method"] == "POST" and entry["body"] and row.upstream_id not in entry["path"]
+    ]
+    sent = [
+        body
+        for body in submits
+        if body.get("input", {}).get("video_url") == task["inputs"]["video_url"]
+    ]
+    assert sent and sent[-1]["input"]["watermark"] is True
+    provenance = await http.get(f"/api/tasks/{task_id}/provenance", headers=caller.headers)
+    assert provenance.json()["explicit"] == {"enabled": True, "recorded": {"by": "vendor"}}
