@@ -189,3 +189,12 @@ def test_production_requires_a_producer_and_a_certificate() -> None:
     assert any("VIDGATE_LABEL_C2PA_CERT" in p for p in problems)
     quiet = Settings(env="production", label_implicit=False, label_c2pa=False)
     assert not any("VIDGATE_LABEL" in p for p in quiet.production_problems())
+
+
+def test_a_file_that_is_no_video_is_reported_as_such(settings: Settings, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n")
+    report = verify(settings, text)
+    assert not report.ok
+    assert (report.implicit.present, report.c2pa.present) == (False, False)
+    assert (report.implicit.problem or "").startswith("not a video vidgate can read")

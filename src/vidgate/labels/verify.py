@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from vidgate.config import Settings
 from vidgate.labels import implicit, provenance
+from vidgate.media.probe import MediaRejected, probe, read_head
 
 
 class ImplicitReport(BaseModel):
@@ -57,6 +58,10 @@ def verify(
     settings: Settings, path: Path, recorded: dict[str, Any] | None = None
 ) -> ProvenanceReport:
     """Check `path`; `recorded` is what the task row says of the visible mark, when known."""
+    try:
+        probe(path, read_head(path), "video")
+    except MediaRejected as exc:  # nothing to read labels from: say so rather than guess
+        return _not_a_video(settings, f"not a video vidgate can read: {exc}")
     aigc = implicit.check(path, settings.secret_key)
     manifest = provenance.check(settings, path)
     mark = manifest.explicit if manifest.present else None
@@ -85,6 +90,23 @@ def verify(
     return report
 
 
+def _not_a_video(settings: Settings, problem: str) -> ProvenanceReport:
+    return ProvenanceReport(
+        ok=False,
+        implicit=ImplicitReport(
+            enabled=settings.label_implicit,
+            present=False,
+            valid=False,
+            fields=None,
+            problem=problem,
+        ),
+        c2pa=C2paReport(
+            enabled=settings.label_c2pa, present=False, valid=False, state=None, problems=[problem]
+        ),
+        explicit=ExplicitReport(enabled=settings.label_explicit, recorded=None),
+    )
+
+
 def _passes(settings: Settings, report: ProvenanceReport) -> bool:
     if settings.label_implicit and not report.implicit.valid:
         return False
@@ -99,7 +121,8 @@ def describe(report: ProvenanceReport) -> list[str]:
     lines = [f"Labels: {'OK' if report.ok else 'NOT OK'}"]
     aigc = report.implicit
     state = "valid" if aigc.valid else f"INVALID ({aigc.problem})"
-    lines.append(f"Implicit AIGC metadata: {'absent' if not aigc.present else state}")
+    absent = f"absent ({aigc.problem})" if aigc.problem and not aigc.present else "absent"
+    lines.append(f"Implicit AIGC metadata: {state if aigc.present else absent}")
     for name, value in (aigc.fields or {}).items():
         lines.append(f"  {name}: {value}")
     c2pa = report.c2pa
