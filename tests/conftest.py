@@ -67,9 +67,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         cors_origins=[FRONT_END_ORIGIN],  # a front end elsewhere: CORS, payments' way back
         web_dir=tmp_path_factory.mktemp("no-web-app"),  # the API alone, built web app or not
         catalog=TEST_CATALOG,
-        # The visible mark is drawn by a module built apart; every other label is on, as in
-        # production.
-        label_explicit=False,
     )
 
 

@@ -19,6 +19,7 @@ from vidgate.config import Settings
 from vidgate.db.engine import Database
 from vidgate.job_registry import build_job_app
 from vidgate.jobs import worker_options
+from vidgate.labels.pipeline import check_settings as check_labels
 from vidgate.media.backends import storage_from_settings
 from vidgate.media.sandbox import ProbeLimits, ProbeSandbox
 from vidgate.moderation.screen import build_screen
@@ -76,6 +77,7 @@ async def open_runtime(
         await stack.enter_async_context(jobs.open_async())
         storage = storage_from_settings(settings)
         prompt_screen = build_screen(settings)  # a bad word list stops the start here
+        check_labels(settings)  # so does a visible mark the rules or the font cannot make
         stack.push_async_callback(prompt_screen.aclose)
         # Started by the API (it probes uploads), in other processes only if they probe.
         prober = ProbeSandbox(ProbeLimits.from_settings(settings), settings.probe_processes)

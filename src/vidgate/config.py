@@ -318,9 +318,10 @@ class Settings(BaseSettings):
     )
     label_explicit_seconds: float = Field(
         default=2.0,
-        ge=2.0,
+        ge=0.0,
         le=60.0,
-        description="How long the visible mark shows from the start (the standard: 2 s or more).",
+        description="How long the visible mark shows from the start: 0 for the whole video, else"
+        " at least 2 s (the standard's minimum).",
     )
     label_vendor_mark_channels: list[str] = Field(
         default_factory=list,

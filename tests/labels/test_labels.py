@@ -198,3 +198,20 @@ def test_a_file_that_is_no_video_is_reported_as_such(settings: Settings, tmp_pat
     assert not report.ok
     assert (report.implicit.present, report.c2pa.present) == (False, False)
     assert (report.implicit.problem or "").startswith("not a video vidgate can read")
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"label_explicit_text": "made by a machine"}, "人工智能"),
+        ({"label_explicit_seconds": 1.0}, "seconds"),
+    ],
+)
+def test_a_visible_mark_the_rules_refuse_stops_the_start(
+    settings: Settings, update: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        pipeline.check_settings(settings.model_copy(update={**update, "label_explicit": True}))
+    pipeline.check_settings(settings.model_copy(update={**update, "label_explicit": False}))
+    whole_video = {"label_explicit": True, "label_explicit_seconds": 0.0}
+    pipeline.check_settings(settings.model_copy(update=whole_video))

@@ -79,6 +79,13 @@ async def test_every_kind_is_delivered_labelled(
 
     row = await _row(live, task_id)
     assert row.labels is not None and row.labels["implicit"] == fields
+    settings = live.settings  # the visible mark, burned in by vidgate (drawn pixels: test_explicit)
+    assert row.labels["explicit"] == {
+        "by": "vidgate",
+        "text": settings.label_explicit_text,
+        "corner": settings.label_explicit_corner,
+        "seconds": settings.label_explicit_seconds,
+    }
     assert row.result_size == result.stat().st_size  # the labelled file is the result
 
     provenance = await http.get(f"/api/tasks/{task_id}/provenance", headers=caller.headers)
@@ -178,6 +185,7 @@ async def test_labels_turned_off_deliver_the_vendor_file(
     settings = live.runtime.settings
     monkeypatch.setattr(settings, "label_implicit", False)
     monkeypatch.setattr(settings, "label_c2pa", False)
+    monkeypatch.setattr(settings, "label_explicit", False)
     caller = await new_caller(http)
     task_id = await _create(http, caller, "text-to-video")
     task = await wait_for(http, caller, task_id)

@@ -103,12 +103,22 @@ def _parties(settings: Settings, job: LabelJob) -> implicit.Parties:
     )
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse (ValueError, which stops the start) a visible mark the standard's rules or the
+    label font cannot make, rather than failing every task's labelling later."""
+    if settings.label_explicit:
+        from vidgate.labels.explicit import ExplicitLabel
+
+        ExplicitLabel(
+            settings.label_explicit_text,
+            settings.label_explicit_corner,
+            settings.label_explicit_seconds,
+        )
+
+
 def _burn_in(source: Path, target: Path, record: dict[str, Any]) -> None:
-    """The visible mark, drawn by `labels.explicit` (imported here: only this step needs it)."""
-    # Written apart from this module; until both are in one tree mypy may not see it.
-    from vidgate.labels.explicit import (  # type: ignore[import-not-found,unused-ignore]
-        ExplicitLabel,
-        burn_in,
-    )
+    """The visible mark, drawn by `labels.explicit` (imported here, where it is used: it brings
+    NumPy and the label font, which processes that never burn a mark in do not need)."""
+    from vidgate.labels.explicit import ExplicitLabel, burn_in
 
     burn_in(source, target, ExplicitLabel(record["text"], record["corner"], record["seconds"]))

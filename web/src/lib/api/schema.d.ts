@@ -335,6 +335,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{task_id}/provenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Task Provenance
+         * @description What labels the task's result carries (AIGC metadata, C2PA manifest, visible mark) and
+         *     whether each validates, as `vidgate label verify` reports it. The task's owner only.
+         */
+        get: operations["task_provenance_api_tasks__task_id__provenance_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/videos/models": {
         parameters: {
             query?: never;
@@ -2052,6 +2073,34 @@ export interface components {
             /** Page Size */
             page_size: number;
         };
+        /** C2paReport */
+        C2paReport: {
+            /**
+             * Enabled
+             * @description Whether this server signs C2PA manifests
+             */
+            enabled: boolean;
+            /** Present */
+            present: boolean;
+            /** Valid */
+            valid: boolean;
+            /**
+             * State
+             * @description The C2PA validation state (Valid, Trusted, Invalid)
+             */
+            state: string | null;
+            /** Problems */
+            problems: string[];
+            /** Digital Source Type */
+            digital_source_type?: string | null;
+            /**
+             * Model
+             * @description The generative model the manifest names
+             */
+            model?: string | null;
+            /** Claim Generator */
+            claim_generator?: string | null;
+        };
         /** CancelResponse */
         CancelResponse: {
             /**
@@ -2301,6 +2350,21 @@ export interface components {
             /** Qr Svg */
             qr_svg: string;
         };
+        /** ExplicitReport */
+        ExplicitReport: {
+            /**
+             * Enabled
+             * @description Whether this server shows the visible AI-generated mark
+             */
+            enabled: boolean;
+            /**
+             * Recorded
+             * @description How the mark was made, as the C2PA manifest (or the task) records it
+             */
+            recorded: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** GoogleLoginRequest */
         GoogleLoginRequest: {
             /** Code */
@@ -2351,6 +2415,27 @@ export interface components {
             duration?: number | null;
             /** Image Urls */
             image_urls: string[];
+        };
+        /** ImplicitReport */
+        ImplicitReport: {
+            /**
+             * Enabled
+             * @description Whether this server writes the AIGC metadata
+             */
+            enabled: boolean;
+            /** Present */
+            present: boolean;
+            /** Valid */
+            valid: boolean;
+            /**
+             * Fields
+             * @description The AIGC object as read from the file
+             */
+            fields: {
+                [key: string]: unknown;
+            } | null;
+            /** Problem */
+            problem?: string | null;
         };
         /** Label */
         Label: {
@@ -2584,6 +2669,12 @@ export interface components {
              * @description When the video was deleted (null while it is kept)
              */
             result_expired_at?: string | null;
+            /**
+             * Labelled
+             * @description The result carries vidgate's AI-generated labels (AIGC metadata, visible mark, C2PA manifest, as the server is set up); see GET /api/tasks/{id}/provenance
+             * @default false
+             */
+            labelled: boolean;
             /** Channel */
             channel?: string | null;
             /** Provider */
@@ -2799,6 +2890,20 @@ export interface components {
             username?: string | null;
             /** Avatar Url */
             avatar_url?: string | null;
+        };
+        /**
+         * ProvenanceReport
+         * @description The labels a video carries and whether each holds.
+         */
+        ProvenanceReport: {
+            /**
+             * Ok
+             * @description Every label this server turns on is present and valid
+             */
+            ok: boolean;
+            implicit: components["schemas"]["ImplicitReport"];
+            c2pa: components["schemas"]["C2paReport"];
+            explicit: components["schemas"]["ExplicitReport"];
         };
         /** Received */
         Received: {
@@ -3081,6 +3186,12 @@ export interface components {
              * @description When the video was deleted (null while it is kept)
              */
             result_expired_at?: string | null;
+            /**
+             * Labelled
+             * @description The result carries vidgate's AI-generated labels (AIGC metadata, visible mark, C2PA manifest, as the server is set up); see GET /api/tasks/{id}/provenance
+             * @default false
+             */
+            labelled: boolean;
         };
         /** TaskList */
         TaskList: {
@@ -3185,6 +3296,12 @@ export interface components {
              * @description When the video was deleted (null while it is kept)
              */
             result_expired_at?: string | null;
+            /**
+             * Labelled
+             * @description The result carries vidgate's AI-generated labels (AIGC metadata, visible mark, C2PA manifest, as the server is set up); see GET /api/tasks/{id}/provenance
+             * @default false
+             */
+            labelled: boolean;
         };
         /** TextToVideoRequest */
         TextToVideoRequest: {
@@ -4765,6 +4882,68 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry after Retry-After seconds. This server is fetching as many remote input files as it can; try again shortly. The moderation service prompts are screened by did not answer, and this server refuses unscreened prompts; nothing was charged. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying (sent when the database is unavailable) */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    task_provenance_api_tasks__task_id__provenance_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvenanceReport"];
+                };
+            };
+            /** @description Not authenticated: a Bearer access token that is missing, expired, forged or of an ended session. */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description There is no task with this id, or it is not the caller's. The task has no stored result (yet, or any more) whose labels could be checked. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request does not fit the schema (field errors), or its content is refused. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying (sent when the database is unavailable) */
