@@ -27,8 +27,7 @@ from vidgate.users.service import anonymize_due_accounts
 
 from ..fixtures.app import DEV_CLIENT_KEY
 from ..fixtures.samples import png_bytes
-from ..fixtures.signin import sign_in
-from ..fixtures.tasks import Caller
+from ..fixtures.tasks import Caller, new_caller
 
 # Every field docs/api.md §4.1 promises in a task's status body.
 CONTRACT_FIELDS = {
@@ -56,14 +55,6 @@ CONTRACT_FIELDS = {
     "cancel_outcome",
     "cancel_message",
 }
-
-
-async def caller(client: httpx.AsyncClient) -> Caller:
-    signed = await sign_in(client)
-    headers = {**signed.headers, "X-API-Key": DEV_CLIENT_KEY}
-    me = await client.get("/api/auth/me", headers=headers)
-    assert me.status_code == 200, me.text
-    return Caller(uuid.UUID(me.json()["id"]), headers)
 
 
 async def upload(client: httpx.AsyncClient, who: Caller) -> tuple[str, str]:
@@ -161,7 +152,7 @@ async def test_expiry_deletes_what_is_due_and_keeps_the_rest(
     assert (settings.upload_retention_days, settings.result_retention_days) == (30, 90)
     assert settings.failed_input_retention_days == 7
     storage = runtime.storage
-    who = await caller(client)
+    who = await new_caller(client)
     old, _ = await upload(client, who)
     fresh, _ = await upload(client, who)
     in_use, in_use_url = await upload(client, who)
@@ -219,7 +210,7 @@ async def test_expiry_deletes_what_is_due_and_keeps_the_rest(
 async def test_expired_result_and_media_answer_as_expired(
     client: httpx.AsyncClient, runtime: Runtime, db: Database
 ) -> None:
-    who = await caller(client)
+    who = await new_caller(client)
     task_id, result = await add_task(
         db, runtime.storage, who, TaskStatus.SUCCEEDED, ended_days_ago=100, with_result=True
     )
@@ -273,7 +264,7 @@ class FailingStorage:
 async def test_a_batch_that_fails_is_retried_and_a_missing_object_is_fine(
     client: httpx.AsyncClient, runtime: Runtime, db: Database
 ) -> None:
-    who = await caller(client)
+    who = await new_caller(client)
     first, _ = await upload(client, who)
     already_gone, _ = await upload(client, who)
     for key in (first, already_gone):
@@ -309,7 +300,7 @@ class CountingStorage:
 async def test_concurrent_runs_share_the_work_without_deleting_twice(
     client: httpx.AsyncClient, runtime: Runtime, db: Database
 ) -> None:
-    who = await caller(client)
+    who = await new_caller(client)
     keys = [(await upload(client, who))[0] for _ in range(6)]
     for key in keys:
         await backdate_upload(db, key, 60)
@@ -330,7 +321,7 @@ async def test_concurrent_runs_share_the_work_without_deleting_twice(
 async def test_nothing_expires_when_retention_is_off(
     client: httpx.AsyncClient, runtime: Runtime, db: Database
 ) -> None:
-    who = await caller(client)
+    who = await new_caller(client)
     key, _ = await upload(client, who)
     await backdate_upload(db, key, 3650)
     _, result = await add_task(
@@ -353,12 +344,12 @@ async def test_nothing_expires_when_retention_is_off(
 async def test_anonymising_an_account_deletes_its_media(
     client: httpx.AsyncClient, runtime: Runtime, db: Database
 ) -> None:
-    who = await caller(client)
+    who = await new_caller(client)
     mine, _ = await upload(client, who)
     task_id, result = await add_task(
         db, runtime.storage, who, TaskStatus.SUCCEEDED, ended_days_ago=1, with_result=True
     )
-    other = await caller(client)
+    other = await new_caller(client)
     theirs, _ = await upload(client, other)
     assert result is not None
     deleted = await client.delete("/api/users/account", headers=who.headers)
