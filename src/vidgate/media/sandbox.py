@@ -15,7 +15,7 @@ cannot be stopped from outside). So the API hands each probe to a small pool of 
 - no core dumps, and no descriptor of the API's (sockets, database connections, the listening
   port): a worker is a new interpreter (`subprocess`, close_fds) that has its stdin, stdout and
   stderr only, in a session of its own so that a terminal's Ctrl-C reaches the API, which stops
-  its workers itself.
+  its workers itself (`vidgate.confined`, shared with the labelling process).
 
 Why not `concurrent.futures.ProcessPoolExecutor`: a task there cannot be given a deadline that
 stops its process, and one worker that dies breaks the whole pool (BrokenProcessPool fails every
@@ -41,11 +41,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
-import math
 import os
-import resource
-import selectors
-import signal
 import subprocess
 import sys
 import time
@@ -56,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from vidgate import confined
 from vidgate.media.probe import FileType, MediaInfo, MediaRejected
 
 if TYPE_CHECKING:
@@ -102,19 +99,8 @@ class _Worker:
     """One worker process and its pipes; used by one probe at a time, from a thread."""
 
     def __init__(self, limits: ProbeLimits, target: str) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                __name__,
-                target,
-                str(limits.cpu_seconds),
-                str(limits.memory_bytes),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-            start_new_session=True,
+        self.process = confined.start(
+            __name__, target, str(limits.cpu_seconds), str(limits.memory_bytes)
         )
         self.ready = False
         self._buffer = b""
@@ -139,19 +125,14 @@ class _Worker:
     def _read_line(self, deadline: float, too_late: str) -> bytes:
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                left = deadline - time.monotonic()
-                if left <= 0 or not selector.select(left):
-                    self.kill()
-                    raise ProbeFailed(too_late)
-                chunk = os.read(fd, MAX_ANSWER_BYTES)
-                if not chunk or len(self._buffer) + len(chunk) > MAX_ANSWER_BYTES:
-                    self.kill()
-                    raise ProbeFailed(self._death())
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            line, self._buffer = confined.read_line(fd, self._buffer, deadline, MAX_ANSWER_BYTES)
+        except confined.AnswerLate:
+            self.kill()
+            raise ProbeFailed(too_late) from None
+        except confined.AnswerMissing:
+            self.kill()
+            raise ProbeFailed(self._death()) from None
         return line
 
     def _death(self) -> str:
@@ -161,11 +142,7 @@ class _Worker:
         except subprocess.TimeoutExpired:  # it closed its answers' pipe but lives on
             self.kill()
             return "the checker stopped answering"
-        if code == -signal.SIGXCPU:
-            return "it used too much CPU time"
-        if code == _OUT_OF_MEMORY:
-            return "it needed too much memory"
-        return "the decoder crashed"
+        return confined.exit_reason(code) or "the decoder crashed"
 
     @property
     def alive(self) -> bool:
@@ -286,30 +263,24 @@ def _decode_answer(answer: dict[str, Any]) -> MediaInfo:
 
 # --- the worker process -------------------------------------------------------------------
 
-# A worker's exit status after an allocation failed (the API reports "too much memory").
-_OUT_OF_MEMORY = 75
-
 
 def _serve(target: str, cpu_seconds: int, memory_bytes: int) -> None:
     """Answer probe requests read from stdin until it closes, one JSON line each on stdout."""
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever else writes to stdout (a decoder's messages) goes to stderr
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the API stops its workers itself
+    answers = confined.answer_pipe()
     probe = _resolve(target)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    confined.limit_memory(memory_bytes)
     answers.write(_READY)
     answers.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)
-        _allow_cpu(cpu_seconds)
+        confined.allow_cpu(cpu_seconds)
         try:
             info = probe(Path(request["path"]), base64.b64decode(request["head"]), request["type"])
             answer: dict[str, Any] = {"info": dataclasses.asdict(info)}
         except MediaRejected as rejected:
             answer = {"rejected": str(rejected)}
-        except MemoryError:
-            os._exit(_OUT_OF_MEMORY)  # nothing in this process can be trusted to allocate now
+        except MemoryError:  # nothing in this process can be trusted to allocate now
+            os._exit(confined.OUT_OF_MEMORY)
         answers.write(json.dumps(answer).encode() + b"\n")
         answers.flush()
 
@@ -320,15 +291,6 @@ def _resolve(target: str) -> Callable[[Path, bytes, FileType], MediaInfo]:
         importlib.import_module(module), name
     )
     return function
-
-
-def _allow_cpu(seconds: int) -> None:
-    """RLIMIT_CPU counts the process's whole life: allow `seconds` more than used so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    used = math.ceil(usage.ru_utime + usage.ru_stime)
-    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    soft = used + seconds if hard == resource.RLIM_INFINITY else min(used + seconds, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def _main(argv: list[str]) -> None:
