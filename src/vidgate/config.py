@@ -349,6 +349,23 @@ class Settings(BaseSettings):
     label_attempts: int = Field(
         default=3, ge=1, le=20, description="Labelling tries before the task fails with a refund."
     )
+    # Each labelling runs in a process of its own under these limits (vidgate.labels.run).
+    label_wall_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=3600,
+        description="Wall-clock time one result's labelling may take before its process is"
+        " killed (a failed try).",
+    )
+    label_cpu_seconds: int = Field(
+        default=300, ge=1, le=3600, description="CPU time one result's labelling may use."
+    )
+    label_memory_mb: int = Field(
+        default=2048,
+        ge=512,
+        le=65536,
+        description="Address space of the labelling process (about 250 MB of it are its own code).",
+    )
 
     # Media storage
     storage_backend: StorageBackendName = "local"

@@ -5,18 +5,22 @@ retried and, when it persists, fails the task with its credits back and no resul
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx
+import psutil
 import pytest
 
 from vidgate.emulators.dashscope import DashScopeEmulator
-from vidgate.labels import pipeline
+from vidgate.labels import run
 from vidgate.labels.job import LabelJob
+from vidgate.labels.run import Fault
 from vidgate.labels.verify import verify
 from vidgate.tasks.models import Task
 
@@ -131,12 +135,11 @@ async def test_a_crash_once_is_retried_and_the_task_succeeds_labelled(
 ) -> None:
     tries: list[str] = []
 
-    def crash_first(job: LabelJob) -> None:
+    def crash_first(job: LabelJob) -> Fault | None:
         tries.append(job.task_id)
-        if tries.count(job.task_id) == 1:
-            raise RuntimeError("labelling crashed (test)")
+        return "raise" if tries.count(job.task_id) == 1 else None
 
-    monkeypatch.setattr(pipeline, "fault_hook", crash_first)
+    monkeypatch.setattr(run, "fault_hook", crash_first)
     caller = await new_caller(http)
     task_id = await _create(http, caller, "text-to-video")
     task = await wait_for(http, caller, task_id)
@@ -146,18 +149,47 @@ async def test_a_crash_once_is_retried_and_the_task_succeeds_labelled(
     assert rows == [("signup_bonus", 100, 0), ("charge", -20, 0)]
 
 
-@pytest.mark.parametrize("kind", ["text-to-video", "animate-move"])
+@pytest.mark.parametrize(
+    ("kind", "fault"),
+    [("text-to-video", "raise"), ("animate-move", "raise"), ("text-to-video", "abort")],
+)
 async def test_a_persistent_crash_fails_the_task_with_its_credits_back(
-    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, kind: str
+    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, kind: str, fault: Fault
 ) -> None:
-    tries: list[str] = []
+    """An error in the pipeline, or the labelling process dying (abort: SIGABRT), on every try."""
+    tries = await _persistent_fault(live, http, monkeypatch, kind, fault)
+    assert len(tries) == live.settings.label_attempts
 
-    def crash(job: LabelJob) -> None:
-        tries.append(job.task_id)
-        raise RuntimeError("labelling crashed (test)")
 
-    monkeypatch.setattr(pipeline, "fault_hook", crash)
+async def test_a_labelling_past_its_deadline_is_killed_and_fails_the_task(
+    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A labelling process that hangs is killed at `label_wall_seconds`: each try ends then, and
+    no labelling process is left behind."""
+    monkeypatch.setattr(live.runtime.settings, "label_wall_seconds", 2.0)
+    tries = await _persistent_fault(live, http, monkeypatch, "text-to-video", "hang")
+    assert len(tries) == live.settings.label_attempts
+    assert all(later - earlier >= 2.0 for earlier, later in itertools.pairwise(tries))
+    assert _labelling_processes() == set()
+
+
+async def _persistent_fault(
+    live: Live, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, kind: str, fault: Fault
+) -> list[float]:
+    """Make every labelling try of one new task fail with `fault`; check the task failed with
+    its credits back and nothing stored, then that the worker still delivers the next task
+    labelled. The times of the tries."""
     caller = await new_caller(http)
+    task_id: str | None = None
+    tries: list[float] = []
+
+    def break_the_task(job: LabelJob) -> Fault | None:
+        if job.task_id != task_id:
+            return None
+        tries.append(time.monotonic())
+        return fault
+
+    monkeypatch.setattr(run, "fault_hook", break_the_task)
     task_id = await _create(http, caller, kind)
     task = await wait_for(http, caller, task_id)
     assert task["status"] == "FAILED", task
@@ -166,7 +198,6 @@ async def test_a_persistent_crash_fails_the_task_with_its_credits_back(
         "The video could not be labelled as AI-generated; its credits were returned"
     )
     assert task["result_url"] is None and task["labelled"] is False
-    assert tries.count(task_id) == live.settings.label_attempts
     row = await _row(live, task_id)
     assert row.result_key is None
     assert row.labels == {"failures": live.settings.label_attempts}
@@ -177,6 +208,19 @@ async def test_a_persistent_crash_fails_the_task_with_its_credits_back(
         assert kinds == ["signup_bonus", "reserve", "release"]
     else:  # charged up front, refunded
         assert rows == [("signup_bonus", 100, 0), ("charge", -20, 0), ("refund", 20, 0)]
+
+    following = await wait_for(http, caller, await _create(http, caller, kind))
+    assert following["status"] == "SUCCEEDED" and following["labelled"] is True, following
+    return tries
+
+
+def _labelling_processes() -> set[int]:
+    """The pids of this process's live (not zombie) labelling processes."""
+    return {
+        child.pid
+        for child in psutil.Process().children()
+        if child.status() != psutil.STATUS_ZOMBIE and "vidgate.labels.run" in child.cmdline()
+    }
 
 
 async def test_labels_turned_off_deliver_the_vendor_file(

@@ -1,18 +1,18 @@
 """Label a result before it is stored: visible mark, then AIGC metadata, then C2PA.
 
 The worker runs this on its local copy of the vendor's file, after the download and before the
-task is SUCCEEDED (`tasks.lifecycle._collect`). The order matters: burning in re-encodes the
-frames, the metadata remux keeps them, and the C2PA manifest signs the final bytes, so it comes
-last. Each step writes a new file beside the source; the source is replaced only when all have
-succeeded, so a failure leaves nothing half labelled. What was applied is returned for the task's
-`labels` column, and the visible mark's settings also go into the C2PA manifest, so a file can
-say how it was marked without the database.
+task is SUCCEEDED (`tasks.lifecycle._collect`), in a process of its own under limits
+(`labels.run`). The order matters: burning in re-encodes the frames, the metadata remux keeps
+them, and the C2PA manifest signs the final bytes, so it comes last. Each step writes a new file
+beside the source; the source is replaced only when all have succeeded, so a failure leaves
+nothing half labelled. What was applied is returned for the task's `labels` column, and the
+visible mark's settings also go into the C2PA manifest, so a file can say how it was marked
+without the database.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,6 @@ from typing import Any
 from vidgate.config import Settings
 from vidgate.labels import implicit, provenance
 from vidgate.labels.job import LabelJob
-
-# Tests set this to make labelling fail on purpose (nothing else can break it at will); it is
-# called with the job before any step runs. None in every running server.
-fault_hook: Callable[[LabelJob], None] | None = None
 
 
 def enabled(settings: Settings) -> bool:
@@ -53,10 +49,9 @@ def explicit_record(settings: Settings, channel: str | None) -> dict[str, Any] |
 def label(settings: Settings, source: Path, job: LabelJob) -> dict[str, Any]:
     """Label `source` in place with every label the settings turn on; what was applied.
 
-    Blocking (PyAV and the C2PA library): the worker calls it in a thread.
+    Blocking, and decoding a vendor's file (PyAV and the C2PA library): the worker runs it in a
+    labelling process of its own (`labels.run`).
     """
-    if fault_hook is not None:
-        fault_hook(job)
     made: list[Path] = []
     current = source
     try:

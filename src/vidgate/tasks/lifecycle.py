@@ -29,6 +29,7 @@ from sqlalchemy.sql import Executable
 
 from vidgate.catalog.schema import Channel, Model
 from vidgate.labels import pipeline as labelling
+from vidgate.labels import run as labelling_process
 from vidgate.labels.job import LabelJob
 from vidgate.media.probe import MediaRejected, read_head
 from vidgate.media.storage import new_object_key
@@ -667,7 +668,7 @@ async def _collect(runtime: Runtime, task: Task, state: TaskState) -> Step:
         if labelling.enabled(runtime.settings):
             try:
                 labels = await asyncio.to_thread(
-                    labelling.label, runtime.settings, path, _label_job(runtime, task)
+                    labelling_process.label, runtime.settings, path, _label_job(runtime, task)
                 )
                 head = await asyncio.to_thread(read_head, path)
                 info = await runtime.prober.probe(path, head, "video")
