@@ -11,6 +11,10 @@ charged once; the report adds the vendor attempts per task and how they ended. B
 an embedded PostgreSQL through a small counting proxy, one per process, which counts round trips:
 each simple query (`Q`) or extended-protocol sync (`S`) the client sends waits for the server.
 
+Results are not labelled unless `--labels` is given: labelling (a process per result, about a
+second of CPU for these small videos) is measured on its own by bench/labels.py and
+bench/labels_remux.py, and the targets below are the task pipeline's.
+
 Prints the total time (target <= 30 s on a 2-core machine), the create rate (target >= 60/s),
 database round trips per task for the API (target <= 8) and the worker (target <= 20), and checks
 the ledger: 1,000 charges of 20 credits and no drift. Prints figures; asserts nothing.
@@ -21,7 +25,7 @@ own both times, and prints the ratio of the create rates (target >= 1.5).
 
     .venv/bin/python bench/tasks.py [--tasks 1000] [--users 1] [--create-concurrency 8]
                                     [--worker-concurrency N] [--first-channel-failures 0.3]
-                                    [--api-workers N | --compare-api-workers] [--trace]
+                                    [--api-workers N | --compare-api-workers] [--labels] [--trace]
 """
 
 from __future__ import annotations
@@ -312,6 +316,12 @@ def main() -> None:
         action="store_true",
         help="run twice, the API on 1 and then on 2 processes, and print the create-rate ratio",
     )
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="label every result as a server does by default (off: the figures are the task"
+        " pipeline's; bench/labels.py and bench/labels_remux.py measure labelling)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this long")
     parser.add_argument(
         "--trace", action="store_true", help="print the statements each process ran most often"
@@ -358,6 +368,8 @@ def run(args: argparse.Namespace, api_workers: int, *, separate_emulators: bool)
         base = f"http://{HOST}:{port}"
         per_user = -(-args.tasks // args.users)  # enough signup credits for each caller's share
         extra = {"VIDGATE_SIGNUP_BONUS_CREDITS": str(PRICE * per_user)}
+        if not args.labels:
+            extra |= {f"VIDGATE_LABEL_{kind}": "false" for kind in ("IMPLICIT", "EXPLICIT", "C2PA")}
         if args.first_channel_failures:
             catalog = work / "catalog.toml"
             catalog.write_text(BENCH_CATALOG, encoding="utf-8")

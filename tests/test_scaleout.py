@@ -196,6 +196,11 @@ def _env(secret: str) -> dict[str, str]:
         VIDGATE_EMULATOR_RENDER_HEIGHT="64",
         VIDGATE_EMULATOR_SORA_SECONDS="1",
         VIDGATE_EMULATOR_SLOW_SECONDS=str(SLOW_SECONDS),
+        # Labelling is tested in tests/labels; here, a process of its own per result would spend
+        # about a second of CPU on each of 500 tasks and prove nothing more about scaling out.
+        VIDGATE_LABEL_IMPLICIT="false",
+        VIDGATE_LABEL_EXPLICIT="false",
+        VIDGATE_LABEL_C2PA="false",
     )
     return env
 
