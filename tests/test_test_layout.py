@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from .fixtures.source import parse
+
 TESTS = Path(__file__).resolve().parent
 PACKAGE = "tests"
 SHARED = f"{PACKAGE}.fixtures"
@@ -58,7 +60,7 @@ def forbidden_imports(source: str, module: str, *, is_package: bool = False) -> 
     wherever it is (inside functions too)."""
     package = module.split(".") if is_package else module.split(".")[:-1]
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Import | ast.ImportFrom) and any(
             _refused(name) for name in _imported(node, package)
         ):
@@ -82,7 +84,7 @@ def conftest_extras(source: str) -> list[str]:
     """`line: name` for every class, and every function that is neither a fixture nor a
     `pytest_` hook, defined at the top of a conftest's `source`."""
     extras = []
-    for node in ast.parse(source).body:
+    for node in parse(source).body:
         if isinstance(node, ast.ClassDef):
             extras.append(f"{node.lineno}: class {node.name}")
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -37,6 +37,8 @@ from vidgate.tasks.errors import (
     TaskNotFound,
 )
 
+from ..fixtures.source import parse
+
 REF = "#/components/schemas/"
 PACKAGE = Path(vidgate.__file__).parent
 # Operations that answer from memory alone: no database, so no 503.
@@ -242,7 +244,7 @@ def raised_errors() -> dict[type[VidgateError], set[str]]:
     found: dict[type[VidgateError], set[str]] = defaultdict(set)
     for name, path in modules():
         namespace = vars(importlib.import_module(name))
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(parse(path.read_text(), str(path))):
             target = None
             if isinstance(node, ast.Call):
                 target = resolve(node.func, namespace)
