@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from starlette.requests import ClientDisconnect, Request
 
 from vidgate.config import Settings
@@ -187,16 +187,24 @@ def _make_empty(path: Path) -> None:
     path.touch(mode=0o600, exist_ok=False)
 
 
+def _live(user_id: uuid.UUID, upload_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+    """The caller's own upload, not expired (anyone else's is not found)."""
+    return (
+        TusUpload.id == upload_id,
+        TusUpload.user_id == user_id,
+        TusUpload.expires_at > func.now(),
+    )
+
+
+def _unclaimed() -> ColumnElement[bool]:
+    """No PATCH holds the upload, or the one that did stalled past CLAIM_STALE."""
+    return or_(TusUpload.claimed_by.is_(None), TusUpload.claimed_at < func.now() - CLAIM_STALE)
+
+
 async def find(runtime: Runtime, user_id: uuid.UUID, upload_id: uuid.UUID) -> TusUpload:
     """The caller's own upload, not expired; anyone else's is not found."""
     async with runtime.db.reads() as session:
-        row = await session.scalar(
-            select(TusUpload).where(
-                TusUpload.id == upload_id,
-                TusUpload.user_id == user_id,
-                TusUpload.expires_at > func.now(),
-            )
-        )
+        row = await session.scalar(select(TusUpload).where(*_live(user_id, upload_id)))
     if row is None:
         raise TusUploadNotFound()
     return row
@@ -212,15 +220,10 @@ async def claim(
         row = await session.scalar(
             update(TusUpload)
             .where(
-                TusUpload.id == upload_id,
-                TusUpload.user_id == user_id,
+                *_live(user_id, upload_id),
                 TusUpload.upload_id.is_(None),
-                TusUpload.expires_at > func.now(),
                 TusUpload.upload_offset == offset,
-                or_(
-                    TusUpload.claimed_by.is_(None),
-                    TusUpload.claimed_at < func.now() - CLAIM_STALE,
-                ),
+                _unclaimed(),
             )
             .values(claimed_by=token, claimed_at=func.now())
             .returning(TusUpload)
@@ -270,14 +273,9 @@ async def terminate(runtime: Runtime, user_id: uuid.UUID, upload_id: uuid.UUID) 
         deleted = await session.scalar(
             delete(TusUpload)
             .where(
-                TusUpload.id == upload_id,
-                TusUpload.user_id == user_id,
+                *_live(user_id, upload_id),
                 TusUpload.upload_id.is_(None),
-                TusUpload.expires_at > func.now(),
-                or_(
-                    TusUpload.claimed_by.is_(None),
-                    TusUpload.claimed_at < func.now() - CLAIM_STALE,
-                ),
+                _unclaimed(),
             )
             .returning(TusUpload.id)
         )
@@ -472,10 +470,7 @@ async def purge_expired(runtime: Runtime) -> int:
             delete(TusUpload)
             .where(
                 TusUpload.expires_at <= func.now(),
-                or_(
-                    TusUpload.claimed_by.is_(None),
-                    TusUpload.claimed_at < func.now() - CLAIM_STALE,
-                ),
+                _unclaimed(),
             )
             .returning(TusUpload.id, TusUpload.upload_id)
         )
