@@ -94,30 +94,21 @@ async def _expire_uploads(
 ) -> int:
     """Lock, mark and delete up to `limit` stored uploads matching `due`; how many. Rows another
     transaction holds are skipped unless `skip_locked` is off."""
-    rows = (
-        await session.execute(
-            select(Upload.id, Upload.storage_key)
-            .where(
-                Upload.expired_at.is_(None),
-                due,
-                ~_uses_upload(Task.status.in_(OPEN_STATUSES)),
-            )
-            .order_by(Upload.created_at)
-            .limit(limit)
-            .with_for_update(of=Upload, skip_locked=skip_locked)
-        )
-    ).all()
-    if not rows:
-        return 0
-    marked = await session.scalars(
-        update(Upload)
-        .where(Upload.id.in_([row.id for row in rows]), Upload.expired_at.is_(None))
-        .values(expired_at=now)
-        .returning(Upload.storage_key)
+    locked = (
+        select(Upload.id)
+        .where(Upload.expired_at.is_(None), due, ~_uses_upload(Task.status.in_(OPEN_STATUSES)))
+        .order_by(Upload.created_at)
+        .limit(limit)
+        .with_for_update(of=Upload, skip_locked=skip_locked)
     )
-    keys = list(marked)
-    await _delete_objects(storage, keys)
-    return len(keys)
+    return await _mark_and_delete(
+        session,
+        storage,
+        update(Upload)
+        .where(Upload.id.in_(locked.scalar_subquery()))
+        .values(expired_at=now)
+        .returning(Upload.storage_key),
+    )
 
 
 async def _expire_results(
@@ -131,33 +122,31 @@ async def _expire_results(
 ) -> int:
     """Lock, mark and delete up to `limit` stored results matching `due`; how many (as
     `_expire_uploads`)."""
-    rows = (
-        await session.execute(
-            select(Task.id)
-            .where(Task.result_key.is_not(None), Task.result_expired_at.is_(None), due)
-            .order_by(Task.completed_at)
-            .limit(limit)
-            .with_for_update(skip_locked=skip_locked)
-        )
-    ).all()
-    if not rows:
-        return 0
-    marked = await session.scalars(
-        update(Task)
-        .where(Task.id.in_([row.id for row in rows]), Task.result_expired_at.is_(None))
-        .values(result_expired_at=now)
-        .returning(Task.result_key)
+    locked = (
+        select(Task.id)
+        .where(Task.result_key.is_not(None), Task.result_expired_at.is_(None), due)
+        .order_by(Task.completed_at)
+        .limit(limit)
+        .with_for_update(skip_locked=skip_locked)
     )
-    keys = [key for key in marked if key is not None]
-    await _delete_objects(storage, keys)
-    return len(keys)
+    return await _mark_and_delete(
+        session,
+        storage,
+        update(Task)
+        .where(Task.id.in_(locked.scalar_subquery()))
+        .values(result_expired_at=now)
+        .returning(Task.result_key),
+    )
 
 
-async def _delete_objects(storage: Storage, keys: Sequence[str]) -> None:
-    """Delete the objects of rows marked in the caller's transaction (before it commits: an error
-    here rolls the marks back, and the next run tries again)."""
+async def _mark_and_delete(session: AsyncSession, storage: Storage, mark: Any) -> int:
+    """Run `mark` (an UPDATE of the locked rows returning their object keys), then delete those
+    objects before the caller's transaction commits (an error here rolls the marks back, and the
+    next run tries again); how many."""
+    keys = [key for key in await session.scalars(mark) if key is not None]
     for key in keys:
         await storage.delete(key)
+    return len(keys)
 
 
 async def expire_due(
